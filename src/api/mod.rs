@@ -1,0 +1,24 @@
+//! The GitLab-compatible REST API under `/api/v4`, reached with a personal access token
+//! (`PRIVATE-TOKEN` header, `private_token` parameter or `Authorization: Bearer`).
+
+pub mod auth;
+pub mod entities;
+pub mod error;
+pub mod input;
+pub mod pagination;
+pub mod users;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::app::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/user", get(users::current_user))
+        .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", get(users::show))
+        .route("/users/{id}/block", post(users::block))
+        .route("/users/{id}/unblock", post(users::unblock))
+        .fallback(|| async { error::ApiError::NotFound("404 Not Found".into()) })
+}

@@ -1,0 +1,193 @@
+//! First-start and every-start preparation: the data directory, the master key, the
+//! migrations and the `root` account; and the periodic purge of expired rows.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::app::AppState;
+use crate::config::Config;
+use crate::domain::clock::Clock;
+use crate::domain::password;
+use crate::domain::secret::{self, MasterKey, SecretString};
+use crate::domain::user::{NewUser, Profile};
+use crate::store::{Backend, Store, StoreError, StoreOptions};
+
+pub struct Prepared {
+    pub store: Store,
+    pub master_key: MasterKey,
+}
+
+/// Everything `serve` needs before it accepts connections. Also used by the CLI.
+pub async fn prepare(config: &Config, clock: &Clock) -> anyhow::Result<Prepared> {
+    let store = open_store(config).await?;
+    let master_key = load_master_key(config)?;
+    ensure_root_user(config, &store, clock).await?;
+    Ok(Prepared { store, master_key })
+}
+
+/// Opens the database (creating the data directory for the default SQLite file) and
+/// applies migrations, retrying for a while when the database is not reachable yet.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if Backend::of_url(&config.database_url) == Some(Backend::Sqlite) {
+        if let Some(dir) = sqlite_parent_dir(&config.database_url) {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+        }
+    }
+    let options = StoreOptions { max_connections: config.db_max_connections, ..StoreOptions::default() };
+    let store = Store::connect(&config.database_url, &options).context("invalid database URL")?;
+    let mut delay = Duration::from_millis(200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match store.migrate().await {
+            Ok(()) => return Ok(store),
+            Err(StoreError::Unavailable(e)) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %e, "database not reachable yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(anyhow::anyhow!("cannot prepare the database: {e}")),
+        }
+    }
+}
+
+/// The directory holding a `sqlite:` database file, if the URL names one.
+fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf)
+}
+
+/// `DOORWARD_SECRET_KEY`, or the key file in the data directory, created on first start.
+fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    if let Some(material) = &config.secret_key {
+        return MasterKey::from_config(material.expose()).map_err(anyhow::Error::msg);
+    }
+    let path = config.data_dir.join("secret_key");
+    let material = match std::fs::read_to_string(&path) {
+        Ok(text) => SecretString::new(text.trim()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+            let material = MasterKey::generate_material();
+            write_private_file(&path, &format!("{}\n", material.expose()))?;
+            if Backend::of_url(&config.database_url) == Some(Backend::Postgres) {
+                tracing::warn!(
+                    path = %path.display(),
+                    "generated a master key; every node sharing this database must use the same one (set DOORWARD_SECRET_KEY)"
+                );
+            } else {
+                tracing::info!(path = %path.display(), "generated the master key");
+            }
+            material
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    MasterKey::from_config(material.expose()).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))
+}
+
+/// Writes `contents` to a new file readable only by its owner (mode 0600).
+pub fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes())?;
+    Ok(())
+}
+
+/// On an empty database, creates the administrator `root` (as GitLab does). Without
+/// `DOORWARD_ROOT_PASSWORD` the password is generated, logged once and written to
+/// `initial_root_password` (mode 0600) in the data directory.
+async fn ensure_root_user(config: &Config, store: &Store, clock: &Clock) -> anyhow::Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match &config.root_password {
+        Some(p) => (p.clone(), false),
+        None => (SecretString::new(secret::base64url(&secret::random_bytes::<18>())), true),
+    };
+    password::validate_new_password(password.expose())
+        .map_err(|e| anyhow::anyhow!("DOORWARD_ROOT_PASSWORD {e}"))?;
+    let hash = {
+        let p = password.clone();
+        tokio::task::spawn_blocking(move || password::hash_blocking(p.expose())).await??
+    };
+    let root = NewUser {
+        username: "root".into(),
+        email: "admin@example.com".into(),
+        name: "Administrator".into(),
+        is_admin: true,
+        profile: Profile::default(),
+    };
+    match store.create_user(&root, &hash, clock.now()).await {
+        Ok(_) => {}
+        // Another node created it first.
+        Err(StoreError::Conflict(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    if generated {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let path = config.data_dir.join("initial_root_password");
+        write_private_file(
+            &path,
+            &format!(
+                "# The password of the administrator account `root`, generated on first start.\n\
+                 # It stays valid until changed; change it on the profile page after signing in,\n\
+                 # then delete this file.\n\nPassword: {}\n",
+                password.expose()
+            ),
+        )?;
+        // Printed once, on this start only, as GitLab does; never logged again.
+        tracing::warn!(
+            username = "root",
+            password = password.expose(),
+            file = %path.display(),
+            "created the administrator account with a generated password"
+        );
+    } else {
+        tracing::info!(username = "root", "created the administrator account");
+    }
+    Ok(())
+}
+
+/// Purges expired sessions and stale throttle counters every few minutes. Each purge is
+/// one idempotent DELETE, so several nodes running it at once is harmless.
+pub async fn maintenance_loop(state: AppState) {
+    let mut tick = tokio::time::interval(crate::app::MAINTENANCE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let now = state.clock.now();
+        let idle_cutoff = now - state.config.session_idle_timeout;
+        if let Err(e) = state.store.purge_sessions(now, idle_cutoff).await {
+            tracing::warn!(error = %e, "session purge failed");
+        }
+        if let Err(e) = state.store.purge_throttles(now, crate::web::sign_in::THROTTLE_WINDOW).await {
+            tracing::warn!(error = %e, "throttle purge failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_parent_dir;
+    use std::path::PathBuf;
+
+    #[test]
+    fn finds_the_sqlite_directory() {
+        assert_eq!(sqlite_parent_dir("sqlite://doorward-data/doorward.db"), Some(PathBuf::from("doorward-data")));
+        assert_eq!(sqlite_parent_dir("sqlite:/var/lib/d/x.db?mode=rwc"), Some(PathBuf::from("/var/lib/d")));
+        assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
+        assert_eq!(sqlite_parent_dir("sqlite://x.db"), None);
+    }
+}

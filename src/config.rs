@@ -1,0 +1,253 @@
+//! Configuration: an optional TOML file, then `DOORWARD_*` environment variables (which win),
+//! then defaults. Every key has the same name in both places: `external_url` in the file is
+//! `DOORWARD_EXTERNAL_URL` in the environment.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::domain::secret::SecretString;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// The resolved configuration of one Doorward process.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Public base URL without a trailing slash; the OAuth issuer.
+    pub external_url: String,
+    pub database_url: String,
+    /// Where the SQLite database, the generated key and the initial root password live.
+    pub data_dir: PathBuf,
+    pub secret_key: Option<SecretString>,
+    pub root_password: Option<SecretString>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// A session unused for this long ends (seconds).
+    pub session_idle_timeout: i64,
+    /// A session ends this long after sign-in whatever its use (seconds).
+    pub session_lifetime: i64,
+    /// Peers whose `X-Forwarded-For` is believed when keying rate limits.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// At most this many Argon2id hashes run at once (19 MiB each).
+    pub password_hash_concurrency: usize,
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("invalid configuration file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("invalid {key}: {message}")]
+    Value { key: String, message: String },
+}
+
+/// The file's keys; all optional. Unknown keys are an error, so typos do not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    external_url: Option<String>,
+    database_url: Option<String>,
+    data_dir: Option<String>,
+    secret_key: Option<String>,
+    root_password: Option<String>,
+    log_level: Option<String>,
+    log_format: Option<String>,
+    session_idle_timeout: Option<i64>,
+    session_lifetime: Option<i64>,
+    trusted_proxies: Option<Vec<String>>,
+    password_hash_concurrency: Option<i64>,
+    db_max_connections: Option<i64>,
+}
+
+/// Reads one setting: the environment first, then the file.
+struct Source<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Source<'_> {
+    fn get(&self, key: &str, file: Option<String>) -> Option<String> {
+        (self.env)(&format!("DOORWARD_{}", key.to_ascii_uppercase()))
+            .filter(|v| !v.is_empty())
+            .or(file)
+    }
+
+    fn number<T: std::str::FromStr>(&self, key: &str, file: Option<i64>, min: i64) -> Result<Option<T>, ConfigError> {
+        let Some(text) = self.get(key, file.map(|n| n.to_string())) else { return Ok(None) };
+        let bad = || ConfigError::Value { key: key.into(), message: format!("expected a whole number of at least {min}, got {text:?}") };
+        let n: i64 = text.trim().parse().map_err(|_| bad())?;
+        if n < min {
+            return Err(bad());
+        }
+        text.trim().parse().map(Some).map_err(|_| bad())
+    }
+}
+
+impl Config {
+    /// Loads the configuration from the process environment and an optional file.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with(file, &|k| std::env::var(k).ok())
+    }
+
+    /// Like [`Config::load`] with an explicit environment (tests).
+    pub fn load_with(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let file_config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError::File { path: path.into(), message: e.message().to_string() })?
+            }
+            None => FileConfig::default(),
+        };
+        let src = Source { env };
+        let f = file_config;
+
+        let listen_text = src.get("listen", f.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Value {
+            key: "DOORWARD_LISTEN".into(),
+            message: format!("expected address:port such as 127.0.0.1:8080, got {listen_text:?}"),
+        })?;
+
+        let external_url = match src.get("external_url", f.external_url) {
+            Some(u) => normalize_external_url(&u)?,
+            None => format!("http://{listen}"),
+        };
+
+        let data_dir = PathBuf::from(src.get("data_dir", f.data_dir).unwrap_or_else(|| "doorward-data".into()));
+        let database_url = src
+            .get("database_url", f.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("doorward.db").display()));
+        if crate::store::Backend::of_url(&database_url).is_none() {
+            return Err(ConfigError::Value {
+                key: "DOORWARD_DATABASE_URL".into(),
+                message: "must start with sqlite: or postgres://".into(),
+            });
+        }
+
+        let log_format = match src.get("log_format", f.log_format).as_deref() {
+            None | Some("human") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    key: "DOORWARD_LOG_FORMAT".into(),
+                    message: format!("expected human or json, got {other:?}"),
+                });
+            }
+        };
+
+        let trusted_proxies = match (src.env)("DOORWARD_TRUSTED_PROXIES").filter(|v| !v.is_empty()) {
+            Some(list) => list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+            None => f.trusted_proxies.unwrap_or_default(),
+        }
+        .iter()
+        .map(|s| {
+            s.parse::<IpAddr>().map_err(|_| ConfigError::Value {
+                key: "DOORWARD_TRUSTED_PROXIES".into(),
+                message: format!("{s:?} is not an IP address"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+        let secret_key = src.get("secret_key", f.secret_key).map(SecretString::new);
+        if let Some(key) = &secret_key {
+            crate::domain::secret::MasterKey::from_config(key.expose())
+                .map_err(|m| ConfigError::Value { key: "DOORWARD_SECRET_KEY".into(), message: m.into() })?;
+        }
+
+        let default_hashes = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+        Ok(Config {
+            listen,
+            external_url,
+            database_url,
+            data_dir,
+            secret_key,
+            root_password: src.get("root_password", f.root_password).map(SecretString::new),
+            log_level: src.get("log_level", f.log_level).unwrap_or_else(|| "info".into()),
+            log_format,
+            session_idle_timeout: src.number("session_idle_timeout", f.session_idle_timeout, 60)?.unwrap_or(7 * 86_400),
+            session_lifetime: src.number("session_lifetime", f.session_lifetime, 60)?.unwrap_or(30 * 86_400),
+            trusted_proxies,
+            password_hash_concurrency: src
+                .number("password_hash_concurrency", f.password_hash_concurrency, 1)?
+                .unwrap_or(default_hashes),
+            db_max_connections: src.number("db_max_connections", f.db_max_connections, 1)?.unwrap_or(16),
+        })
+    }
+
+    /// True when the public URL is https, so cookies must be `Secure`.
+    pub fn is_https(&self) -> bool {
+        self.external_url.starts_with("https://")
+    }
+}
+
+/// The external URL must be an absolute http(s) URL with no query or fragment; a trailing
+/// slash is dropped because the issuer is compared as an exact string.
+fn normalize_external_url(raw: &str) -> Result<String, ConfigError> {
+    let err = |m: &str| ConfigError::Value { key: "DOORWARD_EXTERNAL_URL".into(), message: m.into() };
+    let url = url::Url::parse(raw.trim()).map_err(|_| err("must be an absolute URL such as https://id.example.com"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(err("must be an http or https URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(err("must not have a query or fragment"));
+    }
+    Ok(raw.trim().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(env: &[(&str, &str)], file: Option<&str>) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("doorward.toml");
+        if let Some(text) = file {
+            std::fs::write(&path, text).unwrap();
+        }
+        Config::load_with(file.map(|_| path.as_path()), &|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_need_no_setup() {
+        let c = load(&[], None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.external_url, "http://127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://doorward-data/doorward.db");
+        assert_eq!(c.log_format, LogFormat::Human);
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let file = "listen = \"127.0.0.1:9000\"\nexternal_url = \"https://id.example.com/\"\nlog_format = \"json\"\n";
+        let c = load(&[("DOORWARD_LISTEN", "0.0.0.0:9100")], Some(file)).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9100");
+        assert_eq!(c.external_url, "https://id.example.com");
+        assert!(c.is_https());
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let e = load(&[("DOORWARD_LISTEN", "nope")], None).unwrap_err().to_string();
+        assert!(e.contains("DOORWARD_LISTEN"), "{e}");
+        let e = load(&[("DOORWARD_SECRET_KEY", "short")], None).unwrap_err().to_string();
+        assert!(e.contains("DOORWARD_SECRET_KEY"), "{e}");
+        let e = load(&[("DOORWARD_EXTERNAL_URL", "ftp://x")], None).unwrap_err().to_string();
+        assert!(e.contains("DOORWARD_EXTERNAL_URL"), "{e}");
+        let e = load(&[], Some("lisen = \"x\"")).unwrap_err().to_string();
+        assert!(e.contains("unknown field"), "{e}");
+        let e = load(&[("DOORWARD_SESSION_IDLE_TIMEOUT", "-5")], None).unwrap_err().to_string();
+        assert!(e.contains("session_idle_timeout"), "{e}");
+    }
+}

@@ -1,0 +1,7 @@
+//! Plain types and rules with no I/O: what a user, a password, a token and a scope are.
+
+pub mod clock;
+pub mod password;
+pub mod scope;
+pub mod secret;
+pub mod user;

@@ -1,0 +1,17 @@
+//! Doorward: a GitLab-compatible OAuth 2.0 and OpenID Connect provider.
+//!
+//! `app` builds the server from a [`config::Config`]; `domain` holds the rules without I/O;
+//! `store` holds all SQL; `web`, `api` and `http` are the HTTP faces. See
+//! `docs/architecture.md` for how a request flows through them.
+
+pub mod accounts;
+pub mod api;
+pub mod app;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod logging;
+pub mod store;
+pub mod web;

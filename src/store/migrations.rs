@@ -1,0 +1,72 @@
+//! The embedded migrations: one folder per backend, the same numbers and names in both
+//! (a unit test checks), applied on start and by `doorward migrate`.
+
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use super::{Pool, StoreError, StoreResult};
+
+/// (version, name, SQLite text, PostgreSQL text)
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    include_str!("../../migrations/postgres/0001_foundation.sql"),
+)];
+
+fn migrator(postgres: bool) -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|&(version, name, sqlite, pg)| {
+            let sql = if postgres { pg } else { sqlite };
+            Migration::new(version, name.into(), MigrationType::Simple, sql.into_sql_str(), false)
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+pub(super) async fn run(pool: &Pool) -> StoreResult<()> {
+    // The migrator takes an advisory lock on PostgreSQL, so nodes starting together are safe.
+    let result = match pool {
+        Pool::Sqlite(p) => migrator(false).run(p).await,
+        Pool::Postgres(p) => migrator(true).run(p).await,
+    };
+    result.map_err(|err| match err {
+        sqlx::migrate::MigrateError::Execute(e) => StoreError::from(e),
+        other => StoreError::Other(sqlx::Error::Migrate(Box::new(other))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn every_migration_exists_for_both_backends_with_the_same_tables() {
+        let sqlite_dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"));
+        let pg_dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"));
+        let names = |dir: std::io::Result<std::fs::ReadDir>| -> Vec<String> {
+            let mut v: Vec<String> = dir
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        let sqlite = names(sqlite_dir);
+        assert_eq!(sqlite, names(pg_dir), "migration files differ between backends");
+        assert_eq!(sqlite.len(), MIGRATIONS.len(), "a migration file is not embedded");
+        for (file, (version, name, s, p)) in sqlite.iter().zip(MIGRATIONS) {
+            assert_eq!(file, &format!("{version:04}_{name}.sql"));
+            let tables = |sql: &str| -> Vec<String> {
+                sql.lines()
+                    .filter(|l| l.starts_with("CREATE") || l.starts_with("ALTER"))
+                    .map(|l| l.to_string())
+                    .collect()
+            };
+            assert_eq!(tables(s), tables(p), "{file}: tables and indexes differ");
+        }
+    }
+}

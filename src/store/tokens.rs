@@ -1,0 +1,132 @@
+//! Personal access tokens. Stored as SHA-256 of the token; validating one is a single
+//! lookup on the unique hash index, joined with its user.
+
+use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use crate::domain::user::User;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonalAccessToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked: bool,
+}
+impl_from_row!(PersonalAccessToken {
+    id: i64,
+    user_id: i64,
+    name: String,
+    scopes: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked: bool,
+});
+
+pub struct NewPersonalAccessToken<'a> {
+    pub user_id: i64,
+    pub name: &'a str,
+    pub token_hash: &'a [u8],
+    pub scopes: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn create_personal_access_token(
+        &self,
+        token: &NewPersonalAccessToken<'_>,
+        now: i64,
+    ) -> StoreResult<PersonalAccessToken> {
+        const SQL: &str = "INSERT INTO personal_access_tokens (user_id, name, token_hash, scopes, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             RETURNING id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked";
+        Ok(on_pool!(self, p => sqlx::query_as(SQL)
+            .bind(token.user_id)
+            .bind(token.name)
+            .bind(token.token_hash)
+            .bind(token.scopes)
+            .bind(now)
+            .bind(token.expires_at)
+            .fetch_one(p)
+            .await)?)
+    }
+
+    /// The token with this hash and its owner, whatever their state: the caller decides
+    /// between "unknown", "revoked", "expired" and "blocked", which GitLab words differently.
+    pub async fn personal_access_token_by_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<(PersonalAccessToken, User)>> {
+        const SQL: &str = "SELECT t.id AS token_id, t.name AS token_name, t.scopes, t.created_at AS token_created_at, \
+             t.expires_at, t.last_used_at, t.revoked, u.id, u.username, u.email, u.name, u.password_hash, \
+             u.is_admin, u.state, u.public_email, u.website_url, u.bio, u.location, u.organization, \
+             u.job_title, u.created_at, u.updated_at, u.last_sign_in_at, u.current_sign_in_at \
+             FROM personal_access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
+        struct Row {
+            token_id: i64,
+            token_name: String,
+            scopes: String,
+            token_created_at: i64,
+            expires_at: Option<i64>,
+            last_used_at: Option<i64>,
+            revoked: bool,
+        }
+        impl_from_row!(Row {
+            token_id: i64,
+            token_name: String,
+            scopes: String,
+            token_created_at: i64,
+            expires_at: Option<i64>,
+            last_used_at: Option<i64>,
+            revoked: bool,
+        });
+        let found = on_pool!(self, p => {
+            match sqlx::query(SQL).bind(token_hash).fetch_optional(p).await? {
+                Some(row) => {
+                    let t: Row = sqlx::FromRow::from_row(&row)?;
+                    let u: User = sqlx::FromRow::from_row(&row)?;
+                    Some((t, u))
+                }
+                None => None,
+            }
+        });
+        Ok(found.map(|(t, user)| {
+            let token = PersonalAccessToken {
+                id: t.token_id,
+                user_id: user.id,
+                name: t.token_name,
+                scopes: t.scopes,
+                created_at: t.token_created_at,
+                expires_at: t.expires_at,
+                last_used_at: t.last_used_at,
+                revoked: t.revoked,
+            };
+            (token, user)
+        }))
+    }
+
+    /// Records use, at most once per `granularity` seconds per token, so that validation is
+    /// not a write on every request.
+    pub async fn touch_personal_access_token(&self, id: i64, now: i64, granularity: i64) -> StoreResult<()> {
+        const SQL: &str = "UPDATE personal_access_tokens SET last_used_at = $2 \
+             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)";
+        on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).bind(now - granularity).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn personal_access_tokens_of_user(&self, user_id: i64) -> StoreResult<Vec<PersonalAccessToken>> {
+        const SQL: &str = "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked \
+             FROM personal_access_tokens WHERE user_id = $1 ORDER BY id";
+        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(user_id).fetch_all(p).await)?)
+    }
+
+    /// Revokes one token of `user_id`; `NotFound` if it is not theirs.
+    pub async fn revoke_personal_access_token(&self, id: i64, user_id: i64) -> StoreResult<()> {
+        const SQL: &str = "UPDATE personal_access_tokens SET revoked = TRUE WHERE id = $1 AND user_id = $2";
+        let done = on_pool!(self, p => sqlx::query(SQL).bind(id).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?;
+        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+}

@@ -1,0 +1,63 @@
+//! The server-rendered pages: sign-in, sign-out, profile; sessions, CSRF and templates.
+
+pub mod csrf;
+pub mod error;
+pub mod form;
+pub mod profile;
+pub mod session;
+pub mod sign_in;
+pub mod templates;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+
+use crate::app::AppState;
+pub use error::WebError;
+use session::MaybeUser;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/users/sign_in", get(sign_in::show).post(sign_in::submit))
+        .route("/users/sign_out", get(sign_in::confirm_sign_out).post(sign_in::sign_out))
+        .route("/-/user_settings/profile", get(profile::show).post(profile::update))
+        .route("/-/user_settings/password", get(profile::password_page).post(profile::change_password))
+        .route("/-/profile", get(|| async { Redirect::permanent("/-/user_settings/profile") }))
+        .route("/assets/doorward.css", get(stylesheet))
+        .layer(axum::middleware::from_fn_with_state(state, csrf::ensure_cookie))
+}
+
+async fn home(MaybeUser(user): MaybeUser) -> Redirect {
+    match user {
+        Some(_) => Redirect::to("/-/user_settings/profile"),
+        None => Redirect::to("/users/sign_in"),
+    }
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../../assets/doorward.css"),
+    )
+}
+
+/// The fallback for unknown paths: JSON under the API, a page elsewhere.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return crate::api::error::ApiError::NotFound("404 Not Found".into()).into_response();
+    }
+    WebError::NotFound.into_response()
+}
+
+/// `(status, page)` helper for handlers that re-render a form with an error.
+pub fn page_with_status(status: StatusCode, page: Result<Response, WebError>) -> Response {
+    match page {
+        Ok(mut res) => {
+            *res.status_mut() = status;
+            res
+        }
+        Err(e) => e.into_response(),
+    }
+}

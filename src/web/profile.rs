@@ -1,0 +1,178 @@
+//! The profile page: see and edit one's own account, change the password.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+
+use super::csrf::Csrf;
+use super::form::WebForm;
+use super::session::CurrentUser;
+use super::{WebError, page_with_status};
+use crate::app::AppState;
+use crate::domain::clock::iso8601;
+use crate::domain::password;
+use crate::domain::secret::SecretString;
+use crate::domain::user::{self, FieldErrors, Profile, User};
+use crate::store::StoreError;
+
+/// The editable fields, as the form posts them.
+#[derive(Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileForm {
+    #[serde(default, skip_serializing)]
+    authenticity_token: String,
+    name: String,
+    email: String,
+    #[serde(default)]
+    public_email: String,
+    #[serde(default)]
+    website_url: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    organization: String,
+    #[serde(default)]
+    job_title: String,
+    #[serde(default)]
+    bio: String,
+}
+
+impl ProfileForm {
+    fn of(u: &User) -> ProfileForm {
+        ProfileForm {
+            authenticity_token: String::new(),
+            name: u.name.clone(),
+            email: u.email.clone(),
+            public_email: u.public_email.clone(),
+            website_url: u.website_url.clone(),
+            location: u.location.clone(),
+            organization: u.organization.clone(),
+            job_title: u.job_title.clone(),
+            bio: u.bio.clone(),
+        }
+    }
+
+    fn profile(&self) -> Profile {
+        Profile {
+            public_email: self.public_email.trim().to_string(),
+            website_url: self.website_url.trim().to_string(),
+            bio: self.bio.trim().to_string(),
+            location: self.location.trim().to_string(),
+            organization: self.organization.trim().to_string(),
+            job_title: self.job_title.trim().to_string(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Messages {
+    notice: Option<&'static str>,
+    errors: Vec<String>,
+    password_notice: Option<&'static str>,
+    password_errors: Vec<String>,
+}
+
+fn render(state: &AppState, csrf: &Csrf, user: &User, form: &ProfileForm, m: Messages) -> Result<Response, WebError> {
+    state.templates.render(
+        "profile.html",
+        minijinja::context! {
+            title => "Profile",
+            current_user => minijinja::context! { username => &user.username },
+            csrf_token => csrf.token(),
+            user => minijinja::context! {
+                username => &user.username,
+                is_admin => user.is_admin,
+                created_at => iso8601(user.created_at),
+                last_sign_in_at => user.last_sign_in_at.map(iso8601),
+            },
+            form => minijinja::Value::from(minijinja::value::Serde(form)),
+            notice => m.notice,
+            errors => m.errors,
+            password_notice => m.password_notice,
+            password_errors => m.password_errors,
+        },
+    )
+}
+
+pub async fn show(State(state): State<AppState>, current: CurrentUser, csrf: Csrf) -> Result<Response, WebError> {
+    render(&state, &csrf, &current.user, &ProfileForm::of(&current.user), Messages::default())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    WebForm(form): WebForm<ProfileForm>,
+) -> Result<Response, WebError> {
+    csrf.verify(&form.authenticity_token)?;
+    let (name, email) = (form.name.trim(), form.email.trim());
+    let profile = form.profile();
+    let mut errors = FieldErrors::default();
+    user::validate_text("name", name, true, &mut errors);
+    user::validate_email("email", email, &mut errors);
+    user::validate_profile(&profile, &mut errors);
+    let user = &current.user;
+    if errors.is_empty() {
+        match state.store.update_profile(user.id, name, email, &profile, state.clock.now()).await {
+            Ok(()) => {
+                let fresh = state.store.user_by_id(user.id).await?.ok_or(WebError::NotFound)?;
+                let m = Messages { notice: Some("Profile was successfully updated."), ..Messages::default() };
+                return render(&state, &csrf, &fresh, &ProfileForm::of(&fresh), m);
+            }
+            Err(StoreError::Conflict(field)) => errors.add(field, "has already been taken"),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let m = Messages { errors: errors.sentences(), ..Messages::default() };
+    Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, render(&state, &csrf, user, &form, m)))
+}
+
+pub async fn password_page() -> Redirect {
+    Redirect::to("/-/user_settings/profile")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordForm {
+    authenticity_token: String,
+    current_password: String,
+    new_password: String,
+    password_confirmation: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    WebForm(form): WebForm<PasswordForm>,
+) -> Result<Response, WebError> {
+    csrf.verify(&form.authenticity_token)?;
+    let user = &current.user;
+    let mut errors = Vec::new();
+    let current_ok = state
+        .hasher
+        .verify(&SecretString::new(form.current_password), Some(&user.password_hash))
+        .await;
+    if !current_ok {
+        errors.push("Current password is invalid.".to_string());
+    } else if form.new_password != form.password_confirmation {
+        errors.push("Password confirmation doesn't match the new password.".to_string());
+    } else if let Err(e) = password::validate_new_password(&form.new_password) {
+        errors.push(format!("Password {e}."));
+    }
+    if !errors.is_empty() {
+        let m = Messages { password_errors: errors, ..Messages::default() };
+        let page = render(&state, &csrf, user, &ProfileForm::of(user), m);
+        return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
+    }
+    let hash = state
+        .hasher
+        .hash(&SecretString::new(form.new_password))
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))?;
+    state.store.set_password(user.id, &hash, Some(&current.session_hash), state.clock.now()).await?;
+    tracing::info!(user_id = user.id, "password changed");
+    let m = Messages { password_notice: Some("Password was successfully updated."), ..Messages::default() };
+    Ok(render(&state, &csrf, user, &ProfileForm::of(user), m)?.into_response())
+}

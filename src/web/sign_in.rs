@@ -1,0 +1,227 @@
+//! Sign-in and sign-out.
+//!
+//! Failed attempts are counted in the database per submitted login and per client address;
+//! past the limit the form answers 429 with the same words whether or not the account
+//! exists, and an unknown login costs the same Argon2id verification as a wrong password.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+
+use super::csrf::{self, Csrf};
+use super::form::WebForm;
+use super::session::{self, MaybeUser};
+use super::{WebError, page_with_status};
+use crate::app::AppState;
+use crate::domain::secret::SecretString;
+use crate::http::client_ip::ClientIp;
+use crate::store::sessions::SessionOrigin;
+use crate::store::throttles::ThrottlePolicy;
+
+/// Window in which failures are counted (seconds).
+pub const THROTTLE_WINDOW: i64 = 600;
+/// Per submitted login: 10 failures in 10 minutes lock it for 10 minutes (GitLab's numbers).
+pub const ACCOUNT_POLICY: ThrottlePolicy = ThrottlePolicy { max_failures: 10, window: THROTTLE_WINDOW, lock_for: 600 };
+/// Per client address: more room, since offices share addresses.
+pub const ADDRESS_POLICY: ThrottlePolicy = ThrottlePolicy { max_failures: 50, window: THROTTLE_WINDOW, lock_for: 600 };
+
+pub const INVALID_LOGIN: &str = "Invalid login or password.";
+
+#[derive(Deserialize)]
+pub struct ShowQuery {
+    return_to: Option<String>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    csrf: Csrf,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, WebError> {
+    let return_to = q.return_to.as_deref().and_then(safe_return_to);
+    if user.is_some() {
+        return Ok(Redirect::to(return_to.as_deref().unwrap_or("/")).into_response());
+    }
+    render_form(&state, &csrf, "", return_to.as_deref(), None)
+}
+
+fn render_form(
+    state: &AppState,
+    csrf: &Csrf,
+    username: &str,
+    return_to: Option<&str>,
+    error: Option<&str>,
+) -> Result<Response, WebError> {
+    state.templates.render(
+        "sign_in.html",
+        minijinja::context! {
+            title => "Sign in",
+            current_user => (),
+            csrf_token => csrf.token(),
+            username,
+            return_to,
+            error,
+            notice => (),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInForm {
+    authenticity_token: String,
+    username: String,
+    password: String,
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+/// Key for the per-login throttle: the login as typed, so that unknown and known accounts
+/// behave identically.
+fn login_key(login: &str) -> String {
+    format!("login:{}", login.trim().to_lowercase())
+}
+
+fn address_key(ip: ClientIp) -> String {
+    format!("ip:{}", ip.0)
+}
+
+fn lockout_message(seconds: i64) -> String {
+    let minutes = (seconds + 59) / 60;
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    format!("Too many failed sign-in attempts. Try again in {minutes} {unit}.")
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    csrf: Csrf,
+    ip: ClientIp,
+    headers: HeaderMap,
+    WebForm(form): WebForm<SignInForm>,
+) -> Result<Response, WebError> {
+    csrf.verify(&form.authenticity_token)?;
+    let return_to = form.return_to.as_deref().and_then(safe_return_to);
+    let login = form.username.trim();
+    let again = |status: StatusCode, message: &str| {
+        page_with_status(status, render_form(&state, &csrf, login, return_to.as_deref(), Some(message)))
+    };
+    if login.is_empty() || form.password.is_empty() {
+        return Ok(again(StatusCode::UNAUTHORIZED, INVALID_LOGIN));
+    }
+
+    let now = state.clock.now();
+    let (login_key, address_key) = (login_key(login), address_key(ip));
+    let locked = match state.store.throttle_locked_for(&login_key, now).await? {
+        Some(s) => Some(s),
+        None => state.store.throttle_locked_for(&address_key, now).await?,
+    };
+    if let Some(seconds) = locked {
+        return Ok(again(StatusCode::TOO_MANY_REQUESTS, &lockout_message(seconds)));
+    }
+
+    let user = state.store.user_by_login(login).await?;
+    let password = SecretString::new(form.password);
+    let valid = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+    let user = match user {
+        Some(u) if valid => u,
+        _ => {
+            state.store.throttle_record_failure(&login_key, ACCOUNT_POLICY, now).await?;
+            state.store.throttle_record_failure(&address_key, ADDRESS_POLICY, now).await?;
+            tracing::info!(ip = %ip.0, "failed sign-in");
+            return Ok(again(StatusCode::UNAUTHORIZED, INVALID_LOGIN));
+        }
+    };
+    // Only someone who knows the password learns that the account is blocked.
+    if !user.is_active() {
+        return Ok(again(StatusCode::FORBIDDEN, "Your account has been blocked. Contact your administrator."));
+    }
+
+    state.store.throttle_clear(&login_key).await?;
+    state.store.record_sign_in(user.id, now).await?;
+    let origin = SessionOrigin {
+        ip: ip.0.to_string(),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .chars()
+            .take(255)
+            .collect(),
+    };
+    let session_cookie = session::start(&state, user.id, &origin).await?;
+    let (csrf_cookie, _) = csrf::new_cookie(&state);
+    tracing::info!(user_id = user.id, "signed in");
+    let jar = CookieJar::new().add(session_cookie).add(csrf_cookie);
+    Ok((jar, Redirect::to(return_to.as_deref().unwrap_or("/"))).into_response())
+}
+
+pub async fn confirm_sign_out(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    csrf: Csrf,
+) -> Result<Response, WebError> {
+    let Some(user) = user else { return Ok(Redirect::to("/users/sign_in").into_response()) };
+    state.templates.render(
+        "sign_out.html",
+        minijinja::context! {
+            title => "Sign out",
+            current_user => minijinja::context! { username => user.user.username },
+            csrf_token => csrf.token(),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignOutForm {
+    authenticity_token: String,
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    csrf: Csrf,
+    WebForm(form): WebForm<SignOutForm>,
+) -> Result<Response, WebError> {
+    csrf.verify(&form.authenticity_token)?;
+    if let Some(user) = user {
+        state.store.delete_session(&user.session_hash).await?;
+        tracing::info!(user_id = user.user.id, "signed out");
+    }
+    let (csrf_cookie, _) = csrf::new_cookie(&state);
+    let jar = CookieJar::new().add(session::removal(&state)).add(csrf_cookie);
+    Ok((jar, Redirect::to("/users/sign_in")).into_response())
+}
+
+/// Accepts only a local path (`/...`) as the place to return to after sign-in, so the
+/// sign-in page cannot be used as an open redirect: no scheme, no host, no `//` or `/\`
+/// (which browsers read as a host), no control characters.
+pub fn safe_return_to(raw: &str) -> Option<String> {
+    let ok = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && !raw.contains('\\')
+        && !raw.chars().any(|c| c.is_control() || c.is_whitespace())
+        && raw.len() <= 2048;
+    ok.then(|| raw.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_to_accepts_only_local_paths() {
+        assert_eq!(safe_return_to("/oauth/authorize?a=1&b=2").as_deref(), Some("/oauth/authorize?a=1&b=2"));
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "\\\\evil", "javascript:alert(1)", "/a\nb", "/ a", ""] {
+            assert_eq!(safe_return_to(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn lockout_messages_round_up_to_minutes() {
+        assert_eq!(lockout_message(61), "Too many failed sign-in attempts. Try again in 2 minutes.");
+        assert_eq!(lockout_message(30), "Too many failed sign-in attempts. Try again in 1 minute.");
+    }
+}
