@@ -49,18 +49,21 @@ impl From<sqlx::Error> for StoreError {
                 let what = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
                 StoreError::Conflict(if what.contains("email") { "email" } else { "username" })
             }
-            sqlx::Error::Database(db) if is_connection_loss(db.code().as_deref()) => {
-                StoreError::Unavailable(err)
-            }
+            sqlx::Error::Database(db) if is_unavailable(db.code().as_deref()) => StoreError::Unavailable(err),
             _ => StoreError::Other(err),
         }
     }
 }
 
-/// PostgreSQL SQLSTATE classes 08 (connection exception) and 57P (operator intervention,
-/// e.g. the server shutting down) mean "try again later", not "your request is wrong".
-fn is_connection_loss(code: Option<&str>) -> bool {
-    code.is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+/// Database error codes that mean "the database cannot serve now, try again later" rather
+/// than "this request is wrong". PostgreSQL SQLSTATEs: class 08 (connection exception),
+/// 53 (insufficient resources, e.g. too many connections), 57P (shutting down), 28
+/// (credentials refused) and 3D000 (the database does not exist). SQLite result codes:
+/// 5 BUSY, 6 LOCKED, 14 CANTOPEN.
+fn is_unavailable(code: Option<&str>) -> bool {
+    code.is_some_and(|c| {
+        ["08", "53", "57P", "28", "3D000"].iter().any(|p| c.starts_with(p)) || matches!(c, "5" | "6" | "14")
+    })
 }
 
 /// The native pool of the configured backend.

@@ -9,6 +9,9 @@ use crate::store::StoreError;
 pub enum WebError {
     #[error("{0}")]
     BadRequest(String),
+    /// The body was too large or of the wrong type; the status says which.
+    #[error("{message}")]
+    Body { status: StatusCode, message: String },
     /// The CSRF token was missing or wrong: the form is stale or came from another site.
     #[error("invalid CSRF token")]
     Csrf,
@@ -37,6 +40,7 @@ impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, title, message) = match &self {
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Bad request", m.as_str()),
+            WebError::Body { status, message } => (*status, "Bad request", message.as_str()),
             WebError::Csrf => (
                 StatusCode::FORBIDDEN,
                 "Form expired",
@@ -89,6 +93,9 @@ pub async fn render_error_pages(
     }
 }
 
+/// Percent-encodes a query-parameter value, leaving the characters of a path readable.
 pub fn urlencode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    const VALUE: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    percent_encoding::utf8_percent_encode(s, VALUE).to_string()
 }

@@ -21,8 +21,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for WebForm<T> {
 }
 
 fn bad(e: BodyError) -> WebError {
-    WebError::BadRequest(match e {
+    let message = match &e {
         BodyError::Malformed(detail) => format!("The form could not be read ({detail})."),
         other => format!("The form could not be read: {other}."),
-    })
+    };
+    WebError::Body { status: e.status(), message }
 }

@@ -1,1 +1,12 @@
-fn main(){}
+//! Black-box integration tests: a real server on a real socket, on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod api_users;
+mod bad_input;
+mod cli;
+mod health;
+mod nodes;
+mod sign_in;
