@@ -35,7 +35,10 @@ pub async fn create_user(
     if !errors.is_empty() {
         return Err(AccountError::Invalid(errors));
     }
-    let hash = hasher.hash(password).await.map_err(|_| AccountError::Hashing)?;
+    let hash = hasher
+        .hash(password)
+        .await
+        .map_err(|_| AccountError::Hashing)?;
     Ok(store.create_user(new_user, &hash, clock.now()).await?)
 }
 
@@ -57,7 +60,10 @@ pub async fn issue_personal_access_token(
         errors.add("scopes", "can't be blank");
     }
     if let Some(s) = scopes.iter().find(|s| s.oidc) {
-        errors.add("scopes", format!("{} is not available for personal access tokens", s.name));
+        errors.add(
+            "scopes",
+            format!("{} is not available for personal access tokens", s.name),
+        );
     }
     if expires_at.is_some_and(|e| e <= clock.now()) {
         errors.add("expires_at", "must be in the future");

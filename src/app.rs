@@ -39,7 +39,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Config, store: Store, clock: Clock, master_key: &MasterKey) -> anyhow::Result<AppState> {
+    pub fn new(
+        config: Config,
+        store: Store,
+        clock: Clock,
+        master_key: &MasterKey,
+    ) -> anyhow::Result<AppState> {
         Ok(AppState {
             hasher: PasswordHasher::new(config.password_hash_concurrency),
             csrf_key: Arc::new(master_key.derive("csrf")),
@@ -60,10 +65,19 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes(state.clone()))
         .nest("/api/v4", crate::api::routes())
         // A route layer runs after routing, so it sees which route matched.
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::metrics::track))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::metrics::track,
+        ))
         .fallback(crate::web::not_found)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::web::error::render_error_pages))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::http::headers::security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::web::error::render_error_pages,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::http::headers::security_headers,
+        ))
         .layer(crate::http::trace_layer())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(crate::http::panic_response))
@@ -95,7 +109,9 @@ impl Server {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or(self.state.config.listen)
+        self.listener
+            .local_addr()
+            .unwrap_or(self.state.config.listen)
     }
 
     pub fn state(&self) -> &AppState {
@@ -103,7 +119,10 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let flag = state.shutting_down.clone();
         let maintenance = tokio::spawn(bootstrap::maintenance_loop(state.clone()));

@@ -31,13 +31,15 @@ pub async fn prepare(config: &Config, clock: &Clock) -> anyhow::Result<Prepared>
 /// Opens the database (creating the data directory for the default SQLite file) and
 /// applies migrations, retrying for a while when the database is not reachable yet.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    if Backend::of_url(&config.database_url) == Some(Backend::Sqlite) {
-        if let Some(dir) = sqlite_parent_dir(&config.database_url) {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
-        }
+    if Backend::of_url(&config.database_url) == Some(Backend::Sqlite)
+        && let Some(dir) = sqlite_parent_dir(&config.database_url)
+    {
+        create_private_dir(&dir)?;
     }
-    let options = StoreOptions { max_connections: config.db_max_connections, ..StoreOptions::default() };
+    let options = StoreOptions {
+        max_connections: config.db_max_connections,
+        ..StoreOptions::default()
+    };
     let store = Store::connect(&config.database_url, &options).context("invalid database URL")?;
     let mut delay = Duration::from_millis(200);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -56,12 +58,17 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
 
 /// The directory holding a `sqlite:` database file, if the URL names one.
 fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
-    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next()?;
     if path.is_empty() || path == ":memory:" {
         return None;
     }
-    Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf)
+    Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
 }
 
 /// `DOORWARD_SECRET_KEY`, or the key file in the data directory, created on first start.
@@ -73,8 +80,7 @@ fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     let material = match std::fs::read_to_string(&path) {
         Ok(text) => SecretString::new(text.trim()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+            create_private_dir(&config.data_dir)?;
             let material = MasterKey::generate_material();
             write_private_file(&path, &format!("{}\n", material.expose()))?;
             if Backend::of_url(&config.database_url) == Some(Backend::Postgres) {
@@ -89,7 +95,26 @@ fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    MasterKey::from_config(material.expose()).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))
+    MasterKey::from_config(material.expose())
+        .map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))
+}
+
+/// Creates `dir` (and its parents) if missing; a directory we create is private (0700),
+/// since it holds the database, the master key and the initial root password.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
 }
 
 /// Writes `contents` to a new file readable only by its owner (mode 0600).
@@ -101,7 +126,9 @@ pub fn write_private_file(path: &Path, contents: &str) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     file.write_all(contents.as_bytes())?;
     Ok(())
 }
@@ -115,7 +142,10 @@ async fn ensure_root_user(config: &Config, store: &Store, clock: &Clock) -> anyh
     }
     let (password, generated) = match &config.root_password {
         Some(p) => (p.clone(), false),
-        None => (SecretString::new(secret::base64url(&secret::random_bytes::<18>())), true),
+        None => (
+            SecretString::new(secret::base64url(&secret::random_bytes::<18>())),
+            true,
+        ),
     };
     password::validate_new_password(password.expose())
         .map_err(|e| anyhow::anyhow!("DOORWARD_ROOT_PASSWORD {e}"))?;
@@ -137,7 +167,7 @@ async fn ensure_root_user(config: &Config, store: &Store, clock: &Clock) -> anyh
         Err(e) => return Err(e.into()),
     }
     if generated {
-        std::fs::create_dir_all(&config.data_dir)?;
+        create_private_dir(&config.data_dir)?;
         let path = config.data_dir.join("initial_root_password");
         write_private_file(
             &path,
@@ -172,7 +202,11 @@ pub async fn maintenance_loop(state: AppState) {
         if let Err(e) = state.store.purge_sessions(now, idle_cutoff).await {
             tracing::warn!(error = %e, "session purge failed");
         }
-        if let Err(e) = state.store.purge_throttles(now, crate::web::sign_in::THROTTLE_WINDOW).await {
+        if let Err(e) = state
+            .store
+            .purge_throttles(now, crate::web::sign_in::THROTTLE_WINDOW)
+            .await
+        {
             tracing::warn!(error = %e, "throttle purge failed");
         }
     }
@@ -185,8 +219,14 @@ mod tests {
 
     #[test]
     fn finds_the_sqlite_directory() {
-        assert_eq!(sqlite_parent_dir("sqlite://doorward-data/doorward.db"), Some(PathBuf::from("doorward-data")));
-        assert_eq!(sqlite_parent_dir("sqlite:/var/lib/d/x.db?mode=rwc"), Some(PathBuf::from("/var/lib/d")));
+        assert_eq!(
+            sqlite_parent_dir("sqlite://doorward-data/doorward.db"),
+            Some(PathBuf::from("doorward-data"))
+        );
+        assert_eq!(
+            sqlite_parent_dir("sqlite:/var/lib/d/x.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/d"))
+        );
         assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
         assert_eq!(sqlite_parent_dir("sqlite://x.db"), None);
     }

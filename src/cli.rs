@@ -21,7 +21,11 @@ use crate::domain::user::{NewUser, Profile};
 use crate::store::{Store, StoreError};
 
 #[derive(Parser, Debug)]
-#[command(name = "doorward", version, about = "A GitLab-compatible OAuth 2.0 and OpenID Connect provider")]
+#[command(
+    name = "doorward",
+    version,
+    about = "A GitLab-compatible OAuth 2.0 and OpenID Connect provider"
+)]
 pub struct Cli {
     /// TOML configuration file; DOORWARD_* environment variables override it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -95,14 +99,28 @@ struct TokenCreate {
 }
 
 /// Parses `args` and runs the command.
-pub async fn run(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyhow::Result<()> {
+pub async fn run(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+) -> anyhow::Result<()> {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
             print!("{e}");
             return Ok(());
         }
-        Err(e) => bail!("{}", e.to_string().lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ")),
+        Err(e) => bail!(
+            "{}",
+            e.to_string()
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ")
+        ),
     };
     let config = Config::load(cli.config.as_deref())?;
     crate::logging::init(&config.log_level, config.log_format);
@@ -138,7 +156,9 @@ async fn open(config: &Config) -> anyhow::Result<Store> {
 
 fn account_error(e: AccountError) -> anyhow::Error {
     match e {
-        AccountError::Store(StoreError::Conflict(field)) => anyhow::anyhow!("{field} has already been taken"),
+        AccountError::Store(StoreError::Conflict(field)) => {
+            anyhow::anyhow!("{field} has already been taken")
+        }
         other => anyhow::anyhow!("{other}"),
     }
 }
@@ -146,14 +166,19 @@ fn account_error(e: AccountError) -> anyhow::Error {
 async fn user_create(config: &Config, json: bool, args: UserCreate) -> anyhow::Result<()> {
     let (password, generated) = if args.password_stdin {
         let mut input = String::new();
-        std::io::stdin().read_to_string(&mut input).context("cannot read the password from standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut input)
+            .context("cannot read the password from standard input")?;
         let first = input.lines().next().unwrap_or_default().to_string();
         if first.is_empty() {
             bail!("no password on standard input");
         }
         (SecretString::new(first), false)
     } else {
-        (SecretString::new(secret::base64url(&secret::random_bytes::<18>())), true)
+        (
+            SecretString::new(secret::base64url(&secret::random_bytes::<18>())),
+            true,
+        )
     };
     let store = open(config).await?;
     let new_user = NewUser {
@@ -200,23 +225,44 @@ async fn user_list(config: &Config, json: bool) -> anyhow::Result<()> {
             .collect();
         println!("{}", serde_json::Value::Array(list));
     } else {
-        println!("{:<6} {:<24} {:<32} {:<8} ADMIN", "ID", "USERNAME", "EMAIL", "STATE");
+        println!(
+            "{:<6} {:<24} {:<32} {:<8} ADMIN",
+            "ID", "USERNAME", "EMAIL", "STATE"
+        );
         for u in &all {
-            println!("{:<6} {:<24} {:<32} {:<8} {}", u.id, u.username, u.email, u.state, if u.is_admin { "yes" } else { "no" });
+            println!(
+                "{:<6} {:<24} {:<32} {:<8} {}",
+                u.id,
+                u.username,
+                u.email,
+                u.state,
+                if u.is_admin { "yes" } else { "no" }
+            );
         }
     }
     Ok(())
 }
 
 async fn token_create(config: &Config, json: bool, args: TokenCreate) -> anyhow::Result<()> {
-    let scopes = ScopeSet::parse_non_empty(&args.scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
+    let scopes =
+        ScopeSet::parse_non_empty(&args.scopes).map_err(|e| anyhow::anyhow!("--scopes: {e}"))?;
     let store = open(config).await?;
-    let user = store.user_by_login(&args.user).await?.ok_or_else(|| anyhow::anyhow!("no user {:?}", args.user))?;
+    let user = store
+        .user_by_login(&args.user)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user {:?}", args.user))?;
     let clock = Clock::system();
     let expires_at = clock.now() + args.expires_in_days * 86_400;
-    let (token, record) = accounts::issue_personal_access_token(&store, &clock, user.id, &args.name, &scopes, Some(expires_at))
-        .await
-        .map_err(account_error)?;
+    let (token, record) = accounts::issue_personal_access_token(
+        &store,
+        &clock,
+        user.id,
+        &args.name,
+        &scopes,
+        Some(expires_at),
+    )
+    .await
+    .map_err(account_error)?;
     let value = json!({
         "id": record.id,
         "name": record.name,

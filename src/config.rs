@@ -42,7 +42,10 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read the configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("invalid configuration file {path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("invalid {key}: {message}")]
@@ -80,9 +83,19 @@ impl Source<'_> {
             .or(file)
     }
 
-    fn number<T: std::str::FromStr>(&self, key: &str, file: Option<i64>, min: i64) -> Result<Option<T>, ConfigError> {
-        let Some(text) = self.get(key, file.map(|n| n.to_string())) else { return Ok(None) };
-        let bad = || ConfigError::Value { key: key.into(), message: format!("expected a whole number of at least {min}, got {text:?}") };
+    fn number<T: std::str::FromStr>(
+        &self,
+        key: &str,
+        file: Option<i64>,
+        min: i64,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(text) = self.get(key, file.map(|n| n.to_string())) else {
+            return Ok(None);
+        };
+        let bad = || ConfigError::Value {
+            key: key.into(),
+            message: format!("expected a whole number of at least {min}, got {text:?}"),
+        };
         let n: i64 = text.trim().parse().map_err(|_| bad())?;
         if n < min {
             return Err(bad());
@@ -98,20 +111,29 @@ impl Config {
     }
 
     /// Like [`Config::load`] with an explicit environment (tests).
-    pub fn load_with(file: Option<&Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn load_with(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let file_config = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-                toml::from_str::<FileConfig>(&text)
-                    .map_err(|e| ConfigError::File { path: path.into(), message: e.message().to_string() })?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
+                toml::from_str::<FileConfig>(&text).map_err(|e| ConfigError::File {
+                    path: path.into(),
+                    message: e.message().to_string(),
+                })?
             }
             None => FileConfig::default(),
         };
         let src = Source { env };
         let f = file_config;
 
-        let listen_text = src.get("listen", f.listen).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen_text = src
+            .get("listen", f.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
         let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Value {
             key: "DOORWARD_LISTEN".into(),
             message: format!("expected address:port such as 127.0.0.1:8080, got {listen_text:?}"),
@@ -122,7 +144,10 @@ impl Config {
             None => format!("http://{listen}"),
         };
 
-        let data_dir = PathBuf::from(src.get("data_dir", f.data_dir).unwrap_or_else(|| "doorward-data".into()));
+        let data_dir = PathBuf::from(
+            src.get("data_dir", f.data_dir)
+                .unwrap_or_else(|| "doorward-data".into()),
+        );
         let database_url = src
             .get("database_url", f.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("doorward.db").display()));
@@ -144,8 +169,13 @@ impl Config {
             }
         };
 
-        let trusted_proxies = match (src.env)("DOORWARD_TRUSTED_PROXIES").filter(|v| !v.is_empty()) {
-            Some(list) => list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        let trusted_proxies = match (src.env)("DOORWARD_TRUSTED_PROXIES").filter(|v| !v.is_empty())
+        {
+            Some(list) => list
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
             None => f.trusted_proxies.unwrap_or_default(),
         }
         .iter()
@@ -159,27 +189,44 @@ impl Config {
 
         let secret_key = src.get("secret_key", f.secret_key).map(SecretString::new);
         if let Some(key) = &secret_key {
-            crate::domain::secret::MasterKey::from_config(key.expose())
-                .map_err(|m| ConfigError::Value { key: "DOORWARD_SECRET_KEY".into(), message: m.into() })?;
+            crate::domain::secret::MasterKey::from_config(key.expose()).map_err(|m| {
+                ConfigError::Value {
+                    key: "DOORWARD_SECRET_KEY".into(),
+                    message: m.into(),
+                }
+            })?;
         }
 
-        let default_hashes = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+        let default_hashes = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .max(2);
         Ok(Config {
             listen,
             external_url,
             database_url,
             data_dir,
             secret_key,
-            root_password: src.get("root_password", f.root_password).map(SecretString::new),
-            log_level: src.get("log_level", f.log_level).unwrap_or_else(|| "info".into()),
+            root_password: src
+                .get("root_password", f.root_password)
+                .map(SecretString::new),
+            log_level: src
+                .get("log_level", f.log_level)
+                .unwrap_or_else(|| "info".into()),
             log_format,
-            session_idle_timeout: src.number("session_idle_timeout", f.session_idle_timeout, 60)?.unwrap_or(7 * 86_400),
-            session_lifetime: src.number("session_lifetime", f.session_lifetime, 60)?.unwrap_or(30 * 86_400),
+            session_idle_timeout: src
+                .number("session_idle_timeout", f.session_idle_timeout, 60)?
+                .unwrap_or(7 * 86_400),
+            session_lifetime: src
+                .number("session_lifetime", f.session_lifetime, 60)?
+                .unwrap_or(30 * 86_400),
             trusted_proxies,
             password_hash_concurrency: src
                 .number("password_hash_concurrency", f.password_hash_concurrency, 1)?
                 .unwrap_or(default_hashes),
-            db_max_connections: src.number("db_max_connections", f.db_max_connections, 1)?.unwrap_or(16),
+            db_max_connections: src
+                .number("db_max_connections", f.db_max_connections, 1)?
+                .unwrap_or(16),
         })
     }
 
@@ -192,8 +239,12 @@ impl Config {
 /// The external URL must be an absolute http(s) URL with no query or fragment; a trailing
 /// slash is dropped because the issuer is compared as an exact string.
 fn normalize_external_url(raw: &str) -> Result<String, ConfigError> {
-    let err = |m: &str| ConfigError::Value { key: "DOORWARD_EXTERNAL_URL".into(), message: m.into() };
-    let url = url::Url::parse(raw.trim()).map_err(|_| err("must be an absolute URL such as https://id.example.com"))?;
+    let err = |m: &str| ConfigError::Value {
+        key: "DOORWARD_EXTERNAL_URL".into(),
+        message: m.into(),
+    };
+    let url = url::Url::parse(raw.trim())
+        .map_err(|_| err("must be an absolute URL such as https://id.example.com"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(err("must be an http or https URL with a host"));
     }
@@ -209,7 +260,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(env: &[(&str, &str)], file: Option<&str>) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("doorward.toml");
         if let Some(text) = file {
@@ -239,15 +293,23 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_setting() {
-        let e = load(&[("DOORWARD_LISTEN", "nope")], None).unwrap_err().to_string();
+        let e = load(&[("DOORWARD_LISTEN", "nope")], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("DOORWARD_LISTEN"), "{e}");
-        let e = load(&[("DOORWARD_SECRET_KEY", "short")], None).unwrap_err().to_string();
+        let e = load(&[("DOORWARD_SECRET_KEY", "short")], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("DOORWARD_SECRET_KEY"), "{e}");
-        let e = load(&[("DOORWARD_EXTERNAL_URL", "ftp://x")], None).unwrap_err().to_string();
+        let e = load(&[("DOORWARD_EXTERNAL_URL", "ftp://x")], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("DOORWARD_EXTERNAL_URL"), "{e}");
         let e = load(&[], Some("lisen = \"x\"")).unwrap_err().to_string();
         assert!(e.contains("unknown field"), "{e}");
-        let e = load(&[("DOORWARD_SESSION_IDLE_TIMEOUT", "-5")], None).unwrap_err().to_string();
+        let e = load(&[("DOORWARD_SESSION_IDLE_TIMEOUT", "-5")], None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("session_idle_timeout"), "{e}");
     }
 }

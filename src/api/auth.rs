@@ -38,11 +38,19 @@ pub enum TokenRef {
 impl Caller {
     /// Passes when the token holds at least one of `any_of`.
     pub fn require_scope(&self, any_of: &'static [&'static str]) -> Result<(), ApiError> {
-        if self.scopes.contains_any(any_of) { Ok(()) } else { Err(ApiError::InsufficientScope(any_of)) }
+        if self.scopes.contains_any(any_of) {
+            Ok(())
+        } else {
+            Err(ApiError::InsufficientScope(any_of))
+        }
     }
 
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.user.is_admin { Ok(()) } else { Err(ApiError::Forbidden("403 Forbidden".into())) }
+        if self.user.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("403 Forbidden".into()))
+        }
     }
 }
 
@@ -50,16 +58,26 @@ impl Caller {
 fn extract_token(parts: &Parts) -> Option<String> {
     let param = |name: &str| {
         parts.uri.query().and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
         })
     };
     param("private_token")
-        .or_else(|| parts.headers.get("private-token").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .or_else(|| {
+            parts
+                .headers
+                .get("private-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
         .or_else(|| param("access_token"))
         .or_else(|| {
             let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
             let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
         })
         .filter(|t| !t.is_empty())
 }
@@ -67,7 +85,10 @@ fn extract_token(parts: &Parts) -> Option<String> {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = extract_token(parts).ok_or(ApiError::Unauthorized)?;
         if !token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
             return Err(ApiError::InvalidToken(UNKNOWN));
@@ -85,15 +106,31 @@ impl FromRequestParts<AppState> for Caller {
             return Err(ApiError::InvalidToken(EXPIRED));
         }
         if !user.is_active() {
-            return Err(ApiError::Forbidden("403 Forbidden - Your account has been blocked.".into()));
+            return Err(ApiError::Forbidden(
+                "403 Forbidden - Your account has been blocked.".into(),
+            ));
         }
-        if pat.last_used_at.is_none_or(|t| t < now - LAST_USED_GRANULARITY) {
-            state.store.touch_personal_access_token(pat.id, now, LAST_USED_GRANULARITY).await?;
+        if pat
+            .last_used_at
+            .is_none_or(|t| t < now - LAST_USED_GRANULARITY)
+        {
+            state
+                .store
+                .touch_personal_access_token(pat.id, now, LAST_USED_GRANULARITY)
+                .await?;
         }
         // Stored scopes were validated when the token was created; an unknown name here
         // would mean a scope was removed from the catalogue, which grants nothing.
-        let scopes = ScopeSet::from_names(pat.scopes.split(' ').filter(|s| crate::domain::scope::find(s).is_some()))
-            .unwrap_or_default();
-        Ok(Caller { user, scopes, token: TokenRef::Personal { id: pat.id } })
+        let scopes = ScopeSet::from_names(
+            pat.scopes
+                .split(' ')
+                .filter(|s| crate::domain::scope::find(s).is_some()),
+        )
+        .unwrap_or_default();
+        Ok(Caller {
+            user,
+            scopes,
+            token: TokenRef::Personal { id: pat.id },
+        })
     }
 }

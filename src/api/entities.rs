@@ -8,7 +8,11 @@ use crate::domain::clock::iso8601;
 use crate::domain::user::User;
 
 fn opt(s: &str) -> Value {
-    if s.is_empty() { Value::Null } else { Value::String(s.to_string()) }
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s.to_string())
+    }
 }
 
 fn text(s: &str) -> Value {
@@ -61,14 +65,24 @@ pub fn user_self(u: &User, base_url: &str) -> Value {
     let mut v = user_public(u, base_url);
     if let Value::Object(m) = &mut v {
         m.extend([
-            ("last_sign_in_at".into(), u.last_sign_in_at.map(|t| text(&iso8601(t))).unwrap_or(Value::Null)),
+            (
+                "last_sign_in_at".into(),
+                u.last_sign_in_at
+                    .map(|t| text(&iso8601(t)))
+                    .unwrap_or(Value::Null),
+            ),
             ("confirmed_at".into(), text(&iso8601(u.created_at))),
             ("last_activity_on".into(), Value::Null),
             ("email".into(), text(&u.email)),
             ("theme_id".into(), json!(1)),
             ("color_scheme_id".into(), json!(1)),
             ("projects_limit".into(), json!(0)),
-            ("current_sign_in_at".into(), u.current_sign_in_at.map(|t| text(&iso8601(t))).unwrap_or(Value::Null)),
+            (
+                "current_sign_in_at".into(),
+                u.current_sign_in_at
+                    .map(|t| text(&iso8601(t)))
+                    .unwrap_or(Value::Null),
+            ),
             ("identities".into(), json!([])),
             ("can_create_group".into(), Value::Bool(false)),
             ("can_create_project".into(), Value::Bool(false)),

@@ -67,12 +67,14 @@ const REALM: &str = "Bearer realm=\"Doorward\"";
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let message = |status: StatusCode, m: String| (status, Json(json!({ "message": m }))).into_response();
+        let message =
+            |status: StatusCode, m: String| (status, Json(json!({ "message": m }))).into_response();
         match self {
             ApiError::Unauthorized => {
                 // RFC 6750 §3.1: no error code when the request carried no credentials.
                 let mut res = message(StatusCode::UNAUTHORIZED, "401 Unauthorized".into());
-                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
                 res
             }
             ApiError::InvalidToken(description) => {
@@ -81,7 +83,9 @@ impl IntoResponse for ApiError {
                     Json(json!({"error": "invalid_token", "error_description": description})),
                 )
                     .into_response();
-                let challenge = format!("{REALM}, error=\"invalid_token\", error_description=\"{description}\"");
+                let challenge = format!(
+                    "{REALM}, error=\"invalid_token\", error_description=\"{description}\""
+                );
                 if let Ok(v) = HeaderValue::from_str(&challenge) {
                     res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                 }
@@ -107,11 +111,15 @@ impl IntoResponse for ApiError {
             }
             ApiError::Forbidden(m) => message(StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => message(StatusCode::NOT_FOUND, m),
-            ApiError::BadRequest(m) => message(StatusCode::BAD_REQUEST, format!("400 Bad request - {m}")),
+            ApiError::BadRequest(m) => {
+                message(StatusCode::BAD_REQUEST, format!("400 Bad request - {m}"))
+            }
             ApiError::Validation(errors) => {
                 let mut fields = Map::new();
                 for (field, msg) in errors.0 {
-                    let entry = fields.entry(field).or_insert_with(|| Value::Array(Vec::new()));
+                    let entry = fields
+                        .entry(field)
+                        .or_insert_with(|| Value::Array(Vec::new()));
                     if let Value::Array(list) = entry {
                         list.push(Value::String(msg));
                     }
@@ -120,10 +128,16 @@ impl IntoResponse for ApiError {
             }
             ApiError::Conflict(m) => message(StatusCode::CONFLICT, m),
             ApiError::Body(e) => message(e.status(), format!("{} - {e}", e.status())),
-            ApiError::Unavailable => message(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable".into()),
+            ApiError::Unavailable => message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "503 Service Unavailable".into(),
+            ),
             ApiError::Internal(detail) => {
                 tracing::error!(detail = %detail, "API request failed");
-                message(StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error".into())
+                message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "500 Internal Server Error".into(),
+                )
             }
         }
     }

@@ -31,7 +31,12 @@ impl Page {
 
     /// The pagination headers for a list of `total` items served at `url` (the request's
     /// absolute URL without `page`/`per_page`).
-    pub fn headers(&self, total: i64, base_url: &str, other_params: &[(String, String)]) -> HeaderMap {
+    pub fn headers(
+        &self,
+        total: i64,
+        base_url: &str,
+        other_params: &[(String, String)],
+    ) -> HeaderMap {
         let total_pages = ((total + self.per_page - 1) / self.per_page).max(1);
         let mut h = HeaderMap::new();
         let mut put = |name: &'static str, value: String| {
@@ -45,8 +50,14 @@ impl Page {
         put("x-per-page", self.per_page.to_string());
         put("x-total", total.to_string());
         put("x-total-pages", total_pages.to_string());
-        put("x-next-page", next.map(|n| n.to_string()).unwrap_or_default());
-        put("x-prev-page", prev.map(|n| n.to_string()).unwrap_or_default());
+        put(
+            "x-next-page",
+            next.map(|n| n.to_string()).unwrap_or_default(),
+        );
+        put(
+            "x-prev-page",
+            prev.map(|n| n.to_string()).unwrap_or_default(),
+        );
         let link = |page: i64, rel: &str| {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
             for (k, v) in other_params {
@@ -76,19 +87,38 @@ mod tests {
 
     #[test]
     fn clamps_like_gitlab() {
-        assert_eq!(Page::new(Some(0), Some(1000)).unwrap(), Page { page: 1, per_page: 100 });
-        assert_eq!(Page::new(None, None).unwrap(), Page { page: 1, per_page: 20 });
+        assert_eq!(
+            Page::new(Some(0), Some(1000)).unwrap(),
+            Page {
+                page: 1,
+                per_page: 100
+            }
+        );
+        assert_eq!(
+            Page::new(None, None).unwrap(),
+            Page {
+                page: 1,
+                per_page: 20
+            }
+        );
     }
 
     #[test]
     fn headers_link_to_neighbours() {
-        let h = Page::new(Some(2), Some(2)).unwrap().headers(5, "http://x/api/v4/users", &[]);
+        let h = Page::new(Some(2), Some(2))
+            .unwrap()
+            .headers(5, "http://x/api/v4/users", &[]);
         assert_eq!(h["x-next-page"], "3");
         assert_eq!(h["x-prev-page"], "1");
         assert_eq!(h["x-total-pages"], "3");
         let link = h["link"].to_str().unwrap();
-        assert!(link.contains("<http://x/api/v4/users?page=3&per_page=2>; rel=\"next\""), "{link}");
-        let last = Page::new(Some(3), Some(2)).unwrap().headers(5, "http://x", &[]);
+        assert!(
+            link.contains("<http://x/api/v4/users?page=3&per_page=2>; rel=\"next\""),
+            "{link}"
+        );
+        let last = Page::new(Some(3), Some(2))
+            .unwrap()
+            .headers(5, "http://x", &[]);
         assert_eq!(last["x-next-page"], "");
     }
 }

@@ -20,10 +20,17 @@ use crate::domain::user::{NewUser, Profile, STATE_ACTIVE, STATE_BLOCKED};
 use crate::store::users::UserFilter;
 
 /// `GET /user`: the token's owner; administrators get the admin entity.
-pub async fn current_user(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+pub async fn current_user(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
     caller.require_scope(access::READ_USER)?;
     let base = &state.config.external_url;
-    let body = if caller.user.is_admin { user_admin(&caller.user, base) } else { user_self(&caller.user, base) };
+    let body = if caller.user.is_admin {
+        user_admin(&caller.user, base)
+    } else {
+        user_self(&caller.user, base)
+    };
     Ok(Json(body).into_response())
 }
 
@@ -31,7 +38,10 @@ pub async fn current_user(State(state): State<AppState>, caller: Caller) -> Resu
 /// Doorward has none of (bots, internal or external users) are accepted and mean nothing.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "the IgnoredAny fields are accepted on purpose and never read")]
+#[allow(
+    dead_code,
+    reason = "the IgnoredAny fields are accepted on purpose and never read"
+)]
 struct ListQuery {
     page: Option<i64>,
     per_page: Option<i64>,
@@ -50,15 +60,27 @@ struct ListQuery {
 
 /// `GET /users`: any authenticated user may list; only administrators see private fields
 /// and may search by email.
-pub async fn list(State(state): State<AppState>, caller: Caller, RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     caller.require_scope(access::READ_USER)?;
     let q: ListQuery = parse_query(query.as_deref())?;
-    if q.order_by.as_deref().is_some_and(|o| o != "id") || q.sort.as_deref().is_some_and(|s| s != "asc") {
-        return Err(ApiError::BadRequest("only order_by=id and sort=asc are supported".into()));
+    if q.order_by.as_deref().is_some_and(|o| o != "id")
+        || q.sort.as_deref().is_some_and(|s| s != "asc")
+    {
+        return Err(ApiError::BadRequest(
+            "only order_by=id and sort=asc are supported".into(),
+        ));
     }
     let page = Page::new(q.page, q.per_page)?;
     let state_filter = match (q.active, q.blocked) {
-        (Some(true), Some(true)) => return Err(ApiError::BadRequest("active and blocked are mutually exclusive".into())),
+        (Some(true), Some(true)) => {
+            return Err(ApiError::BadRequest(
+                "active and blocked are mutually exclusive".into(),
+            ));
+        }
         (Some(true), _) => Some(STATE_ACTIVE),
         (_, Some(true)) => Some(STATE_BLOCKED),
         _ => None,
@@ -69,11 +91,20 @@ pub async fn list(State(state): State<AppState>, caller: Caller, RawQuery(query)
         search_email: caller.user.is_admin,
         state: state_filter,
     };
-    let (users, total) = state.store.list_users(&filter, page.per_page, page.offset()).await?;
+    let (users, total) = state
+        .store
+        .list_users(&filter, page.per_page, page.offset())
+        .await?;
     let base = &state.config.external_url;
     let body: Vec<_> = users
         .iter()
-        .map(|u| if caller.user.is_admin { user_admin(u, base) } else { user_basic(u, base) })
+        .map(|u| {
+            if caller.user.is_admin {
+                user_admin(u, base)
+            } else {
+                user_basic(u, base)
+            }
+        })
         .collect();
     let mut kept = Vec::new();
     for (k, v) in [("username", &q.username), ("search", &q.search)] {
@@ -91,11 +122,16 @@ pub async fn list(State(state): State<AppState>, caller: Caller, RawQuery(query)
 }
 
 fn parse_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse().map_err(|_| ApiError::NotFound("404 User Not Found".into()))
+    raw.parse()
+        .map_err(|_| ApiError::NotFound("404 User Not Found".into()))
 }
 
 /// `GET /users/:id`.
-pub async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     caller.require_scope(access::READ_USER)?;
     let user = state
         .store
@@ -103,7 +139,11 @@ pub async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<
         .await?
         .ok_or_else(|| ApiError::NotFound("404 User Not Found".into()))?;
     let base = &state.config.external_url;
-    let body = if caller.user.is_admin { user_admin(&user, base) } else { user_public(&user, base) };
+    let body = if caller.user.is_admin {
+        user_admin(&user, base)
+    } else {
+        user_public(&user, base)
+    };
     Ok(Json(body).into_response())
 }
 
@@ -111,7 +151,10 @@ pub async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<
 /// confirmation, no projects) are accepted and ignored, anything else is refused.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code, reason = "the IgnoredAny fields are accepted on purpose and never read")]
+#[allow(
+    dead_code,
+    reason = "the IgnoredAny fields are accepted on purpose and never read"
+)]
 pub struct CreateUser {
     email: Option<String>,
     username: Option<String>,
@@ -156,16 +199,21 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
-    let missing: Vec<&str> = [("email", &input.email), ("name", &input.name), ("username", &input.username)]
-        .iter()
-        .filter(|(_, v)| v.is_none())
-        .map(|(k, _)| *k)
-        .collect();
+    let missing: Vec<&str> = [
+        ("email", &input.email),
+        ("name", &input.name),
+        ("username", &input.username),
+    ]
+    .iter()
+    .filter(|(_, v)| v.is_none())
+    .map(|(k, _)| *k)
+    .collect();
     if !missing.is_empty() {
         let list: Vec<String> = missing.iter().map(|k| format!("{k} is missing")).collect();
         return Err(ApiError::BadRequest(list.join(", ")));
     }
-    let random = input.reset_password.unwrap_or(false) || input.force_random_password.unwrap_or(false);
+    let random =
+        input.reset_password.unwrap_or(false) || input.force_random_password.unwrap_or(false);
     let password = match (input.password, random) {
         (Some(p), false) => SecretString::new(p),
         // Doorward sends no mail, so "reset" and "random" both mean: a password nobody
@@ -192,40 +240,78 @@ pub async fn create(
             job_title: input.job_title.trim().to_string(),
         },
     };
-    let created = accounts::create_user(&state.store, &state.hasher, &state.clock, &new_user, &password)
-        .await
-        .map_err(|e| match e {
-            AccountError::Invalid(errors) => ApiError::Validation(errors),
-            AccountError::Store(e) => e.into(),
-            AccountError::Hashing => ApiError::Internal("password hashing failed".into()),
-        })?;
-    tracing::info!(user_id = created.id, by = caller.user.id, "user created through the API");
-    Ok((StatusCode::CREATED, Json(user_admin(&created, &state.config.external_url))).into_response())
+    let created = accounts::create_user(
+        &state.store,
+        &state.hasher,
+        &state.clock,
+        &new_user,
+        &password,
+    )
+    .await
+    .map_err(|e| match e {
+        AccountError::Invalid(errors) => ApiError::Validation(errors),
+        AccountError::Store(e) => e.into(),
+        AccountError::Hashing => ApiError::Internal("password hashing failed".into()),
+    })?;
+    tracing::info!(
+        user_id = created.id,
+        by = caller.user.id,
+        "user created through the API"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(user_admin(&created, &state.config.external_url)),
+    )
+        .into_response())
 }
 
-async fn set_state(state: &AppState, caller: &Caller, id: &str, new_state: &str) -> Result<Response, ApiError> {
+async fn set_state(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    new_state: &str,
+) -> Result<Response, ApiError> {
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
     let id = parse_id(id)?;
     if id == caller.user.id && new_state == STATE_BLOCKED {
-        return Err(ApiError::Forbidden("403 Forbidden - You cannot block yourself".into()));
+        return Err(ApiError::Forbidden(
+            "403 Forbidden - You cannot block yourself".into(),
+        ));
     }
-    state.store.set_user_state(id, new_state, state.clock.now()).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::NotFound("404 User Not Found".into()),
-        other => other.into(),
-    })?;
-    tracing::info!(user_id = id, by = caller.user.id, state = new_state, "user state changed");
+    state
+        .store
+        .set_user_state(id, new_state, state.clock.now())
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::NotFound("404 User Not Found".into()),
+            other => other.into(),
+        })?;
+    tracing::info!(
+        user_id = id,
+        by = caller.user.id,
+        state = new_state,
+        "user state changed"
+    );
     // GitLab answers 201 with the bare JSON `true`; python-gitlab checks for exactly that.
     Ok((StatusCode::CREATED, Json(true)).into_response())
 }
 
 /// `POST /users/:id/block`: the account can no longer sign in or use its tokens, and its
 /// sessions end at once.
-pub async fn block(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn block(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     set_state(&state, &caller, &id, STATE_BLOCKED).await
 }
 
 /// `POST /users/:id/unblock`.
-pub async fn unblock(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn unblock(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     set_state(&state, &caller, &id, STATE_ACTIVE).await
 }

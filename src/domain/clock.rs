@@ -44,6 +44,18 @@ pub fn iso8601(unix_seconds: i64) -> String {
     }
 }
 
+/// A timestamp for people: `2026-11-25 10:17 UTC`.
+pub fn human(unix_seconds: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix_seconds)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{} {:02}:{:02} UTC",
+        date(unix_seconds),
+        t.hour(),
+        t.minute()
+    )
+}
+
 /// A calendar date (`2024-05-31`), as GitLab shows token expiry.
 pub fn date(unix_seconds: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(unix_seconds)

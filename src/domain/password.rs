@@ -68,9 +68,14 @@ pub struct PasswordHasher {
 
 impl PasswordHasher {
     pub fn new(limit: usize) -> PasswordHasher {
-        let dummy = hash_blocking(&super::secret::base64url(&super::secret::random_bytes::<16>()))
-            .unwrap_or_default();
-        PasswordHasher { permits: Arc::new(Semaphore::new(limit.max(1))), dummy_hash: dummy.into() }
+        let dummy = hash_blocking(&super::secret::base64url(
+            &super::secret::random_bytes::<16>(),
+        ))
+        .unwrap_or_default();
+        PasswordHasher {
+            permits: Arc::new(Semaphore::new(limit.max(1))),
+            dummy_hash: dummy.into(),
+        }
     }
 
     pub async fn hash(&self, password: &SecretString) -> Result<String, PasswordError> {
@@ -86,7 +91,9 @@ impl PasswordHasher {
             None => (self.dummy_hash.clone(), false),
         };
         let password = password.clone();
-        let ok = self.run(move || verify_blocking(password.expose(), &phc)).await;
+        let ok = self
+            .run(move || verify_blocking(password.expose(), &phc))
+            .await;
         real && ok.unwrap_or(false)
     }
 
@@ -94,8 +101,14 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self.permits.acquire().await.map_err(|_| PasswordError::Hashing)?;
-        tokio::task::spawn_blocking(work).await.map_err(|_| PasswordError::Hashing)
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| PasswordError::Hashing)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| PasswordError::Hashing)
     }
 }
 
@@ -114,9 +127,15 @@ mod tests {
 
     #[test]
     fn password_length_rules() {
-        assert_eq!(validate_new_password("1234567"), Err(PasswordError::TooShort));
+        assert_eq!(
+            validate_new_password("1234567"),
+            Err(PasswordError::TooShort)
+        );
         assert_eq!(validate_new_password("12345678"), Ok(()));
-        assert_eq!(validate_new_password(&"x".repeat(129)), Err(PasswordError::TooLong));
+        assert_eq!(
+            validate_new_password(&"x".repeat(129)),
+            Err(PasswordError::TooLong)
+        );
     }
 
     #[tokio::test]

@@ -16,36 +16,92 @@ pub struct Scope {
 }
 
 const fn api(name: &'static str, description: &'static str) -> Scope {
-    Scope { name, description, oidc: false }
+    Scope {
+        name,
+        description,
+        oidc: false,
+    }
 }
 const fn oidc(name: &'static str, description: &'static str) -> Scope {
-    Scope { name, description, oidc: true }
+    Scope {
+        name,
+        description,
+        oidc: true,
+    }
 }
 
 /// Every scope Doorward knows, in the order GitLab lists them.
 pub const CATALOGUE: &[Scope] = &[
-    api("api", "Full read and write access to the API, on behalf of the user."),
+    api(
+        "api",
+        "Full read and write access to the API, on behalf of the user.",
+    ),
     api("read_api", "Read-only access to the whole API."),
-    api("read_user", "Read-only access to your profile through /user and to other users' public profiles."),
+    api(
+        "read_user",
+        "Read-only access to your profile through /user and to other users' public profiles.",
+    ),
     api("create_runner", "Create runners."),
     api("manage_runner", "Manage (assign, update, delete) runners."),
-    api("k8s_proxy", "Make Kubernetes API calls through the agent for Kubernetes."),
+    api(
+        "k8s_proxy",
+        "Make Kubernetes API calls through the agent for Kubernetes.",
+    ),
     api("self_rotate", "Let the token rotate itself."),
-    api("read_repository", "Read-only access to repositories over Git-over-HTTP."),
-    api("write_repository", "Read and write access to repositories over Git-over-HTTP."),
-    api("read_registry", "Read-only access to container registry images."),
-    api("write_registry", "Read and write access to container registry images."),
-    api("read_virtual_registry", "Read-only access to the dependency proxy."),
-    api("write_virtual_registry", "Read and write access to the dependency proxy."),
-    api("read_observability", "Read-only access to observability data."),
+    api(
+        "read_repository",
+        "Read-only access to repositories over Git-over-HTTP.",
+    ),
+    api(
+        "write_repository",
+        "Read and write access to repositories over Git-over-HTTP.",
+    ),
+    api(
+        "read_registry",
+        "Read-only access to container registry images.",
+    ),
+    api(
+        "write_registry",
+        "Read and write access to container registry images.",
+    ),
+    api(
+        "read_virtual_registry",
+        "Read-only access to the dependency proxy.",
+    ),
+    api(
+        "write_virtual_registry",
+        "Read and write access to the dependency proxy.",
+    ),
+    api(
+        "read_observability",
+        "Read-only access to observability data.",
+    ),
     api("write_observability", "Write access to observability data."),
     api("ai_features", "Access to AI feature endpoints."),
-    api("sudo", "Act as any user of the instance (administrators only)."),
-    api("admin_mode", "Perform administrative actions (administrators only)."),
-    api("read_service_ping", "Download Service Ping payloads (administrators only)."),
-    oidc("openid", "Sign you in with OpenID Connect: lets the application learn who you are."),
-    oidc("profile", "Read-only access to your profile (name, username, avatar) through OpenID Connect."),
-    oidc("email", "Read-only access to your primary email address through OpenID Connect."),
+    api(
+        "sudo",
+        "Act as any user of the instance (administrators only).",
+    ),
+    api(
+        "admin_mode",
+        "Perform administrative actions (administrators only).",
+    ),
+    api(
+        "read_service_ping",
+        "Download Service Ping payloads (administrators only).",
+    ),
+    oidc(
+        "openid",
+        "Sign you in with OpenID Connect: lets the application learn who you are.",
+    ),
+    oidc(
+        "profile",
+        "Read-only access to your profile (name, username, avatar) through OpenID Connect.",
+    ),
+    oidc(
+        "email",
+        "Read-only access to your primary email address through OpenID Connect.",
+    ),
 ];
 
 /// Looks a scope up by its exact (case-sensitive) name.
@@ -70,10 +126,15 @@ impl ScopeSet {
     /// Parses scope names separated by spaces, commas or newlines (the CLI takes
     /// `api,read_user`, OAuth takes `api read_user`). Unknown names are an error.
     pub fn parse(text: &str) -> Result<ScopeSet, ScopeError> {
-        Self::from_names(text.split([' ', ',', '\n', '\r', '\t']).filter(|s| !s.is_empty()))
+        Self::from_names(
+            text.split([' ', ',', '\n', '\r', '\t'])
+                .filter(|s| !s.is_empty()),
+        )
     }
 
-    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<ScopeSet, ScopeError> {
+    pub fn from_names<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<ScopeSet, ScopeError> {
         let mut set = ScopeSet::default();
         for name in names {
             let scope = find(name).ok_or_else(|| ScopeError::Unknown(name.to_string()))?;
@@ -81,14 +142,19 @@ impl ScopeSet {
                 set.0.push(scope);
             }
         }
-        set.0.sort_by_key(|s| CATALOGUE.iter().position(|c| c == *s));
+        set.0
+            .sort_by_key(|s| CATALOGUE.iter().position(|c| c == *s));
         Ok(set)
     }
 
     /// Like [`ScopeSet::parse`], but an empty set is an error.
     pub fn parse_non_empty(text: &str) -> Result<ScopeSet, ScopeError> {
         let set = Self::parse(text)?;
-        if set.0.is_empty() { Err(ScopeError::Empty) } else { Ok(set) }
+        if set.0.is_empty() {
+            Err(ScopeError::Empty)
+        } else {
+            Ok(set)
+        }
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -154,8 +220,14 @@ mod tests {
 
     #[test]
     fn unknown_scopes_and_case_changes_are_rejected() {
-        assert_eq!(ScopeSet::parse("api bogus"), Err(ScopeError::Unknown("bogus".into())));
-        assert_eq!(ScopeSet::parse("API"), Err(ScopeError::Unknown("API".into())));
+        assert_eq!(
+            ScopeSet::parse("api bogus"),
+            Err(ScopeError::Unknown("bogus".into()))
+        );
+        assert_eq!(
+            ScopeSet::parse("API"),
+            Err(ScopeError::Unknown("API".into()))
+        );
         assert_eq!(ScopeSet::parse_non_empty("  "), Err(ScopeError::Empty));
     }
 

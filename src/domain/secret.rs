@@ -122,7 +122,11 @@ mod tests {
         assert!(a.expose().starts_with("dwpat-"));
         assert_eq!(a.expose().len(), 6 + 43);
         assert_ne!(a, b);
-        assert!(a.expose()[6..].chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(
+            a.expose()[6..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
     }
 
     #[test]

@@ -128,7 +128,9 @@ pub fn validate_email(field: &'static str, email: &str, errors: &mut FieldErrors
         return;
     }
     let valid = email.len() <= MAX_FIELD_LEN
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
         && match email.split_once('@') {
             Some((local, domain)) => {
                 !local.is_empty()
@@ -209,7 +211,10 @@ mod tests {
         for ok in ["root", "a.b", "alice_01", "x-y", "ab"] {
             assert!(username_ok(ok), "{ok}");
         }
-        for bad in ["", "a", "-lead", "trail.", "trail-", "repo.git", "x.atom", "sp ace", "a'b", "<b>", "é1"] {
+        for bad in [
+            "", "a", "-lead", "trail.", "trail-", "repo.git", "x.atom", "sp ace", "a'b", "<b>",
+            "é1",
+        ] {
             assert!(!username_ok(bad), "{bad}");
         }
     }
@@ -222,7 +227,16 @@ mod tests {
             errs.is_empty()
         };
         assert!(check("a@example.com"));
-        for bad in ["", "a", "a@b", "@b.com", "a@@b.com", "a b@c.com", "a@.com", "<a@b.com>"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.com",
+            "a@@b.com",
+            "a b@c.com",
+            "a@.com",
+            "<a@b.com>",
+        ] {
             assert!(!check(bad), "{bad}");
         }
     }
@@ -236,7 +250,10 @@ mod tests {
         };
         assert!(check("Zoë O'Brien; DROP TABLE users;--").is_empty());
         assert_eq!(check("<script>"), vec!["Name cannot contain HTML tags"]);
-        assert_eq!(check("a\u{0}b"), vec!["Name cannot contain control characters"]);
+        assert_eq!(
+            check("a\u{0}b"),
+            vec!["Name cannot contain control characters"]
+        );
         assert_eq!(check(" "), vec!["Name can't be blank"]);
     }
 }

@@ -42,7 +42,13 @@ pub async fn read<S: Send + Sync>(req: Request, state: &S) -> Result<(BodyKind, 
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
     let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             BodyError::TooLarge
@@ -83,7 +89,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
 /// and value first so bad bytes are refused rather than stored mangled.
 fn check_form_utf8(bytes: &[u8]) -> Result<(), BodyError> {
     for part in bytes.split(|&b| b == b'&' || b == b'=') {
-        let plus_free: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        let plus_free: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
         let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_free).collect();
         if std::str::from_utf8(&decoded).is_err() {
             return Err(BodyError::InvalidUtf8);
@@ -106,18 +115,42 @@ mod tests {
     #[test]
     fn forms_parse_strictly() {
         let ok: SignIn = parse_form(b"username=al%20ice&password=a+b").unwrap();
-        assert_eq!(ok, SignIn { username: "al ice".into(), password: "a b".into() });
-        assert_eq!(parse_form::<SignIn>(b"username=%FF&password=x"), Err(BodyError::InvalidUtf8));
-        assert!(matches!(parse_form::<SignIn>(b"username=a&username=b&password=x"), Err(BodyError::Malformed(_))));
-        assert!(matches!(parse_form::<SignIn>(b"username=a&password=x&extra=1"), Err(BodyError::Malformed(_))));
-        assert!(matches!(parse_form::<SignIn>(b"username=a"), Err(BodyError::Malformed(_))));
+        assert_eq!(
+            ok,
+            SignIn {
+                username: "al ice".into(),
+                password: "a b".into()
+            }
+        );
+        assert_eq!(
+            parse_form::<SignIn>(b"username=%FF&password=x"),
+            Err(BodyError::InvalidUtf8)
+        );
+        assert!(matches!(
+            parse_form::<SignIn>(b"username=a&username=b&password=x"),
+            Err(BodyError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_form::<SignIn>(b"username=a&password=x&extra=1"),
+            Err(BodyError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_form::<SignIn>(b"username=a"),
+            Err(BodyError::Malformed(_))
+        ));
     }
 
     #[test]
     fn json_parses_strictly() {
         let ok: SignIn = parse_json(br#"{"username":"a","password":"b"}"#).unwrap();
         assert_eq!(ok.username, "a");
-        assert!(matches!(parse_json::<SignIn>(b"{"), Err(BodyError::Malformed(_))));
-        assert_eq!(parse_json::<SignIn>(b"{\"username\":\"\xff\"}"), Err(BodyError::InvalidUtf8));
+        assert!(matches!(
+            parse_json::<SignIn>(b"{"),
+            Err(BodyError::Malformed(_))
+        ));
+        assert_eq!(
+            parse_json::<SignIn>(b"{\"username\":\"\xff\"}"),
+            Err(BodyError::InvalidUtf8)
+        );
     }
 }

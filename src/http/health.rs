@@ -27,17 +27,24 @@ pub async fn readiness(State(state): State<AppState>) -> impl IntoResponse {
         );
     }
     match tokio::time::timeout(std::time::Duration::from_secs(3), state.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "ok", "db_check": [{"status": "ok"}]}))),
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(json!({"status": "ok", "db_check": [{"status": "ok"}]})),
+        ),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"status": "failed", "db_check": [{"status": "failed", "message": "database unavailable"}]})),
+                Json(
+                    json!({"status": "failed", "db_check": [{"status": "failed", "message": "database unavailable"}]}),
+                ),
             )
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "failed", "db_check": [{"status": "failed", "message": "database timed out"}]})),
+            Json(
+                json!({"status": "failed", "db_check": [{"status": "failed", "message": "database timed out"}]}),
+            ),
         ),
     }
 }

@@ -8,7 +8,9 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use crate::app::AppState;
 
@@ -18,14 +20,18 @@ pub struct Metrics {
 }
 
 /// Latency buckets in seconds, fine-grained below 10 ms where token endpoints live.
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 impl Metrics {
     pub fn new() -> Metrics {
         // Only an empty bucket list is refused, and ours is not empty.
         let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full("http_request_duration_seconds".into()), LATENCY_BUCKETS)
+            .set_buckets_for_metric(
+                Matcher::Full("http_request_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            )
             .unwrap_or_else(|_| PrometheusBuilder::new())
             .build_recorder();
         let handle = recorder.handle();
@@ -71,10 +77,18 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
         crate::store::Backend::Postgres => "postgres",
     };
     state.metrics.with(|| {
-        metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "open").set(f64::from(open));
-        metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "idle").set(idle as f64);
+        metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "open")
+            .set(f64::from(open));
+        metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "idle")
+            .set(idle as f64);
         metrics::gauge!("db_pool_max_connections", "backend" => backend)
             .set(f64::from(state.config.db_max_connections));
     });
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.handle.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.handle.render(),
+    )
 }

@@ -41,6 +41,9 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<ax
     tracing::error!("a request handler panicked");
     let mut res = Response::new(axum::body::Body::from("500 Internal Server Error"));
     *res.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    res.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain; charset=utf-8"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     res
 }

@@ -19,7 +19,13 @@ fn migrator(postgres: bool) -> Migrator {
         .iter()
         .map(|&(version, name, sqlite, pg)| {
             let sql = if postgres { pg } else { sqlite };
-            Migration::new(version, name.into(), MigrationType::Simple, sql.into_sql_str(), false)
+            Migration::new(
+                version,
+                name.into(),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
         })
         .collect();
     Migrator::with_migrations(migrations)
@@ -43,7 +49,8 @@ mod tests {
 
     #[test]
     fn every_migration_exists_for_both_backends_with_the_same_tables() {
-        let sqlite_dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"));
+        let sqlite_dir =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"));
         let pg_dir = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"));
         let names = |dir: std::io::Result<std::fs::ReadDir>| -> Vec<String> {
             let mut v: Vec<String> = dir
@@ -56,8 +63,16 @@ mod tests {
             v
         };
         let sqlite = names(sqlite_dir);
-        assert_eq!(sqlite, names(pg_dir), "migration files differ between backends");
-        assert_eq!(sqlite.len(), MIGRATIONS.len(), "a migration file is not embedded");
+        assert_eq!(
+            sqlite,
+            names(pg_dir),
+            "migration files differ between backends"
+        );
+        assert_eq!(
+            sqlite.len(),
+            MIGRATIONS.len(),
+            "a migration file is not embedded"
+        );
         for (file, (version, name, s, p)) in sqlite.iter().zip(MIGRATIONS) {
             assert_eq!(file, &format!("{version:04}_{name}.sql"));
             let tables = |sql: &str| -> Vec<String> {

@@ -47,9 +47,15 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 // PostgreSQL names the index in `constraint()`, SQLite only in the message.
                 let what = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
-                StoreError::Conflict(if what.contains("email") { "email" } else { "username" })
+                StoreError::Conflict(if what.contains("email") {
+                    "email"
+                } else {
+                    "username"
+                })
             }
-            sqlx::Error::Database(db) if is_unavailable(db.code().as_deref()) => StoreError::Unavailable(err),
+            sqlx::Error::Database(db) if is_unavailable(db.code().as_deref()) => {
+                StoreError::Unavailable(err)
+            }
             _ => StoreError::Other(err),
         }
     }
@@ -62,7 +68,10 @@ impl From<sqlx::Error> for StoreError {
 /// 5 BUSY, 6 LOCKED, 14 CANTOPEN.
 fn is_unavailable(code: Option<&str>) -> bool {
     code.is_some_and(|c| {
-        ["08", "53", "57P", "28", "3D000"].iter().any(|p| c.starts_with(p)) || matches!(c, "5" | "6" | "14")
+        ["08", "53", "57P", "28", "3D000"]
+            .iter()
+            .any(|p| c.starts_with(p))
+            || matches!(c, "5" | "6" | "14")
     })
 }
 
@@ -144,7 +153,10 @@ pub struct StoreOptions {
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 16, acquire_timeout: Duration::from_secs(3) }
+        StoreOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+        }
     }
 }
 

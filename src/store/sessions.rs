@@ -20,7 +20,12 @@ struct SessionRow {
     last_seen_at: i64,
     expires_at: i64,
 }
-impl_from_row!(SessionRow { session_id: i64, session_created_at: i64, last_seen_at: i64, expires_at: i64 });
+impl_from_row!(SessionRow {
+    session_id: i64,
+    session_created_at: i64,
+    last_seen_at: i64,
+    expires_at: i64
+});
 
 /// Where a session came from, shown to the user and kept for audit.
 #[derive(Clone, Debug, Default)]

@@ -26,7 +26,12 @@ impl Store {
 
     /// Counts one failure for `key` (one atomic upsert, safe across nodes) and locks the key
     /// once the policy's limit is reached within the window.
-    pub async fn throttle_record_failure(&self, key: &str, policy: ThrottlePolicy, now: i64) -> StoreResult<()> {
+    pub async fn throttle_record_failure(
+        &self,
+        key: &str,
+        policy: ThrottlePolicy,
+        now: i64,
+    ) -> StoreResult<()> {
         const SQL: &str = "INSERT INTO sign_in_throttles (throttle_key, failures, window_started_at, locked_until) \
              VALUES ($1, 1, $2, CASE WHEN $3 <= 1 THEN $2 + $5 ELSE 0 END) \
              ON CONFLICT (throttle_key) DO UPDATE SET \

@@ -110,14 +110,22 @@ impl Store {
 
     /// Records use, at most once per `granularity` seconds per token, so that validation is
     /// not a write on every request.
-    pub async fn touch_personal_access_token(&self, id: i64, now: i64, granularity: i64) -> StoreResult<()> {
+    pub async fn touch_personal_access_token(
+        &self,
+        id: i64,
+        now: i64,
+        granularity: i64,
+    ) -> StoreResult<()> {
         const SQL: &str = "UPDATE personal_access_tokens SET last_used_at = $2 \
              WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)";
         on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).bind(now - granularity).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
-    pub async fn personal_access_tokens_of_user(&self, user_id: i64) -> StoreResult<Vec<PersonalAccessToken>> {
+    pub async fn personal_access_tokens_of_user(
+        &self,
+        user_id: i64,
+    ) -> StoreResult<Vec<PersonalAccessToken>> {
         const SQL: &str = "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked \
              FROM personal_access_tokens WHERE user_id = $1 ORDER BY id";
         Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(user_id).fetch_all(p).await)?)
@@ -125,8 +133,13 @@ impl Store {
 
     /// Revokes one token of `user_id`; `NotFound` if it is not theirs.
     pub async fn revoke_personal_access_token(&self, id: i64, user_id: i64) -> StoreResult<()> {
-        const SQL: &str = "UPDATE personal_access_tokens SET revoked = TRUE WHERE id = $1 AND user_id = $2";
+        const SQL: &str =
+            "UPDATE personal_access_tokens SET revoked = TRUE WHERE id = $1 AND user_id = $2";
         let done = on_pool!(self, p => sqlx::query(SQL).bind(id).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?;
-        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 }

@@ -32,7 +32,6 @@ macro_rules! user_columns {
     };
 }
 
-
 /// Filters of the user list (GitLab's `GET /users` parameters).
 #[derive(Clone, Debug, Default)]
 pub struct UserFilter {
@@ -45,7 +44,12 @@ pub struct UserFilter {
 }
 
 impl Store {
-    pub async fn create_user(&self, user: &NewUser, password_hash: &str, now: i64) -> StoreResult<User> {
+    pub async fn create_user(
+        &self,
+        user: &NewUser,
+        password_hash: &str,
+        now: i64,
+    ) -> StoreResult<User> {
         const SQL: &str = concat!(
             "INSERT INTO users (username, email, name, password_hash, is_admin, state, public_email, \
              website_url, bio, location, organization, job_title, created_at, updated_at) \
@@ -71,7 +75,9 @@ impl Store {
     }
 
     pub async fn count_users(&self) -> StoreResult<i64> {
-        Ok(on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await)?)
+        Ok(
+            on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await)?,
+        )
     }
 
     pub async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
@@ -118,7 +124,10 @@ impl Store {
             " ORDER BY id LIMIT $5 OFFSET $6"
         );
         const COUNT: &str = filtered!("SELECT COUNT(*)", "");
-        let search = filter.search.as_ref().map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+        let search = filter
+            .search
+            .as_ref()
+            .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
         on_pool!(self, p => {
             let users: Vec<User> = sqlx::query_as(LIST)
                 .bind(filter.username.as_deref())
@@ -186,7 +195,11 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
-        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// Changes the password and ends every other browser session of the user.

@@ -30,7 +30,9 @@ impl Csrf {
 
     /// Checks a submitted token in constant time.
     pub fn verify(&self, submitted: &str) -> Result<(), WebError> {
-        if !submitted.is_empty() && secret::constant_time_eq(submitted.as_bytes(), self.token.as_bytes()) {
+        if !submitted.is_empty()
+            && secret::constant_time_eq(submitted.as_bytes(), self.token.as_bytes())
+        {
             Ok(())
         } else {
             Err(WebError::Csrf)
@@ -41,11 +43,18 @@ impl Csrf {
 pub fn cookie_name(state: &AppState) -> &'static str {
     // `__Host-` pins the cookie to this exact origin (no subdomain can set it), but
     // browsers accept that prefix only on Secure cookies.
-    if state.config.is_https() { "__Host-doorward_csrf" } else { "doorward_csrf" }
+    if state.config.is_https() {
+        "__Host-doorward_csrf"
+    } else {
+        "doorward_csrf"
+    }
 }
 
 fn token_for(state: &AppState, cookie_value: &str) -> String {
-    secret::base64url(&secret::hmac_sha256(&state.csrf_key[..], cookie_value.as_bytes()))
+    secret::base64url(&secret::hmac_sha256(
+        &state.csrf_key[..],
+        cookie_value.as_bytes(),
+    ))
 }
 
 /// A new CSRF cookie (at first visit, sign-in and sign-out).
@@ -63,11 +72,21 @@ pub fn new_cookie(state: &AppState) -> (Cookie<'static>, String) {
 
 /// Middleware on the page routes: makes sure the browser has a CSRF cookie and hands the
 /// matching token to the handler.
-pub async fn ensure_cookie(State(state): State<AppState>, jar: CookieJar, mut req: Request, next: Next) -> Response {
-    let existing = jar.get(cookie_name(&state)).map(|c| c.value().to_string()).filter(|v| v.len() == 43);
+pub async fn ensure_cookie(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let existing = jar
+        .get(cookie_name(&state))
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() == 43);
     match existing {
         Some(value) => {
-            req.extensions_mut().insert(Csrf { token: token_for(&state, &value) });
+            req.extensions_mut().insert(Csrf {
+                token: token_for(&state, &value),
+            });
             next.run(req).await
         }
         None => {
@@ -75,9 +94,12 @@ pub async fn ensure_cookie(State(state): State<AppState>, jar: CookieJar, mut re
             req.extensions_mut().insert(Csrf { token });
             let res = next.run(req).await;
             // A handler that set its own CSRF cookie (sign-in) wins.
-            if res.headers().get_all(axum::http::header::SET_COOKIE).iter().any(|v| {
-                v.to_str().is_ok_and(|s| s.starts_with(cookie_name(&state)))
-            }) {
+            if res
+                .headers()
+                .get_all(axum::http::header::SET_COOKIE)
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|s| s.starts_with(cookie_name(&state))))
+            {
                 return res;
             }
             (jar.add(cookie), res).into_response()
@@ -89,6 +111,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Csrf {
     type Rejection = WebError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Csrf>().cloned().ok_or(WebError::Internal("CSRF middleware missing".into()))
+        parts
+            .extensions
+            .get::<Csrf>()
+            .cloned()
+            .ok_or(WebError::Internal("CSRF middleware missing".into()))
     }
 }

@@ -46,7 +46,11 @@ impl IntoResponse for WebError {
                 "Form expired",
                 "This form has expired or did not come from this site. Go back, reload the page and try again.",
             ),
-            WebError::NotFound => (StatusCode::NOT_FOUND, "Page not found", "The page you were looking for does not exist."),
+            WebError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "The page you were looking for does not exist.",
+            ),
             WebError::SignInRequired(return_to) => {
                 let target = format!("/users/sign_in?return_to={}", urlencode(return_to));
                 return Redirect::to(&target).into_response();
@@ -58,12 +62,19 @@ impl IntoResponse for WebError {
             ),
             WebError::Internal(detail) => {
                 tracing::error!(detail = %detail, "web request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "An unexpected error occurred.")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "An unexpected error occurred.",
+                )
             }
         };
         // Rendered by `render_error_pages`, which has the templates at hand.
         let mut res = status.into_response();
-        res.extensions_mut().insert(ErrorPage { title, message: message.to_string() });
+        res.extensions_mut().insert(ErrorPage {
+            title,
+            message: message.to_string(),
+        });
         res
     }
 }
@@ -95,7 +106,11 @@ pub async fn render_error_pages(
 
 /// Percent-encodes a query-parameter value, leaving the characters of a path readable.
 pub fn urlencode(s: &str) -> String {
-    const VALUE: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     percent_encoding::utf8_percent_encode(s, VALUE).to_string()
 }

@@ -25,5 +25,8 @@ fn bad(e: BodyError) -> WebError {
         BodyError::Malformed(detail) => format!("The form could not be read ({detail})."),
         other => format!("The form could not be read: {other}."),
     };
-    WebError::Body { status: e.status(), message }
+    WebError::Body {
+        status: e.status(),
+        message,
+    }
 }

@@ -21,12 +21,27 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/users/sign_in", get(sign_in::show).post(sign_in::submit))
-        .route("/users/sign_out", get(sign_in::confirm_sign_out).post(sign_in::sign_out))
-        .route("/-/user_settings/profile", get(profile::show).post(profile::update))
-        .route("/-/user_settings/password", get(profile::password_page).post(profile::change_password))
-        .route("/-/profile", get(|| async { Redirect::permanent("/-/user_settings/profile") }))
+        .route(
+            "/users/sign_out",
+            get(sign_in::confirm_sign_out).post(sign_in::sign_out),
+        )
+        .route(
+            "/-/user_settings/profile",
+            get(profile::show).post(profile::update),
+        )
+        .route(
+            "/-/user_settings/password",
+            get(profile::password_page).post(profile::change_password),
+        )
+        .route(
+            "/-/profile",
+            get(|| async { Redirect::permanent("/-/user_settings/profile") }),
+        )
         .route("/assets/doorward.css", get(stylesheet))
-        .layer(axum::middleware::from_fn_with_state(state, csrf::ensure_cookie))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            csrf::ensure_cookie,
+        ))
 }
 
 async fn home(MaybeUser(user): MaybeUser) -> Redirect {
@@ -38,7 +53,10 @@ async fn home(MaybeUser(user): MaybeUser) -> Redirect {
 
 async fn stylesheet() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../assets/doorward.css"),
     )
 }

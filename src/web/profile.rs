@@ -10,7 +10,7 @@ use super::form::WebForm;
 use super::session::CurrentUser;
 use super::{WebError, page_with_status};
 use crate::app::AppState;
-use crate::domain::clock::iso8601;
+use crate::domain::clock::human;
 use crate::domain::password;
 use crate::domain::secret::SecretString;
 use crate::domain::user::{self, FieldErrors, Profile, User};
@@ -73,7 +73,13 @@ struct Messages {
     password_errors: Vec<String>,
 }
 
-fn render(state: &AppState, csrf: &Csrf, user: &User, form: &ProfileForm, m: Messages) -> Result<Response, WebError> {
+fn render(
+    state: &AppState,
+    csrf: &Csrf,
+    user: &User,
+    form: &ProfileForm,
+    m: Messages,
+) -> Result<Response, WebError> {
     state.templates.render(
         "profile.html",
         minijinja::context! {
@@ -83,8 +89,8 @@ fn render(state: &AppState, csrf: &Csrf, user: &User, form: &ProfileForm, m: Mes
             user => minijinja::context! {
                 username => &user.username,
                 is_admin => user.is_admin,
-                created_at => iso8601(user.created_at),
-                last_sign_in_at => user.last_sign_in_at.map(iso8601),
+                created_at => human(user.created_at),
+                last_sign_in_at => user.last_sign_in_at.map(human),
             },
             form => minijinja::Value::from(minijinja::value::Serde(form)),
             notice => m.notice,
@@ -95,8 +101,18 @@ fn render(state: &AppState, csrf: &Csrf, user: &User, form: &ProfileForm, m: Mes
     )
 }
 
-pub async fn show(State(state): State<AppState>, current: CurrentUser, csrf: Csrf) -> Result<Response, WebError> {
-    render(&state, &csrf, &current.user, &ProfileForm::of(&current.user), Messages::default())
+pub async fn show(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+) -> Result<Response, WebError> {
+    render(
+        &state,
+        &csrf,
+        &current.user,
+        &ProfileForm::of(&current.user),
+        Messages::default(),
+    )
 }
 
 pub async fn update(
@@ -114,18 +130,35 @@ pub async fn update(
     user::validate_profile(&profile, &mut errors);
     let user = &current.user;
     if errors.is_empty() {
-        match state.store.update_profile(user.id, name, email, &profile, state.clock.now()).await {
+        match state
+            .store
+            .update_profile(user.id, name, email, &profile, state.clock.now())
+            .await
+        {
             Ok(()) => {
-                let fresh = state.store.user_by_id(user.id).await?.ok_or(WebError::NotFound)?;
-                let m = Messages { notice: Some("Profile was successfully updated."), ..Messages::default() };
+                let fresh = state
+                    .store
+                    .user_by_id(user.id)
+                    .await?
+                    .ok_or(WebError::NotFound)?;
+                let m = Messages {
+                    notice: Some("Profile was successfully updated."),
+                    ..Messages::default()
+                };
                 return render(&state, &csrf, &fresh, &ProfileForm::of(&fresh), m);
             }
             Err(StoreError::Conflict(field)) => errors.add(field, "has already been taken"),
             Err(e) => return Err(e.into()),
         }
     }
-    let m = Messages { errors: errors.sentences(), ..Messages::default() };
-    Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, render(&state, &csrf, user, &form, m)))
+    let m = Messages {
+        errors: errors.sentences(),
+        ..Messages::default()
+    };
+    Ok(page_with_status(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        render(&state, &csrf, user, &form, m),
+    ))
 }
 
 pub async fn password_page() -> Redirect {
@@ -152,7 +185,10 @@ pub async fn change_password(
     let mut errors = Vec::new();
     let current_ok = state
         .hasher
-        .verify(&SecretString::new(form.current_password), Some(&user.password_hash))
+        .verify(
+            &SecretString::new(form.current_password),
+            Some(&user.password_hash),
+        )
         .await;
     if !current_ok {
         errors.push("Current password is invalid.".to_string());
@@ -162,7 +198,10 @@ pub async fn change_password(
         errors.push(format!("Password {e}."));
     }
     if !errors.is_empty() {
-        let m = Messages { password_errors: errors, ..Messages::default() };
+        let m = Messages {
+            password_errors: errors,
+            ..Messages::default()
+        };
         let page = render(&state, &csrf, user, &ProfileForm::of(user), m);
         return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
     }
@@ -171,8 +210,19 @@ pub async fn change_password(
         .hash(&SecretString::new(form.new_password))
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
-    state.store.set_password(user.id, &hash, Some(&current.session_hash), state.clock.now()).await?;
+    state
+        .store
+        .set_password(
+            user.id,
+            &hash,
+            Some(&current.session_hash),
+            state.clock.now(),
+        )
+        .await?;
     tracing::info!(user_id = user.id, "password changed");
-    let m = Messages { password_notice: Some("Password was successfully updated."), ..Messages::default() };
+    let m = Messages {
+        password_notice: Some("Password was successfully updated."),
+        ..Messages::default()
+    };
     Ok(render(&state, &csrf, user, &ProfileForm::of(user), m)?.into_response())
 }

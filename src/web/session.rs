@@ -30,18 +30,27 @@ pub struct CurrentUser {
 pub struct MaybeUser(pub Option<CurrentUser>);
 
 pub fn cookie_name(state: &AppState) -> &'static str {
-    if state.config.is_https() { "__Host-doorward_session" } else { "doorward_session" }
+    if state.config.is_https() {
+        "__Host-doorward_session"
+    } else {
+        "doorward_session"
+    }
 }
 
 impl FromRequestParts<AppState> for MaybeUser {
     type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(found) = parts.extensions.get::<CurrentUser>() {
             return Ok(MaybeUser(Some(found.clone())));
         }
         let jar = CookieJar::from_headers(&parts.headers);
-        let Some(cookie) = jar.get(cookie_name(state)) else { return Ok(MaybeUser(None)) };
+        let Some(cookie) = jar.get(cookie_name(state)) else {
+            return Ok(MaybeUser(None));
+        };
         let hash = secret::hash(cookie.value());
         let now = state.clock.now();
         let idle_cutoff = now - state.config.session_idle_timeout;
@@ -51,7 +60,11 @@ impl FromRequestParts<AppState> for MaybeUser {
         if now - found.last_seen_at >= TOUCH_GRANULARITY {
             state.store.touch_session(found.session_id, now).await?;
         }
-        let current = CurrentUser { user: found.user, session_hash: hash, signed_in_at: found.created_at };
+        let current = CurrentUser {
+            user: found.user,
+            session_hash: hash,
+            signed_in_at: found.created_at,
+        };
         parts.extensions.insert(current.clone());
         Ok(MaybeUser(Some(current)))
     }
@@ -60,11 +73,19 @@ impl FromRequestParts<AppState> for MaybeUser {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match MaybeUser::from_request_parts(parts, state).await?.0 {
             Some(user) => Ok(user),
             None => {
-                let here = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
+                let here = parts
+                    .uri
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/")
+                    .to_string();
                 Err(WebError::SignInRequired(here))
             }
         }
@@ -73,12 +94,22 @@ impl FromRequestParts<AppState> for CurrentUser {
 
 /// Starts a session for `user_id` and returns its cookie. A fresh id at every sign-in
 /// rules out session fixation.
-pub async fn start(state: &AppState, user_id: i64, origin: &SessionOrigin) -> Result<Cookie<'static>, WebError> {
+pub async fn start(
+    state: &AppState,
+    user_id: i64,
+    origin: &SessionOrigin,
+) -> Result<Cookie<'static>, WebError> {
     let id = secret::generate("");
     let now = state.clock.now();
     state
         .store
-        .create_session(&secret::hash(id.expose()), user_id, origin, now, now + state.config.session_lifetime)
+        .create_session(
+            &secret::hash(id.expose()),
+            user_id,
+            origin,
+            now,
+            now + state.config.session_lifetime,
+        )
         .await?;
     Ok(Cookie::build((cookie_name(state), id.into_inner()))
         .path("/")

@@ -23,9 +23,17 @@ use crate::store::throttles::ThrottlePolicy;
 /// Window in which failures are counted (seconds).
 pub const THROTTLE_WINDOW: i64 = 600;
 /// Per submitted login: 10 failures in 10 minutes lock it for 10 minutes (GitLab's numbers).
-pub const ACCOUNT_POLICY: ThrottlePolicy = ThrottlePolicy { max_failures: 10, window: THROTTLE_WINDOW, lock_for: 600 };
+pub const ACCOUNT_POLICY: ThrottlePolicy = ThrottlePolicy {
+    max_failures: 10,
+    window: THROTTLE_WINDOW,
+    lock_for: 600,
+};
 /// Per client address: more room, since offices share addresses.
-pub const ADDRESS_POLICY: ThrottlePolicy = ThrottlePolicy { max_failures: 50, window: THROTTLE_WINDOW, lock_for: 600 };
+pub const ADDRESS_POLICY: ThrottlePolicy = ThrottlePolicy {
+    max_failures: 50,
+    window: THROTTLE_WINDOW,
+    lock_for: 600,
+};
 
 pub const INVALID_LOGIN: &str = "Invalid login or password.";
 
@@ -105,7 +113,10 @@ pub async fn submit(
     let return_to = form.return_to.as_deref().and_then(safe_return_to);
     let login = form.username.trim();
     let again = |status: StatusCode, message: &str| {
-        page_with_status(status, render_form(&state, &csrf, login, return_to.as_deref(), Some(message)))
+        page_with_status(
+            status,
+            render_form(&state, &csrf, login, return_to.as_deref(), Some(message)),
+        )
     };
     if login.is_empty() || form.password.is_empty() {
         return Ok(again(StatusCode::UNAUTHORIZED, INVALID_LOGIN));
@@ -118,24 +129,39 @@ pub async fn submit(
         None => state.store.throttle_locked_for(&address_key, now).await?,
     };
     if let Some(seconds) = locked {
-        return Ok(again(StatusCode::TOO_MANY_REQUESTS, &lockout_message(seconds)));
+        return Ok(again(
+            StatusCode::TOO_MANY_REQUESTS,
+            &lockout_message(seconds),
+        ));
     }
 
     let user = state.store.user_by_login(login).await?;
     let password = SecretString::new(form.password);
-    let valid = state.hasher.verify(&password, user.as_ref().map(|u| u.password_hash.as_str())).await;
+    let valid = state
+        .hasher
+        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await;
     let user = match user {
         Some(u) if valid => u,
         _ => {
-            state.store.throttle_record_failure(&login_key, ACCOUNT_POLICY, now).await?;
-            state.store.throttle_record_failure(&address_key, ADDRESS_POLICY, now).await?;
+            state
+                .store
+                .throttle_record_failure(&login_key, ACCOUNT_POLICY, now)
+                .await?;
+            state
+                .store
+                .throttle_record_failure(&address_key, ADDRESS_POLICY, now)
+                .await?;
             tracing::info!(ip = %ip.0, "failed sign-in");
             return Ok(again(StatusCode::UNAUTHORIZED, INVALID_LOGIN));
         }
     };
     // Only someone who knows the password learns that the account is blocked.
     if !user.is_active() {
-        return Ok(again(StatusCode::FORBIDDEN, "Your account has been blocked. Contact your administrator."));
+        return Ok(again(
+            StatusCode::FORBIDDEN,
+            "Your account has been blocked. Contact your administrator.",
+        ));
     }
 
     state.store.throttle_clear(&login_key).await?;
@@ -162,7 +188,9 @@ pub async fn confirm_sign_out(
     MaybeUser(user): MaybeUser,
     csrf: Csrf,
 ) -> Result<Response, WebError> {
-    let Some(user) = user else { return Ok(Redirect::to("/users/sign_in").into_response()) };
+    let Some(user) = user else {
+        return Ok(Redirect::to("/users/sign_in").into_response());
+    };
     state.templates.render(
         "sign_out.html",
         minijinja::context! {
@@ -191,7 +219,9 @@ pub async fn sign_out(
         tracing::info!(user_id = user.user.id, "signed out");
     }
     let (csrf_cookie, _) = csrf::new_cookie(&state);
-    let jar = CookieJar::new().add(session::removal(&state)).add(csrf_cookie);
+    let jar = CookieJar::new()
+        .add(session::removal(&state))
+        .add(csrf_cookie);
     Ok((jar, Redirect::to("/users/sign_in")).into_response())
 }
 
@@ -213,15 +243,33 @@ mod tests {
 
     #[test]
     fn return_to_accepts_only_local_paths() {
-        assert_eq!(safe_return_to("/oauth/authorize?a=1&b=2").as_deref(), Some("/oauth/authorize?a=1&b=2"));
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "\\\\evil", "javascript:alert(1)", "/a\nb", "/ a", ""] {
+        assert_eq!(
+            safe_return_to("/oauth/authorize?a=1&b=2").as_deref(),
+            Some("/oauth/authorize?a=1&b=2")
+        );
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil",
+            "javascript:alert(1)",
+            "/a\nb",
+            "/ a",
+            "",
+        ] {
             assert_eq!(safe_return_to(bad), None, "{bad:?}");
         }
     }
 
     #[test]
     fn lockout_messages_round_up_to_minutes() {
-        assert_eq!(lockout_message(61), "Too many failed sign-in attempts. Try again in 2 minutes.");
-        assert_eq!(lockout_message(30), "Too many failed sign-in attempts. Try again in 1 minute.");
+        assert_eq!(
+            lockout_message(61),
+            "Too many failed sign-in attempts. Try again in 2 minutes."
+        );
+        assert_eq!(
+            lockout_message(30),
+            "Too many failed sign-in attempts. Try again in 1 minute."
+        );
     }
 }

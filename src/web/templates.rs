@@ -10,7 +10,10 @@ use super::WebError;
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
     ("sign_in.html", include_str!("../../templates/sign_in.html")),
-    ("sign_out.html", include_str!("../../templates/sign_out.html")),
+    (
+        "sign_out.html",
+        include_str!("../../templates/sign_out.html"),
+    ),
     ("profile.html", include_str!("../../templates/profile.html")),
     ("error.html", include_str!("../../templates/error.html")),
 ];
@@ -31,15 +34,24 @@ impl Templates {
 
     /// Renders `name` with `context` into an HTML response.
     pub fn render(&self, name: &str, context: minijinja::Value) -> Result<Response, WebError> {
-        let template = self.env.get_template(name).map_err(|e| WebError::Internal(e.to_string()))?;
-        let html = template.render(context).map_err(|e| WebError::Internal(format!("{name}: {e:#}")))?;
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| WebError::Internal(e.to_string()))?;
+        let html = template
+            .render(context)
+            .map_err(|e| WebError::Internal(format!("{name}: {e:#}")))?;
         Ok(Html(html).into_response())
     }
 
     /// Renders the error page; falls back to plain text if even that fails.
     pub fn render_error(&self, title: &str, message: &str) -> Response {
         let ctx = minijinja::context! { title, message, current_user => (), csrf_token => "" };
-        match self.env.get_template("error.html").and_then(|t| t.render(ctx)) {
+        match self
+            .env
+            .get_template("error.html")
+            .and_then(|t| t.render(ctx))
+        {
             Ok(html) => Html(html).into_response(),
             Err(_) => format!("{title}: {message}").into_response(),
         }

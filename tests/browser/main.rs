@@ -1,1 +1,10 @@
-fn main(){}
+//! Real-browser tests: headless Chromium, driven over WebDriver by chromedriver, against a
+//! real Doorward server on SQLite and PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../it/support/mod.rs"]
+mod support;
+
+mod driver;
+mod sign_in;

@@ -2,7 +2,6 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 
-
 fn api() -> reqwest::Client {
     reqwest::Client::new()
 }

@@ -24,15 +24,25 @@ fn doorward(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
         .spawn()
         .expect("run doorward");
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
 }
 
 fn stdout_json(out: &Output) -> Value {
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 both_backends! {
@@ -110,26 +120,56 @@ fn a_fresh_start_creates_the_data_directory_and_the_root_password_file() {
         .env_remove("DOORWARD_DATA_DIR")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let data = dir.path().join("doorward-data");
     assert!(data.join("doorward.db").exists());
     let pw_file = data.join("initial_root_password");
     let text = std::fs::read_to_string(&pw_file).unwrap();
-    let password = text.lines().find_map(|l| l.strip_prefix("Password: ")).unwrap();
+    let password = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Password: "))
+        .unwrap();
     assert!(password.len() >= 20);
     // The log shows the password once, on this first start.
     assert!(String::from_utf8_lossy(&out.stderr).contains(password));
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&pw_file).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::fs::metadata(data.join("secret_key")).unwrap().permissions().mode() & 0o777, 0o600);
-    let out = Command::new(env!("CARGO_BIN_EXE_doorward")).args(["user", "list"]).current_dir(dir.path()).output().unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains(password), "printed only on the first start");
+    assert_eq!(
+        std::fs::metadata(&pw_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(data.join("secret_key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_doorward"))
+        .args(["user", "list"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(password),
+        "printed only on the first start"
+    );
     // WAL mode is a property of the database file.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mode: String = rt.block_on(async {
         let url = format!("sqlite://{}", data.join("doorward.db").display());
         let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-        sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.unwrap()
+        sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
     });
     assert_eq!(mode, "wal");
 }

@@ -59,13 +59,29 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
     let app = TestApp::spawn(doorward::store::Backend::Postgres).await;
     let token = app.token_for("root", "api").await;
     app.sign_in_root().await;
-    let db = url::Url::parse(&app.database_url).unwrap().path().trim_start_matches('/').to_string();
-    let admin = sqlx::PgPool::connect(&crate::support::pg_admin_url()).await.unwrap();
-    let terminate = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'");
+    let db = url::Url::parse(&app.database_url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
+    let admin = sqlx::PgPool::connect(&crate::support::pg_admin_url())
+        .await
+        .unwrap();
+    let terminate =
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}'");
     // Take the database away: close every connection and rename it.
     for _ in 0..20 {
-        sqlx::query(sqlx::AssertSqlSafe(terminate.clone())).execute(&admin).await.unwrap();
-        if sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {db} RENAME TO {db}_away"))).execute(&admin).await.is_ok() {
+        sqlx::query(sqlx::AssertSqlSafe(terminate.clone()))
+            .execute(&admin)
+            .await
+            .unwrap();
+        if sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE {db} RENAME TO {db}_away"
+        )))
+        .execute(&admin)
+        .await
+        .is_ok()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -74,17 +90,30 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
     let started = std::time::Instant::now();
     let res = app.get("/-/readiness").await;
     assert_eq!(res.status(), 503);
-    let res = reqwest::Client::new().get(app.url("/api/v4/user")).header("PRIVATE-TOKEN", &token).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(app.url("/api/v4/user"))
+        .header("PRIVATE-TOKEN", &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 503);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["message"], "503 Service Unavailable");
     let res = app.get("/-/user_settings/profile").await;
     assert_eq!(res.status(), 503);
-    assert!(started.elapsed() < std::time::Duration::from_secs(15), "503s must come quickly");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "503s must come quickly"
+    );
     // Liveness does not depend on the database.
     assert_eq!(app.get("/-/liveness").await.status(), 200);
 
-    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {db}_away RENAME TO {db}"))).execute(&admin).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {db}_away RENAME TO {db}"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
     let mut ready = false;
     for _ in 0..50 {
         if app.get("/-/readiness").await.status() == 200 {
@@ -94,6 +123,11 @@ async fn a_database_outage_gives_503_and_the_server_recovers() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(ready, "readiness recovers");
-    let res = reqwest::Client::new().get(app.url("/api/v4/user")).header("PRIVATE-TOKEN", &token).send().await.unwrap();
+    let res = reqwest::Client::new()
+        .get(app.url("/api/v4/user"))
+        .header("PRIVATE-TOKEN", &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
 }

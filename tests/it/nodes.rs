@@ -26,17 +26,22 @@ impl Node {
             .stderr(Stdio::null())
             .spawn()
             .expect("start doorward serve");
-        Node { child, base: format!("http://127.0.0.1:{port}") }
+        Node {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
     }
 
     async fn wait_ready(&self) -> Duration {
         let started = Instant::now();
         let client = reqwest::Client::new();
         while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(res) = client.get(format!("{}/-/readiness", self.base)).send().await {
-                if res.status() == 200 {
-                    return started.elapsed();
-                }
+            let res = client
+                .get(format!("{}/-/readiness", self.base))
+                .send()
+                .await;
+            if res.is_ok_and(|r| r.status() == 200) {
+                return started.elapsed();
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
@@ -66,7 +71,11 @@ impl Drop for Node {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,11 +92,22 @@ async fn two_nodes_on_one_postgres_share_sessions_and_stop_cleanly() {
 
     // Sign in on node A...
     let client = browser();
-    let page = client.get(format!("{}/users/sign_in", a.base)).send().await.unwrap().text().await.unwrap();
+    let page = client
+        .get(format!("{}/users/sign_in", a.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let token = crate::support::csrf_from(&page);
     let res = client
         .post(format!("{}/users/sign_in", a.base))
-        .form(&[("authenticity_token", token.as_str()), ("username", "root"), ("password", ROOT_PASSWORD)])
+        .form(&[
+            ("authenticity_token", token.as_str()),
+            ("username", "root"),
+            ("password", ROOT_PASSWORD),
+        ])
         .send()
         .await
         .unwrap();
@@ -109,8 +129,16 @@ async fn two_nodes_on_one_postgres_share_sessions_and_stop_cleanly() {
     let cookies = format!("{session_cookie}; {csrf_cookie}");
 
     // ...and use the session on node B, including a CSRF-protected form.
-    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let res = plain.get(format!("{}/-/user_settings/profile", b.base)).header("cookie", &cookies).send().await.unwrap();
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = plain
+        .get(format!("{}/-/user_settings/profile", b.base))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert!(page.contains("id=\"profile-username\">root<"));
@@ -125,14 +153,27 @@ async fn two_nodes_on_one_postgres_share_sessions_and_stop_cleanly() {
         .await
         .unwrap();
     assert_eq!(res.status(), 303);
-    let res = plain.get(format!("{}/-/user_settings/profile", a.base)).header("cookie", &cookies).send().await.unwrap();
+    let res = plain
+        .get(format!("{}/-/user_settings/profile", a.base))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     assert!(location(&res).starts_with("/users/sign_in"));
 
     // SIGTERM stops a node cleanly and quickly; the other keeps serving.
     let status = a.terminate();
     assert!(status.success(), "exit status {status:?}");
-    assert_eq!(plain.get(format!("{}/-/readiness", b.base)).send().await.unwrap().status(), 200);
+    assert_eq!(
+        plain
+            .get(format!("{}/-/readiness", b.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // A restart on the same database is ready quickly (no first-start work left to do).
     let restarted = Node::start(&database_url, dir_a.path());

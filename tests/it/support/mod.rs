@@ -39,8 +39,9 @@ macro_rules! both_backends {
 /// The superuser URL of the test PostgreSQL server. Absent, the PostgreSQL half of the
 /// suite fails loudly rather than skipping: `scripts/test` sets it up.
 pub fn pg_admin_url() -> String {
-    std::env::var("DOORWARD_TEST_PG_URL")
-        .expect("DOORWARD_TEST_PG_URL is not set: run the suite with scripts/test, which starts PostgreSQL")
+    std::env::var("DOORWARD_TEST_PG_URL").expect(
+        "DOORWARD_TEST_PG_URL is not set: run the suite with scripts/test, which starts PostgreSQL",
+    )
 }
 
 /// Creates an empty PostgreSQL database and returns its URL.
@@ -53,7 +54,9 @@ pub async fn fresh_pg_database() -> String {
         COUNTER.fetch_add(1, Ordering::SeqCst),
         hex::encode(doorward::domain::secret::random_bytes::<4>())
     );
-    let pool = sqlx::PgPool::connect(&admin).await.expect("cannot reach the test PostgreSQL");
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("cannot reach the test PostgreSQL");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&pool)
         .await
@@ -95,7 +98,10 @@ impl TestApp {
         let database_url = fresh_database(backend, data_dir.path()).await;
         let mut env: HashMap<String, String> = HashMap::from([
             ("DOORWARD_LISTEN".into(), "127.0.0.1:0".into()),
-            ("DOORWARD_DATA_DIR".into(), data_dir.path().display().to_string()),
+            (
+                "DOORWARD_DATA_DIR".into(),
+                data_dir.path().display().to_string(),
+            ),
             ("DOORWARD_DATABASE_URL".into(), database_url.clone()),
             ("DOORWARD_ROOT_PASSWORD".into(), ROOT_PASSWORD.into()),
             ("DOORWARD_SECRET_KEY".into(), SECRET_KEY.into()),
@@ -106,7 +112,9 @@ impl TestApp {
         }
         let config = Config::load_with(None, &|k| env.get(k).cloned()).expect("test configuration");
         let clock = Clock::system();
-        let server = Server::build(config, clock.clone()).await.expect("server starts");
+        let server = Server::build(config, clock.clone())
+            .await
+            .expect("server starts");
         let base = format!("http://{}", server.local_addr());
         let state = server.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -139,21 +147,41 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// The CSRF token of the form on the page at `path` (fetching it also sets the cookie).
     pub async fn csrf_token(&self, client: &reqwest::Client, path: &str) -> String {
-        let html = client.get(self.url(path)).send().await.expect("request").text().await.expect("body");
+        let html = client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+            .text()
+            .await
+            .expect("body");
         csrf_from(&html)
     }
 
     /// Signs `client` in through the form; returns the POST's response.
-    pub async fn sign_in_with(&self, client: &reqwest::Client, login: &str, password: &str) -> reqwest::Response {
+    pub async fn sign_in_with(
+        &self,
+        client: &reqwest::Client,
+        login: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let token = self.csrf_token(client, "/users/sign_in").await;
         client
             .post(self.url("/users/sign_in"))
-            .form(&[("authenticity_token", token.as_str()), ("username", login), ("password", password)])
+            .form(&[
+                ("authenticity_token", token.as_str()),
+                ("username", login),
+                ("password", password),
+            ])
             .send()
             .await
             .expect("request")
@@ -168,7 +196,11 @@ impl TestApp {
     /// A personal access token for `username` with `scopes`, made the way the CLI makes them.
     pub async fn token_for(&self, username: &str, scopes: &str) -> String {
         let store = &self.state.store;
-        let user = store.user_by_login(username).await.unwrap().expect("user exists");
+        let user = store
+            .user_by_login(username)
+            .await
+            .unwrap()
+            .expect("user exists");
         let scopes = ScopeSet::parse_non_empty(scopes).unwrap();
         let expires = self.clock.now() + 30 * 86_400;
         let (token, _) = doorward::accounts::issue_personal_access_token(
@@ -230,9 +262,16 @@ pub fn browser() -> reqwest::Client {
 pub fn csrf_from(html: &str) -> String {
     let marker = "name=\"authenticity_token\" value=\"";
     let start = html.find(marker).expect("page has a CSRF field") + marker.len();
-    html[start..].split('"').next().unwrap_or_default().to_string()
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 pub fn location(res: &reqwest::Response) -> String {
-    res.headers().get("location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default()
+    res.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
 }
