@@ -9,4 +9,5 @@ mod bad_input;
 mod cli;
 mod health;
 mod nodes;
+mod python_clients;
 mod sign_in;

@@ -1,0 +1,34 @@
+//! Existing Python clients of GitLab, unchanged, against Doorward. `scripts/test` installs
+//! them into a virtual environment and sets `DOORWARD_TEST_PYTHON`.
+
+use std::process::Command;
+
+use crate::both_backends;
+
+pub fn python() -> String {
+    std::env::var("DOORWARD_TEST_PYTHON")
+        .expect("DOORWARD_TEST_PYTHON is not set: run the suite with scripts/test, which installs python-gitlab")
+}
+
+pub fn run_script(script: &str, args: &[&str]) {
+    let path = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(python())
+        .arg(path)
+        .args(args)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "{script} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+both_backends! {
+    async fn python_gitlab_manages_users(app: TestApp) {
+        let token = app.token_for("root", "api").await;
+        let base = app.base.clone();
+        tokio::task::spawn_blocking(move || run_script("python_gitlab_users.py", &[&base, &token])).await.unwrap();
+    }
+}
