@@ -37,6 +37,12 @@ pub struct Config {
     /// At most this many Argon2id hashes run at once (19 MiB each).
     pub password_hash_concurrency: usize,
     pub db_max_connections: u32,
+    /// Lifetime of OAuth access tokens in seconds (GitLab: 7200).
+    pub access_token_lifetime: i64,
+    /// Require PKCE (S256) from every application, not only those that ask for it.
+    pub require_pkce: bool,
+    /// Accept plain `http://` redirect URIs on non-loopback hosts at registration.
+    pub allow_http_redirect_uris: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +75,9 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     password_hash_concurrency: Option<i64>,
     db_max_connections: Option<i64>,
+    access_token_lifetime: Option<i64>,
+    require_pkce: Option<bool>,
+    allow_http_redirect_uris: Option<bool>,
 }
 
 /// Reads one setting: the environment first, then the file.
@@ -101,6 +110,18 @@ impl Source<'_> {
             return Err(bad());
         }
         text.trim().parse().map(Some).map_err(|_| bad())
+    }
+
+    fn flag(&self, key: &str, file: Option<bool>) -> Result<bool, ConfigError> {
+        match self.get(key, file.map(|b| b.to_string())).as_deref().map(str::trim) {
+            None => Ok(false),
+            Some("true" | "1" | "yes" | "on") => Ok(true),
+            Some("false" | "0" | "no" | "off") => Ok(false),
+            Some(other) => Err(ConfigError::Value {
+                key: format!("DOORWARD_{}", key.to_ascii_uppercase()),
+                message: format!("expected true or false, got {other:?}"),
+            }),
+        }
     }
 }
 
@@ -279,6 +300,14 @@ mod tests {
         assert_eq!(c.external_url, "http://127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite://doorward-data/doorward.db");
         assert_eq!(c.log_format, LogFormat::Human);
+        assert_eq!(c.access_token_lifetime, 7200);
+        assert!(!c.require_pkce && !c.allow_http_redirect_uris);
+    }
+
+    #[test]
+    fn flags_come_from_either_place() {
+        let c = load(&[("DOORWARD_REQUIRE_PKCE", "true")], Some("allow_http_redirect_uris = true\n")).unwrap();
+        assert!(c.require_pkce && c.allow_http_redirect_uris);
     }
 
     #[test]

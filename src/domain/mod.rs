@@ -1,7 +1,10 @@
 //! Plain types and rules with no I/O: what a user, a password, a token and a scope are.
 
+pub mod application;
 pub mod clock;
 pub mod password;
+pub mod pkce;
+pub mod redirect_uri;
 pub mod scope;
 pub mod secret;
 pub mod user;

@@ -15,6 +15,20 @@ use subtle::ConstantTimeEq;
 
 /// Prefix of Doorward personal access tokens (GitLab's are `glpat-`).
 pub const PERSONAL_ACCESS_TOKEN_PREFIX: &str = "dwpat-";
+/// Prefix of OAuth access tokens.
+pub const ACCESS_TOKEN_PREFIX: &str = "dwat-";
+/// Prefix of OAuth refresh tokens.
+pub const REFRESH_TOKEN_PREFIX: &str = "dwrt-";
+/// Prefix of authorization codes.
+pub const AUTHORIZATION_CODE_PREFIX: &str = "dwac-";
+/// Prefix of application (client) secrets (GitLab's are `gloas-`).
+pub const APPLICATION_SECRET_PREFIX: &str = "dwoas-";
+
+/// A new application id (OAuth `client_id`): 64 lowercase hex digits, GitLab's format. It
+/// is an identifier, not a secret, so it carries no prefix.
+pub fn generate_client_id() -> String {
+    hex::encode(random_bytes::<32>())
+}
 
 /// `n` random bytes from the operating system.
 pub fn random_bytes<const N: usize>() -> [u8; N] {

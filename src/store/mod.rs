@@ -6,7 +6,9 @@
 //! so each arm keeps its driver's native types. Where the dialects truly differ, a method
 //! matches on [`Pool`] explicitly and says why.
 
+pub mod applications;
 mod migrations;
+pub mod oauth;
 pub mod sessions;
 pub mod throttles;
 pub mod tokens;

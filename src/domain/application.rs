@@ -1,0 +1,107 @@
+//! OAuth applications (clients): what makes a valid registration.
+
+use super::redirect_uri;
+use super::scope::ScopeSet;
+use super::user::{FieldErrors, validate_text};
+
+/// An application as stored. `redirect_uris` keeps GitLab's newline-separated form.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Application {
+    pub id: i64,
+    /// The OAuth `client_id` (GitLab's "Application ID").
+    pub uid: String,
+    pub secret_hash: Vec<u8>,
+    pub name: String,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub confidential: bool,
+    pub trusted: bool,
+    pub require_pkce: bool,
+    /// The user who registered it; `None` for instance-wide applications (admin API).
+    pub owner_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("id", &self.id)
+            .field("uid", &self.uid)
+            .field("name", &self.name)
+            .field("confidential", &self.confidential)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    pub fn redirect_uris(&self) -> Vec<String> {
+        self.redirect_uri.split_whitespace().map(str::to_string).collect()
+    }
+
+    /// The scopes the application may request. Stored scopes were validated at
+    /// registration; a name since removed from the catalogue grants nothing.
+    pub fn scope_set(&self) -> ScopeSet {
+        ScopeSet::from_names(self.scopes.split(' ').filter(|s| super::scope::find(s).is_some())).unwrap_or_default()
+    }
+}
+
+/// A validated registration (create or update).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApplicationSettings {
+    pub name: String,
+    /// Newline-separated, each validated.
+    pub redirect_uri: String,
+    pub scopes: ScopeSet,
+    pub confidential: bool,
+    pub require_pkce: bool,
+}
+
+/// Validates the fields of a registration form or API call.
+pub fn validate_settings(
+    name: &str,
+    redirect_uris: &str,
+    scopes: &str,
+    confidential: bool,
+    require_pkce: bool,
+    allow_http: bool,
+) -> Result<ApplicationSettings, FieldErrors> {
+    let mut errors = FieldErrors::default();
+    let name = name.trim();
+    validate_text("name", name, true, &mut errors);
+    let uris = match redirect_uri::parse_list(redirect_uris, allow_http) {
+        Ok(list) => list,
+        Err((uri, e)) => {
+            let what = if uri.is_empty() { e.to_string() } else { format!("{uri} {e}") };
+            errors.add("redirect_uri", what);
+            Vec::new()
+        }
+    };
+    let scopes = match ScopeSet::parse_non_empty(scopes) {
+        Ok(s) => s,
+        Err(e) => {
+            errors.add("scopes", e.to_string());
+            ScopeSet::default()
+        }
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(ApplicationSettings { name: name.to_string(), redirect_uri: uris.join("\n"), scopes, confidential, require_pkce })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_validated_together() {
+        let ok = validate_settings("App", "https://a.example/cb\nhttp://127.0.0.1/cb", "read_user openid", true, false, false)
+            .unwrap();
+        assert_eq!(ok.redirect_uri, "https://a.example/cb\nhttp://127.0.0.1/cb");
+        assert_eq!(ok.scopes.to_string(), "read_user openid");
+        let errs = validate_settings("", "http://a.example/cb", "bogus", true, false, false).unwrap_err();
+        let fields: Vec<&str> = errs.0.iter().map(|(f, _)| *f).collect();
+        assert_eq!(fields, ["name", "redirect_uri", "scopes"]);
+    }
+}

@@ -1,0 +1,127 @@
+//! OAuth applications.
+
+use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use crate::domain::application::{Application, ApplicationSettings};
+
+impl_from_row!(Application {
+    id: i64,
+    uid: String,
+    secret_hash: Vec<u8>,
+    name: String,
+    redirect_uri: String,
+    scopes: String,
+    confidential: bool,
+    trusted: bool,
+    require_pkce: bool,
+    owner_id: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+});
+
+macro_rules! select_applications {
+    ($tail:literal) => {
+        concat!(
+            "SELECT id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
+             owner_id, created_at, updated_at FROM oauth_applications ",
+            $tail
+        )
+    };
+}
+
+impl Store {
+    pub async fn create_application(
+        &self,
+        uid: &str,
+        secret_hash: &[u8],
+        settings: &ApplicationSettings,
+        trusted: bool,
+        owner_id: Option<i64>,
+        now: i64,
+    ) -> StoreResult<Application> {
+        const SQL: &str = "INSERT INTO oauth_applications \
+             (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+             RETURNING id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, created_at, updated_at";
+        Ok(on_pool!(self, p => sqlx::query_as(SQL)
+            .bind(uid)
+            .bind(secret_hash)
+            .bind(&settings.name)
+            .bind(&settings.redirect_uri)
+            .bind(settings.scopes.to_string())
+            .bind(settings.confidential)
+            .bind(trusted)
+            .bind(settings.require_pkce)
+            .bind(owner_id)
+            .bind(now)
+            .fetch_one(p)
+            .await)?)
+    }
+
+    /// The application with this `client_id`: one lookup on the unique index.
+    pub async fn application_by_uid(&self, uid: &str) -> StoreResult<Option<Application>> {
+        const SQL: &str = select_applications!("WHERE uid = $1");
+        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(uid).fetch_optional(p).await)?)
+    }
+
+    pub async fn application_by_id(&self, id: i64) -> StoreResult<Option<Application>> {
+        const SQL: &str = select_applications!("WHERE id = $1");
+        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
+    }
+
+    /// Applications registered by `owner_id`, or the instance-wide ones for `None`.
+    pub async fn applications_of_owner(&self, owner_id: Option<i64>) -> StoreResult<Vec<Application>> {
+        const OWNED: &str = select_applications!("WHERE owner_id = $1 ORDER BY id");
+        const INSTANCE: &str = select_applications!("WHERE owner_id IS NULL ORDER BY id");
+        Ok(match owner_id {
+            Some(owner) => on_pool!(self, p => sqlx::query_as(OWNED).bind(owner).fetch_all(p).await)?,
+            None => on_pool!(self, p => sqlx::query_as(INSTANCE).fetch_all(p).await)?,
+        })
+    }
+
+    pub async fn update_application(
+        &self,
+        id: i64,
+        settings: &ApplicationSettings,
+        trusted: bool,
+        now: i64,
+    ) -> StoreResult<()> {
+        const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
+             confidential = $5, trusted = $6, require_pkce = $7, updated_at = $8 WHERE id = $1";
+        let done = on_pool!(self, p => sqlx::query(SQL)
+            .bind(id)
+            .bind(&settings.name)
+            .bind(&settings.redirect_uri)
+            .bind(settings.scopes.to_string())
+            .bind(settings.confidential)
+            .bind(trusted)
+            .bind(settings.require_pkce)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    /// Replaces the secret; the old one stops working at once. Issued tokens stay valid.
+    pub async fn set_application_secret(&self, id: i64, secret_hash: &[u8], now: i64) -> StoreResult<()> {
+        const SQL: &str = "UPDATE oauth_applications SET secret_hash = $2, updated_at = $3 WHERE id = $1";
+        let done = on_pool!(self, p => sqlx::query(SQL)
+            .bind(id)
+            .bind(secret_hash)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    /// Deletes the application; its codes and tokens go with it (ON DELETE CASCADE).
+    pub async fn delete_application(&self, id: i64) -> StoreResult<()> {
+        let done = on_pool!(self, p => sqlx::query("DELETE FROM oauth_applications WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+}

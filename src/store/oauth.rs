@@ -1,0 +1,362 @@
+//! Authorization codes and access/refresh token pairs.
+//!
+//! Single use is enforced by one conditional UPDATE (`... WHERE consumed_at IS NULL`), which
+//! gives exactly one winner on both backends and across nodes, and the token pair is
+//! inserted in the same short transaction.
+
+use super::{Store, StoreResult, impl_from_row, on_pool};
+use crate::domain::user::User;
+
+/// An authorization code as stored (the code itself only as its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub id: i64,
+    pub application_id: i64,
+    pub user_id: i64,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+}
+impl_from_row!(Grant {
+    id: i64,
+    application_id: i64,
+    user_id: i64,
+    redirect_uri: String,
+    scopes: String,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    nonce: Option<String>,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+});
+
+pub struct NewGrant<'a> {
+    pub code_hash: &'a [u8],
+    pub application_id: i64,
+    pub user_id: i64,
+    pub redirect_uri: &'a str,
+    pub scopes: &'a str,
+    pub code_challenge: Option<&'a str>,
+    pub code_challenge_method: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// An access token row; the refresh token, when there is one, lives on the same row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    pub id: i64,
+    pub application_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub grant_id: Option<i64>,
+    /// Shared by every token of one chain of refreshes; revoking a chain uses it.
+    pub family: Vec<u8>,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+impl_from_row!(AccessToken {
+    id: i64,
+    application_id: Option<i64>,
+    user_id: Option<i64>,
+    grant_id: Option<i64>,
+    family: Vec<u8>,
+    scopes: String,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+});
+
+/// What to insert for a new token pair.
+pub struct NewToken<'a> {
+    pub token_hash: &'a [u8],
+    pub refresh_token_hash: Option<&'a [u8]>,
+    pub application_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub grant_id: Option<i64>,
+    pub family: &'a [u8],
+    pub scopes: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An access token with its owner and client, as bearer validation needs them.
+#[derive(Clone, Debug)]
+pub struct TokenWithOwner {
+    pub token: AccessToken,
+    pub user: Option<User>,
+    /// The `client_id` of the application, if any.
+    pub client_id: Option<String>,
+}
+
+const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
+     (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+
+macro_rules! bind_new_token {
+    ($query:expr, $t:expr) => {
+        $query
+            .bind($t.token_hash)
+            .bind($t.refresh_token_hash)
+            .bind($t.application_id)
+            .bind($t.user_id)
+            .bind($t.grant_id)
+            .bind($t.family)
+            .bind($t.scopes)
+            .bind($t.created_at)
+            .bind($t.expires_at)
+    };
+}
+
+impl Store {
+    pub async fn create_grant(&self, g: &NewGrant<'_>, now: i64) -> StoreResult<()> {
+        const SQL: &str = "INSERT INTO oauth_grants (code_hash, application_id, user_id, redirect_uri, scopes, \
+             code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+        on_pool!(self, p => sqlx::query(SQL)
+            .bind(g.code_hash)
+            .bind(g.application_id)
+            .bind(g.user_id)
+            .bind(g.redirect_uri)
+            .bind(g.scopes)
+            .bind(g.code_challenge)
+            .bind(g.code_challenge_method)
+            .bind(g.nonce)
+            .bind(g.auth_time)
+            .bind(now)
+            .bind(g.expires_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn grant_by_code_hash(&self, code_hash: &[u8]) -> StoreResult<Option<Grant>> {
+        const SQL: &str = "SELECT id, application_id, user_id, redirect_uri, scopes, code_challenge, \
+             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at \
+             FROM oauth_grants WHERE code_hash = $1";
+        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?)
+    }
+
+    /// Consumes the code and inserts the token pair, atomically. `None` when the code had
+    /// already been consumed (a replay, or a concurrent exchange that won).
+    pub async fn exchange_grant(&self, grant_id: i64, token: &NewToken<'_>, now: i64) -> StoreResult<Option<i64>> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let consumed = sqlx::query("UPDATE oauth_grants SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL")
+                .bind(grant_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if consumed == 0 {
+                return Ok(None);
+            }
+            let id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Some(id))
+        })
+    }
+
+    /// Inserts a token pair on its own (grants with no code to consume).
+    pub async fn insert_token(&self, token: &NewToken<'_>) -> StoreResult<i64> {
+        Ok(on_pool!(self, p => bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(p).await)?)
+    }
+
+    /// Revokes every token issued from an authorization code, and their refreshed
+    /// descendants (RFC 6749 §4.1.2: a code used twice).
+    pub async fn revoke_tokens_of_grant(&self, grant_id: i64, now: i64) -> StoreResult<u64> {
+        const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
+        Ok(on_pool!(self, p => sqlx::query(SQL).bind(grant_id).bind(now).execute(p).await.map(|r| r.rows_affected()))?)
+    }
+
+    /// Revokes a whole chain of refreshed tokens.
+    pub async fn revoke_token_family(&self, family: &[u8], now: i64) -> StoreResult<u64> {
+        const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL";
+        Ok(on_pool!(self, p => sqlx::query(SQL).bind(family).bind(now).execute(p).await.map(|r| r.rows_affected()))?)
+    }
+
+    /// The access token with this hash, its owner and its client's id: one indexed lookup.
+    pub async fn access_token_by_hash(&self, token_hash: &[u8]) -> StoreResult<Option<TokenWithOwner>> {
+        self.token_with_owner("t.token_hash", token_hash).await
+    }
+
+    /// The token row holding this refresh token, with its owner and client.
+    pub async fn refresh_token_by_hash(&self, refresh_hash: &[u8]) -> StoreResult<Option<TokenWithOwner>> {
+        self.token_with_owner("t.refresh_token_hash", refresh_hash).await
+    }
+
+    async fn token_with_owner(&self, column: &'static str, hash: &[u8]) -> StoreResult<Option<TokenWithOwner>> {
+        // Two fixed statements; `column` only selects between them.
+        macro_rules! by {
+            ($col:literal) => {
+                concat!(
+                    "SELECT t.id, t.application_id, t.user_id, t.grant_id, t.family, t.scopes, t.created_at AS token_created_at, \
+                     t.expires_at, t.revoked_at, a.uid AS client_id, \
+                     u.id AS u_id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
+                     u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
+                     u.last_sign_in_at, u.current_sign_in_at \
+                     FROM oauth_access_tokens t \
+                     LEFT JOIN oauth_applications a ON a.id = t.application_id \
+                     LEFT JOIN users u ON u.id = t.user_id WHERE ",
+                    $col,
+                    " = $1"
+                )
+            };
+        }
+        let sql: &'static str = if column == "t.token_hash" { by!("t.token_hash") } else { by!("t.refresh_token_hash") };
+        struct Row {
+            id: i64,
+            application_id: Option<i64>,
+            user_id: Option<i64>,
+            grant_id: Option<i64>,
+            family: Vec<u8>,
+            scopes: String,
+            token_created_at: i64,
+            expires_at: i64,
+            revoked_at: Option<i64>,
+            client_id: Option<String>,
+        }
+        impl_from_row!(Row {
+            id: i64,
+            application_id: Option<i64>,
+            user_id: Option<i64>,
+            grant_id: Option<i64>,
+            family: Vec<u8>,
+            scopes: String,
+            token_created_at: i64,
+            expires_at: i64,
+            revoked_at: Option<i64>,
+            client_id: Option<String>,
+        });
+        struct UserRow(User);
+        let found = on_pool!(self, p => {
+            match sqlx::query(sql).bind(hash).fetch_optional(p).await? {
+                Some(row) => {
+                    let t: Row = sqlx::FromRow::from_row(&row)?;
+                    let user = if t.user_id.is_some() {
+                        use sqlx::Row as _;
+                        let mut u: User = sqlx::FromRow::from_row(&row)?;
+                        u.id = row.try_get("u_id")?;
+                        Some(UserRow(u))
+                    } else {
+                        None
+                    };
+                    Some((t, user))
+                }
+                None => None,
+            }
+        });
+        Ok(found.map(|(t, user)| TokenWithOwner {
+            token: AccessToken {
+                id: t.id,
+                application_id: t.application_id,
+                user_id: t.user_id,
+                grant_id: t.grant_id,
+                family: t.family,
+                scopes: t.scopes,
+                created_at: t.token_created_at,
+                expires_at: t.expires_at,
+                revoked_at: t.revoked_at,
+            },
+            user: user.map(|u| u.0),
+            client_id: t.client_id,
+        }))
+    }
+
+    /// Refresh-token rotation: revokes the old pair and inserts the new one atomically.
+    /// `None` when the old pair was already revoked (a replay, or a concurrent refresh won).
+    pub async fn rotate_token(&self, old_id: i64, new: &NewToken<'_>, now: i64) -> StoreResult<Option<i64>> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let revoked = sqlx::query("UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(old_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if revoked == 0 {
+                return Ok(None);
+            }
+            let id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), new).fetch_one(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(Some(id))
+        })
+    }
+
+    /// True when `user_id` holds an unrevoked token of `application_id` with exactly these
+    /// scopes (GitLab's test for skipping consent; expired tokens count, as in GitLab).
+    pub async fn has_prior_authorization(&self, user_id: i64, application_id: i64, scopes: &str) -> StoreResult<bool> {
+        const SQL: &str = "SELECT id FROM oauth_access_tokens \
+             WHERE user_id = $1 AND application_id = $2 AND scopes = $3 AND revoked_at IS NULL LIMIT 1";
+        let found: Option<i64> = on_pool!(self, p => sqlx::query_scalar(SQL)
+            .bind(user_id)
+            .bind(application_id)
+            .bind(scopes)
+            .fetch_optional(p)
+            .await)?;
+        Ok(found.is_some())
+    }
+
+    /// The applications `user_id` has authorized and not revoked: (application id, the
+    /// union of granted scopes as stored per token, the latest authorization time).
+    pub async fn authorized_applications(&self, user_id: i64) -> StoreResult<Vec<(i64, String, i64)>> {
+        const SQL: &str = "SELECT application_id, scopes, MAX(created_at) AS last_at FROM oauth_access_tokens \
+             WHERE user_id = $1 AND application_id IS NOT NULL AND revoked_at IS NULL \
+             GROUP BY application_id, scopes ORDER BY application_id";
+        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(user_id).fetch_all(p).await)?)
+    }
+
+    /// Revokes everything `user_id` granted `application_id`: its tokens, at once, and its
+    /// unused codes.
+    pub async fn revoke_authorization(&self, user_id: i64, application_id: i64, now: i64) -> StoreResult<u64> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let n = sqlx::query("UPDATE oauth_access_tokens SET revoked_at = $3 \
+                 WHERE user_id = $1 AND application_id = $2 AND revoked_at IS NULL")
+                .bind(user_id)
+                .bind(application_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("UPDATE oauth_grants SET consumed_at = $3 \
+                 WHERE user_id = $1 AND application_id = $2 AND consumed_at IS NULL")
+                .bind(user_id)
+                .bind(application_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(n)
+        })
+    }
+
+    /// Deletes codes past their expiry and token rows that can no longer be used: revoked
+    /// ones, and expired ones without a refresh token, after `retention` seconds.
+    pub async fn purge_oauth(&self, now: i64, retention: i64) -> StoreResult<u64> {
+        let cutoff = now - retention;
+        let grants = on_pool!(self, p => sqlx::query("DELETE FROM oauth_grants WHERE expires_at <= $1")
+            .bind(cutoff)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        let tokens = on_pool!(self, p => sqlx::query("DELETE FROM oauth_access_tokens \
+             WHERE revoked_at <= $1 OR (refresh_token_hash IS NULL AND expires_at <= $1)")
+            .bind(cutoff)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(grants + tokens)
+    }
+}
