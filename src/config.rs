@@ -248,6 +248,11 @@ impl Config {
             db_max_connections: src
                 .number("db_max_connections", f.db_max_connections, 1)?
                 .unwrap_or(16),
+            access_token_lifetime: src
+                .number("access_token_lifetime", f.access_token_lifetime, 60)?
+                .unwrap_or(7200),
+            require_pkce: src.flag("require_pkce", f.require_pkce)?,
+            allow_http_redirect_uris: src.flag("allow_http_redirect_uris", f.allow_http_redirect_uris)?,
         })
     }
 
