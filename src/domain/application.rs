@@ -36,13 +36,21 @@ impl std::fmt::Debug for Application {
 
 impl Application {
     pub fn redirect_uris(&self) -> Vec<String> {
-        self.redirect_uri.split_whitespace().map(str::to_string).collect()
+        self.redirect_uri
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
     }
 
     /// The scopes the application may request. Stored scopes were validated at
     /// registration; a name since removed from the catalogue grants nothing.
     pub fn scope_set(&self) -> ScopeSet {
-        ScopeSet::from_names(self.scopes.split(' ').filter(|s| super::scope::find(s).is_some())).unwrap_or_default()
+        ScopeSet::from_names(
+            self.scopes
+                .split(' ')
+                .filter(|s| super::scope::find(s).is_some()),
+        )
+        .unwrap_or_default()
     }
 }
 
@@ -72,7 +80,11 @@ pub fn validate_settings(
     let uris = match redirect_uri::parse_list(redirect_uris, allow_http) {
         Ok(list) => list,
         Err((uri, e)) => {
-            let what = if uri.is_empty() { e.to_string() } else { format!("{uri} {e}") };
+            let what = if uri.is_empty() {
+                e.to_string()
+            } else {
+                format!("{uri} {e}")
+            };
             errors.add("redirect_uri", what);
             Vec::new()
         }
@@ -87,7 +99,13 @@ pub fn validate_settings(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(ApplicationSettings { name: name.to_string(), redirect_uri: uris.join("\n"), scopes, confidential, require_pkce })
+    Ok(ApplicationSettings {
+        name: name.to_string(),
+        redirect_uri: uris.join("\n"),
+        scopes,
+        confidential,
+        require_pkce,
+    })
 }
 
 #[cfg(test)]
@@ -96,11 +114,19 @@ mod tests {
 
     #[test]
     fn settings_are_validated_together() {
-        let ok = validate_settings("App", "https://a.example/cb\nhttp://127.0.0.1/cb", "read_user openid", true, false, false)
-            .unwrap();
+        let ok = validate_settings(
+            "App",
+            "https://a.example/cb\nhttp://127.0.0.1/cb",
+            "read_user openid",
+            true,
+            false,
+            false,
+        )
+        .unwrap();
         assert_eq!(ok.redirect_uri, "https://a.example/cb\nhttp://127.0.0.1/cb");
         assert_eq!(ok.scopes.to_string(), "read_user openid");
-        let errs = validate_settings("", "http://a.example/cb", "bogus", true, false, false).unwrap_err();
+        let errs =
+            validate_settings("", "http://a.example/cb", "bogus", true, false, false).unwrap_err();
         let fields: Vec<&str> = errs.0.iter().map(|(f, _)| *f).collect();
         assert_eq!(fields, ["name", "redirect_uri", "scopes"]);
     }

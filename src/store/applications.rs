@@ -69,11 +69,16 @@ impl Store {
     }
 
     /// Applications registered by `owner_id`, or the instance-wide ones for `None`.
-    pub async fn applications_of_owner(&self, owner_id: Option<i64>) -> StoreResult<Vec<Application>> {
+    pub async fn applications_of_owner(
+        &self,
+        owner_id: Option<i64>,
+    ) -> StoreResult<Vec<Application>> {
         const OWNED: &str = select_applications!("WHERE owner_id = $1 ORDER BY id");
         const INSTANCE: &str = select_applications!("WHERE owner_id IS NULL ORDER BY id");
         Ok(match owner_id {
-            Some(owner) => on_pool!(self, p => sqlx::query_as(OWNED).bind(owner).fetch_all(p).await)?,
+            Some(owner) => {
+                on_pool!(self, p => sqlx::query_as(OWNED).bind(owner).fetch_all(p).await)?
+            }
             None => on_pool!(self, p => sqlx::query_as(INSTANCE).fetch_all(p).await)?,
         })
     }
@@ -99,12 +104,22 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
-        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// Replaces the secret; the old one stops working at once. Issued tokens stay valid.
-    pub async fn set_application_secret(&self, id: i64, secret_hash: &[u8], now: i64) -> StoreResult<()> {
-        const SQL: &str = "UPDATE oauth_applications SET secret_hash = $2, updated_at = $3 WHERE id = $1";
+    pub async fn set_application_secret(
+        &self,
+        id: i64,
+        secret_hash: &[u8],
+        now: i64,
+    ) -> StoreResult<()> {
+        const SQL: &str =
+            "UPDATE oauth_applications SET secret_hash = $2, updated_at = $3 WHERE id = $1";
         let done = on_pool!(self, p => sqlx::query(SQL)
             .bind(id)
             .bind(secret_hash)
@@ -112,7 +127,11 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
-        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     /// Deletes the application; its codes and tokens go with it (ON DELETE CASCADE).
@@ -122,6 +141,10 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
-        if done == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+        if done == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 }
