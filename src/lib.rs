@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod applications;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;

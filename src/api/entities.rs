@@ -1,10 +1,13 @@
-//! The JSON shapes of GitLab's user entities (`lib/api/entities/user*.rb`): what
-//! python-gitlab, omniauth-gitlab and other clients read. Fields GitLab has and Doorward
-//! does not model are present with neutral values, so strict clients find every key.
+//! The JSON shapes of GitLab's user and application entities (`lib/api/entities/user*.rb`,
+//! `application*.rb`): what python-gitlab, omniauth-gitlab and other clients read. Fields
+//! GitLab has and Doorward does not model are present with neutral values, so strict
+//! clients find every key.
 
 use serde_json::{Value, json};
 
+use crate::domain::application::Application;
 use crate::domain::clock::iso8601;
+use crate::domain::secret::SecretString;
 use crate::domain::user::User;
 
 fn opt(s: &str) -> Value {
@@ -112,6 +115,31 @@ pub fn user_admin(u: &User, base_url: &str) -> Value {
             ("enterprise_group_id".into(), Value::Null),
             ("enterprise_group_associated_at".into(), Value::Null),
         ]);
+    }
+    v
+}
+
+/// `Application`: GitLab's five keys, plus Doorward's `trusted`, `require_pkce` and
+/// `scopes` (space-separated, as registered). Never the secret.
+pub fn application(a: &Application) -> Value {
+    json!({
+        "id": a.id,
+        "application_id": a.uid,
+        "application_name": a.name,
+        "callback_url": a.redirect_uri,
+        "confidential": a.confidential,
+        "trusted": a.trusted,
+        "require_pkce": a.require_pkce,
+        "scopes": a.scopes,
+    })
+}
+
+/// `ApplicationWithSecret`: the answer to create and renew, the only responses that carry
+/// the secret in clear.
+pub fn application_with_secret(a: &Application, client_secret: &SecretString) -> Value {
+    let mut v = application(a);
+    if let Value::Object(m) = &mut v {
+        m.insert("secret".into(), text(client_secret.expose()));
     }
     v
 }

@@ -1,6 +1,7 @@
 //! The GitLab-compatible REST API under `/api/v4`, reached with a personal access token
 //! (`PRIVATE-TOKEN` header, `private_token` parameter or `Authorization: Bearer`).
 
+pub mod applications;
 pub mod auth;
 pub mod entities;
 pub mod error;
@@ -9,7 +10,7 @@ pub mod pagination;
 pub mod users;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use crate::app::AppState;
 
@@ -20,5 +21,14 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}", get(users::show))
         .route("/users/{id}/block", post(users::block))
         .route("/users/{id}/unblock", post(users::unblock))
+        .route(
+            "/applications",
+            get(applications::list).post(applications::create),
+        )
+        .route("/applications/{id}", delete(applications::delete))
+        .route(
+            "/applications/{id}/renew-secret",
+            post(applications::renew_secret),
+        )
         .fallback(|| async { error::ApiError::NotFound("404 Not Found".into()) })
 }

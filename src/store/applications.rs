@@ -83,6 +83,26 @@ impl Store {
         })
     }
 
+    /// One page of the instance-wide applications (the admin API's list), with their total.
+    pub async fn instance_applications(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<Application>, i64)> {
+        const LIST: &str =
+            select_applications!("WHERE owner_id IS NULL ORDER BY id LIMIT $1 OFFSET $2");
+        const COUNT: &str = "SELECT COUNT(*) FROM oauth_applications WHERE owner_id IS NULL";
+        on_pool!(self, p => {
+            let apps: Vec<Application> = sqlx::query_as(LIST)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar(COUNT).fetch_one(p).await?;
+            Ok((apps, total))
+        })
+    }
+
     pub async fn update_application(
         &self,
         id: i64,

@@ -5,6 +5,7 @@
 mod support;
 
 mod api_users;
+mod applications_api;
 mod bad_input;
 mod cli;
 mod health;

@@ -1,0 +1,168 @@
+//! `/applications`: GitLab's admin API for instance-wide OAuth applications
+//! (`lib/api/applications.rb`). Administrators only; applications users register on their
+//! settings page are not reachable here, as in GitLab.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::auth::Caller;
+use super::entities::{application, application_with_secret};
+use super::error::ApiError;
+use super::input::{ApiInput, parse_query};
+use super::pagination::Page;
+use crate::app::AppState;
+use crate::applications;
+use crate::domain::application::{Application, validate_settings};
+use crate::domain::scope::access;
+use crate::store::StoreError;
+
+const NOT_FOUND: &str = "404 Application Not Found";
+
+/// `POST /applications` fields: GitLab's, plus Doorward's `trusted` and `require_pkce`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApplication {
+    name: Option<String>,
+    /// One URI, or several separated by newlines (GitLab's form).
+    redirect_uri: Option<String>,
+    /// Space-separated, e.g. `read_user openid`.
+    scopes: Option<String>,
+    confidential: Option<bool>,
+    trusted: Option<bool>,
+    require_pkce: Option<bool>,
+}
+
+/// `POST /applications`: registers an instance-wide application; 200 with its secret, the
+/// only time the secret is shown (GitLab documents 200 here, not 201).
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiInput(input): ApiInput<CreateApplication>,
+) -> Result<Response, ApiError> {
+    caller.require_scope(access::WRITE_API)?;
+    caller.require_admin()?;
+    let missing: Vec<String> = [
+        ("name", &input.name),
+        ("redirect_uri", &input.redirect_uri),
+        ("scopes", &input.scopes),
+    ]
+    .iter()
+    .filter(|(_, v)| v.is_none())
+    .map(|(k, _)| format!("{k} is missing"))
+    .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::BadRequest(missing.join(", ")));
+    }
+    let settings = validate_settings(
+        input.name.as_deref().unwrap_or_default(),
+        input.redirect_uri.as_deref().unwrap_or_default(),
+        input.scopes.as_deref().unwrap_or_default(),
+        input.confidential.unwrap_or(true),
+        input.require_pkce.unwrap_or(false),
+        state.config.allow_http_redirect_uris,
+    )
+    .map_err(ApiError::Validation)?;
+    let (app, client_secret) = applications::register_application(
+        &state.store,
+        &state.clock,
+        &settings,
+        input.trusted.unwrap_or(false),
+        None,
+    )
+    .await?;
+    tracing::info!(
+        application_id = app.id,
+        by = caller.user.id,
+        "application created through the API"
+    );
+    Ok(Json(application_with_secret(&app, &client_secret)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// `GET /applications`: the instance-wide applications, paginated, without secrets.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    caller.require_scope(access::READ_API)?;
+    caller.require_admin()?;
+    let q: ListQuery = parse_query(query.as_deref())?;
+    let page = Page::new(q.page, q.per_page)?;
+    let (apps, total) = state
+        .store
+        .instance_applications(page.per_page, page.offset())
+        .await?;
+    let body: Vec<_> = apps.iter().map(application).collect();
+    let url = format!("{}/api/v4/applications", state.config.external_url);
+    Ok((page.headers(total, &url, &[]), Json(body)).into_response())
+}
+
+/// The instance-wide application `raw` names; anything else (unknown, not a number, or
+/// registered by a user) is GitLab's 404.
+async fn instance_application(state: &AppState, raw: &str) -> Result<Application, ApiError> {
+    let not_found = || ApiError::NotFound(NOT_FOUND.into());
+    let id: i64 = raw.parse().map_err(|_| not_found())?;
+    state
+        .store
+        .application_by_id(id)
+        .await?
+        .filter(|a| a.owner_id.is_none())
+        .ok_or_else(not_found)
+}
+
+fn gone(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::NotFound(NOT_FOUND.into()),
+        other => other.into(),
+    }
+}
+
+/// `DELETE /applications/:id`: 204. Its codes and tokens are deleted with it, so every
+/// grant it holds ends at once.
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_scope(access::WRITE_API)?;
+    caller.require_admin()?;
+    let app = instance_application(&state, &id).await?;
+    state.store.delete_application(app.id).await.map_err(gone)?;
+    tracing::info!(
+        application_id = app.id,
+        by = caller.user.id,
+        "application deleted through the API"
+    );
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /applications/:id/renew-secret`: 200 with the new secret; the old one stops
+/// working at once.
+pub async fn renew_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_scope(access::WRITE_API)?;
+    caller.require_admin()?;
+    let app = instance_application(&state, &id).await?;
+    let client_secret = applications::renew_secret(&state.store, &state.clock, app.id)
+        .await
+        .map_err(gone)?;
+    tracing::info!(
+        application_id = app.id,
+        by = caller.user.id,
+        "application secret renewed through the API"
+    );
+    Ok(Json(application_with_secret(&app, &client_secret)).into_response())
+}
