@@ -78,6 +78,13 @@ pub fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
     serde_urlencoded::from_bytes(bytes).map_err(|e| BodyError::Malformed(e.to_string()))
 }
 
+/// Parses form-urlencoded text into its pairs in order, repeated keys included (for forms
+/// with repeated fields, like checkbox lists, and for OAuth's duplicate-parameter rule).
+pub fn parse_form_pairs(bytes: &[u8]) -> Result<Vec<(String, String)>, BodyError> {
+    check_form_utf8(bytes)?;
+    Ok(url::form_urlencoded::parse(bytes).into_owned().collect())
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
     if std::str::from_utf8(bytes).is_err() {
         return Err(BodyError::InvalidUtf8);
@@ -138,6 +145,24 @@ mod tests {
             parse_form::<SignIn>(b"username=a"),
             Err(BodyError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn form_pairs_keep_repeated_keys_and_refuse_bad_utf8() {
+        let pairs = parse_form_pairs(b"scopes%5B%5D=api&scopes%5B%5D=openid&name=a+b").unwrap();
+        assert_eq!(
+            pairs,
+            [
+                ("scopes[]".to_string(), "api".to_string()),
+                ("scopes[]".to_string(), "openid".to_string()),
+                ("name".to_string(), "a b".to_string()),
+            ]
+        );
+        assert_eq!(parse_form_pairs(b""), Ok(Vec::new()));
+        assert_eq!(
+            parse_form_pairs(b"name=%C0%AF"),
+            Err(BodyError::InvalidUtf8)
+        );
     }
 
     #[test]

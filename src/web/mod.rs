@@ -1,5 +1,7 @@
-//! The server-rendered pages: sign-in, sign-out, profile; sessions, CSRF and templates.
+//! The server-rendered pages: sign-in, sign-out, profile, applications; sessions, CSRF
+//! and templates.
 
+pub mod applications;
 pub mod csrf;
 pub mod error;
 pub mod form;
@@ -11,7 +13,7 @@ pub mod templates;
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::app::AppState;
 pub use error::WebError;
@@ -36,6 +38,31 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/-/profile",
             get(|| async { Redirect::permanent("/-/user_settings/profile") }),
+        )
+        .route(
+            applications::LIST_PATH,
+            get(applications::index).post(applications::create),
+        )
+        .route(
+            "/-/user_settings/applications/{id}",
+            get(applications::show).post(applications::update),
+        )
+        .route(
+            "/-/user_settings/applications/{id}/renew_secret",
+            post(applications::renew_secret),
+        )
+        .route(
+            "/-/user_settings/applications/{id}/delete",
+            post(applications::delete),
+        )
+        // GitLab's older paths of the same page.
+        .route(
+            "/profile/applications",
+            get(|| async { Redirect::permanent(applications::LIST_PATH) }),
+        )
+        .route(
+            "/oauth/applications",
+            get(|| async { Redirect::permanent(applications::LIST_PATH) }),
         )
         .route("/assets/doorward.css", get(stylesheet))
         .layer(axum::middleware::from_fn_with_state(

@@ -16,6 +16,18 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("profile.html", include_str!("../../templates/profile.html")),
     ("error.html", include_str!("../../templates/error.html")),
+    (
+        "application_form.html",
+        include_str!("../../templates/application_form.html"),
+    ),
+    (
+        "applications.html",
+        include_str!("../../templates/applications.html"),
+    ),
+    (
+        "application.html",
+        include_str!("../../templates/application.html"),
+    ),
 ];
 
 pub struct Templates {

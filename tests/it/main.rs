@@ -6,6 +6,7 @@ mod support;
 
 mod api_users;
 mod applications_api;
+mod applications_pages;
 mod bad_input;
 mod cli;
 mod health;

@@ -1,0 +1,421 @@
+//! The applications settings pages (`/-/user_settings/applications`, GitLab's paths):
+//! register, show, edit, renew the secret of and delete OAuth applications. Users manage
+//! the applications they registered; administrators also manage the instance-wide ones
+//! (made through the admin API) and may open any application. Anyone else gets 404, so
+//! application ids reveal nothing. A secret is shown once, in the response that made it.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+
+use super::csrf::Csrf;
+use super::form::{WebForm, WebFormPairs};
+use super::session::CurrentUser;
+use super::{WebError, page_with_status};
+use crate::app::AppState;
+use crate::applications;
+use crate::domain::application::{Application, ApplicationSettings, validate_settings};
+use crate::domain::clock::human;
+use crate::domain::scope::CATALOGUE;
+use crate::domain::secret::SecretString;
+use crate::domain::user::{FieldErrors, User};
+
+pub const LIST_PATH: &str = "/-/user_settings/applications";
+
+/// The registration form as posted. Scopes arrive as a checkbox group, one `scopes[]` pair
+/// per ticked box, so this form is read from raw pairs rather than through `WebForm`.
+#[derive(Serialize)]
+struct ApplicationForm {
+    #[serde(skip)]
+    authenticity_token: String,
+    name: String,
+    redirect_uri: String,
+    scopes: Vec<String>,
+    confidential: bool,
+    require_pkce: bool,
+    trusted: bool,
+}
+
+impl ApplicationForm {
+    /// The empty form: confidential, as most applications run on a server.
+    fn blank() -> ApplicationForm {
+        ApplicationForm {
+            authenticity_token: String::new(),
+            name: String::new(),
+            redirect_uri: String::new(),
+            scopes: Vec::new(),
+            confidential: true,
+            require_pkce: false,
+            trusted: false,
+        }
+    }
+
+    fn of(app: &Application) -> ApplicationForm {
+        ApplicationForm {
+            authenticity_token: String::new(),
+            name: app.name.clone(),
+            redirect_uri: app.redirect_uri.clone(),
+            scopes: app.scopes.split(' ').map(str::to_string).collect(),
+            confidential: app.confidential,
+            require_pkce: app.require_pkce,
+            trusted: app.trusted,
+        }
+    }
+
+    /// Reads the posted pairs as strictly as `WebForm` does: unknown or repeated fields are
+    /// refused, except the scope checkboxes (`scopes[]`, or `scopes` from hand-written
+    /// clients). An unticked checkbox is simply absent.
+    fn from_pairs(pairs: Vec<(String, String)>) -> Result<ApplicationForm, WebError> {
+        let mut form = ApplicationForm {
+            confidential: false,
+            ..ApplicationForm::blank()
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for (key, value) in pairs {
+            if key == "scopes[]" || key == "scopes" {
+                form.scopes.push(value);
+                continue;
+            }
+            if seen.contains(&key) {
+                return Err(unreadable(format!("duplicate field `{key}`")));
+            }
+            match key.as_str() {
+                "authenticity_token" => form.authenticity_token = value,
+                "name" => form.name = value,
+                "redirect_uri" => form.redirect_uri = value,
+                "confidential" => form.confidential = checkbox(&key, &value)?,
+                "require_pkce" => form.require_pkce = checkbox(&key, &value)?,
+                "trusted" => form.trusted = checkbox(&key, &value)?,
+                _ => return Err(unreadable(format!("unknown field `{key}`"))),
+            }
+            seen.push(key);
+        }
+        Ok(form)
+    }
+
+    /// Validates the form for `user`. Only administrators may mark an application trusted,
+    /// because a trusted application gets tokens without asking the user.
+    fn settings(&self, state: &AppState, user: &User) -> Result<ApplicationSettings, FieldErrors> {
+        let checked = validate_settings(
+            &self.name,
+            &self.redirect_uri,
+            &self.scopes.join(" "),
+            self.confidential,
+            self.require_pkce,
+            state.config.allow_http_redirect_uris,
+        );
+        if self.trusted && !user.is_admin {
+            let mut errors = checked.err().unwrap_or_default();
+            errors.add("trusted", "can be set only by an administrator");
+            return Err(errors);
+        }
+        checked
+    }
+}
+
+fn checkbox(key: &str, value: &str) -> Result<bool, WebError> {
+    match value {
+        "1" | "on" | "true" => Ok(true),
+        "0" | "off" | "false" => Ok(false),
+        _ => Err(unreadable(format!("`{key}` must be 1 or 0"))),
+    }
+}
+
+fn unreadable(detail: String) -> WebError {
+    WebError::BadRequest(format!("The form could not be read ({detail})."))
+}
+
+/// The forms that carry nothing but the CSRF token (renew, delete).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenForm {
+    authenticity_token: String,
+}
+
+/// Every catalogue scope as a checkbox, ticked when `selected` names it.
+fn scope_options(selected: &[String]) -> Vec<minijinja::Value> {
+    CATALOGUE
+        .iter()
+        .map(|s| {
+            minijinja::context! {
+                name => s.name,
+                description => s.description,
+                checked => selected.iter().any(|n| n == s.name),
+            }
+        })
+        .collect()
+}
+
+fn app_view(app: &Application) -> minijinja::Value {
+    minijinja::context! {
+        id => app.id,
+        uid => &app.uid,
+        name => &app.name,
+        redirect_uris => app.redirect_uris(),
+        scopes => &app.scopes,
+        confidential => app.confidential,
+        trusted => app.trusted,
+        require_pkce => app.require_pkce,
+        instance_wide => app.owner_id.is_none(),
+        created_at => human(app.created_at),
+    }
+}
+
+/// The list of the user's applications (and, for administrators, the instance-wide ones)
+/// with the registration form.
+async fn render_list(
+    state: &AppState,
+    csrf: &Csrf,
+    user: &User,
+    form: &ApplicationForm,
+    errors: Vec<String>,
+    notice: Option<&str>,
+) -> Result<Response, WebError> {
+    let own = state.store.applications_of_owner(Some(user.id)).await?;
+    let instance = if user.is_admin {
+        Some(state.store.applications_of_owner(None).await?)
+    } else {
+        None
+    };
+    state.templates.render(
+        "applications.html",
+        minijinja::context! {
+            title => "Applications",
+            current_user => minijinja::context! { username => &user.username },
+            csrf_token => csrf.token(),
+            applications => own.iter().map(app_view).collect::<Vec<_>>(),
+            instance_applications => instance.map(|l| l.iter().map(app_view).collect::<Vec<_>>()),
+            form => minijinja::Value::from(minijinja::value::Serde(form)),
+            scopes => scope_options(&form.scopes),
+            show_trusted => user.is_admin,
+            errors,
+            notice,
+        },
+    )
+}
+
+#[derive(Default)]
+struct Messages<'a> {
+    /// A secret just generated: shown on this response only.
+    secret: Option<&'a SecretString>,
+    notice: Option<&'static str>,
+    errors: Vec<String>,
+}
+
+/// One application: its facts, the edit form, and the renew and delete forms.
+fn render_application(
+    state: &AppState,
+    csrf: &Csrf,
+    user: &User,
+    app: &Application,
+    form: &ApplicationForm,
+    m: Messages<'_>,
+) -> Result<Response, WebError> {
+    let mut res = state.templates.render(
+        "application.html",
+        minijinja::context! {
+            title => format!("Application: {}", app.name),
+            current_user => minijinja::context! { username => &user.username },
+            csrf_token => csrf.token(),
+            app => app_view(app),
+            secret => m.secret.map(SecretString::expose),
+            form => minijinja::Value::from(minijinja::value::Serde(form)),
+            scopes => scope_options(&form.scopes),
+            show_trusted => user.is_admin,
+            notice => m.notice,
+            errors => m.errors,
+        },
+    )?;
+    if m.secret.is_some() {
+        // The secret must not outlive this response in a browser or proxy cache.
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+/// The application `raw` names, if `user` may manage it: its owner, or any administrator.
+/// Everyone else gets the same 404 as for an id that does not exist.
+async fn managed_application(
+    state: &AppState,
+    user: &User,
+    raw: &str,
+) -> Result<Application, WebError> {
+    let id: i64 = raw.parse().map_err(|_| WebError::NotFound)?;
+    state
+        .store
+        .application_by_id(id)
+        .await?
+        .filter(|a| user.is_admin || a.owner_id == Some(user.id))
+        .ok_or(WebError::NotFound)
+}
+
+/// `GET /-/user_settings/applications`.
+pub async fn index(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WebError> {
+    // The notice after a redirect is chosen from a fixed list, so the URL cannot put
+    // arbitrary text on the page.
+    let notice = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "notice")
+        .and_then(|(_, v)| match v.as_ref() {
+            "deleted" => Some("The application was deleted."),
+            _ => None,
+        });
+    render_list(
+        &state,
+        &csrf,
+        &current.user,
+        &ApplicationForm::blank(),
+        Vec::new(),
+        notice,
+    )
+    .await
+}
+
+/// `POST /-/user_settings/applications`: registers an application owned by the user and
+/// shows it with its secret.
+pub async fn create(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    WebFormPairs(pairs): WebFormPairs,
+) -> Result<Response, WebError> {
+    let form = ApplicationForm::from_pairs(pairs)?;
+    csrf.verify(&form.authenticity_token)?;
+    let user = &current.user;
+    let settings = match form.settings(&state, user) {
+        Ok(s) => s,
+        Err(errors) => {
+            let page = render_list(&state, &csrf, user, &form, errors.sentences(), None).await;
+            return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
+        }
+    };
+    let (app, client_secret) = applications::register_application(
+        &state.store,
+        &state.clock,
+        &settings,
+        form.trusted,
+        Some(user.id),
+    )
+    .await?;
+    tracing::info!(application_id = app.id, by = user.id, "application created");
+    let m = Messages {
+        secret: Some(&client_secret),
+        notice: Some("The application was created."),
+        ..Messages::default()
+    };
+    render_application(&state, &csrf, user, &app, &ApplicationForm::of(&app), m)
+}
+
+/// `GET /-/user_settings/applications/:id`.
+pub async fn show(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let app = managed_application(&state, &current.user, &id).await?;
+    let form = ApplicationForm::of(&app);
+    render_application(
+        &state,
+        &csrf,
+        &current.user,
+        &app,
+        &form,
+        Messages::default(),
+    )
+}
+
+/// `POST /-/user_settings/applications/:id`: saves the edit form.
+pub async fn update(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    WebFormPairs(pairs): WebFormPairs,
+) -> Result<Response, WebError> {
+    let form = ApplicationForm::from_pairs(pairs)?;
+    csrf.verify(&form.authenticity_token)?;
+    let user = &current.user;
+    let app = managed_application(&state, user, &id).await?;
+    let settings = match form.settings(&state, user) {
+        Ok(s) => s,
+        Err(errors) => {
+            let m = Messages {
+                errors: errors.sentences(),
+                ..Messages::default()
+            };
+            let page = render_application(&state, &csrf, user, &app, &form, m);
+            return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
+        }
+    };
+    // Only administrators see the trusted checkbox; for anyone else the flag stays as is.
+    let trusted = if user.is_admin {
+        form.trusted
+    } else {
+        app.trusted
+    };
+    state
+        .store
+        .update_application(app.id, &settings, trusted, state.clock.now())
+        .await?;
+    tracing::info!(application_id = app.id, by = user.id, "application updated");
+    let fresh = state
+        .store
+        .application_by_id(app.id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let m = Messages {
+        notice: Some("The application was updated."),
+        ..Messages::default()
+    };
+    render_application(&state, &csrf, user, &fresh, &ApplicationForm::of(&fresh), m)
+}
+
+/// `POST /-/user_settings/applications/:id/renew_secret`: shows the new secret once; the
+/// old one stops working at once.
+pub async fn renew_secret(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    WebForm(form): WebForm<TokenForm>,
+) -> Result<Response, WebError> {
+    csrf.verify(&form.authenticity_token)?;
+    let user = &current.user;
+    let app = managed_application(&state, user, &id).await?;
+    let client_secret = applications::renew_secret(&state.store, &state.clock, app.id).await?;
+    tracing::info!(
+        application_id = app.id,
+        by = user.id,
+        "application secret renewed"
+    );
+    let m = Messages {
+        secret: Some(&client_secret),
+        notice: Some("A new secret was generated. The previous secret no longer works."),
+        ..Messages::default()
+    };
+    render_application(&state, &csrf, user, &app, &ApplicationForm::of(&app), m)
+}
+
+/// `POST /-/user_settings/applications/:id/delete`: deletes the application with its codes
+/// and tokens (ON DELETE CASCADE), so everything it was granted is revoked at once.
+pub async fn delete(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    WebForm(form): WebForm<TokenForm>,
+) -> Result<Response, WebError> {
+    csrf.verify(&form.authenticity_token)?;
+    let user = &current.user;
+    let app = managed_application(&state, user, &id).await?;
+    state.store.delete_application(app.id).await?;
+    tracing::info!(application_id = app.id, by = user.id, "application deleted");
+    Ok(Redirect::to(&format!("{LIST_PATH}?notice=deleted")).into_response())
+}
