@@ -32,3 +32,12 @@ both_backends! {
         tokio::task::spawn_blocking(move || run_script("python_gitlab_users.py", &[&base, &token])).await.unwrap();
     }
 }
+
+both_backends! {
+    async fn python_gitlab_manages_applications(app: TestApp) {
+        let token = app.token_for("root", "api").await;
+        let base = app.base.clone();
+        tokio::task::spawn_blocking(move || run_script("python_gitlab_applications.py", &[&base, &token])).await.unwrap();
+        assert!(app.state.store.applications_of_owner(None).await.unwrap().is_empty(), "the script deleted what it made");
+    }
+}
