@@ -24,6 +24,8 @@ pub enum RedirectUriError {
     Blank,
     #[error("lists too many URIs (at most 20)")]
     TooMany,
+    #[error("cannot be out-of-band (urn:ietf:wg:oauth:2.0:oob); use a loopback or private-use URI")]
+    OutOfBand,
 }
 
 /// Schemes that execute or embed content instead of naming a place to go back to.
@@ -48,6 +50,11 @@ pub fn validate(raw: &str, allow_http: bool) -> Result<(), RedirectUriError> {
     let scheme = url.scheme();
     if FORBIDDEN_SCHEMES.contains(&scheme) {
         return Err(RedirectUriError::ForbiddenScheme);
+    }
+    // Out-of-band codes are shown on a page for the user to copy; RFC 8252 §7 replaced
+    // them with loopback and private-use redirects, and nothing here would show the code.
+    if scheme == "urn" && url.path().to_ascii_lowercase().starts_with("ietf:wg:oauth:2.0:oob") {
+        return Err(RedirectUriError::OutOfBand);
     }
     match scheme {
         "https" => {}
@@ -166,6 +173,8 @@ mod tests {
         assert_eq!(validate("/relative", false), Err(RedirectUriError::NotAbsolute));
         assert_eq!(validate("javascript:alert(1)", false), Err(RedirectUriError::ForbiddenScheme));
         assert_eq!(validate("data:text/html,hi", false), Err(RedirectUriError::ForbiddenScheme));
+        assert_eq!(validate("urn:ietf:wg:oauth:2.0:oob", false), Err(RedirectUriError::OutOfBand));
+        assert_eq!(validate("urn:ietf:wg:oauth:2.0:oob:auto", true), Err(RedirectUriError::OutOfBand));
         assert_eq!(validate("https://u:p@app.example.com/", false), Err(RedirectUriError::UserInfo));
         assert_eq!(validate("https://a b/", false), Err(RedirectUriError::Invalid));
     }

@@ -290,6 +290,7 @@ both_backends! {
             (json!({"name": "A", "redirect_uri": "http://example.com/cb", "scopes": "read_user"}), "redirect_uri", "must use https"),
             (json!({"name": "A", "redirect_uri": "https://a.example/cb#frag", "scopes": "read_user"}), "redirect_uri", "cannot contain a fragment"),
             (json!({"name": "A", "redirect_uri": "javascript:alert(1)", "scopes": "read_user"}), "redirect_uri", "forbidden"),
+            (json!({"name": "A", "redirect_uri": "urn:ietf:wg:oauth:2.0:oob", "scopes": "read_user"}), "redirect_uri", "out-of-band"),
             (json!({"name": "A", "redirect_uri": "https://ok.example/cb\nhttps://u:p@a.example/cb", "scopes": "read_user"}), "redirect_uri", "user information"),
             (json!({"name": "A", "redirect_uri": "", "scopes": "read_user"}), "redirect_uri", "can't be blank"),
             (json!({"name": "A", "redirect_uri": "https://a.example/cb", "scopes": "read_user bogus"}), "scopes", "unknown scope: bogus"),
