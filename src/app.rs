@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::http::routes())
         .merge(crate::web::routes(state.clone()))
+        .merge(crate::oauth::routes(state.clone()))
         .nest("/api/v4", crate::api::routes())
         // A route layer runs after routing, so it sees which route matched.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -113,7 +113,11 @@ impl Source<'_> {
     }
 
     fn flag(&self, key: &str, file: Option<bool>) -> Result<bool, ConfigError> {
-        match self.get(key, file.map(|b| b.to_string())).as_deref().map(str::trim) {
+        match self
+            .get(key, file.map(|b| b.to_string()))
+            .as_deref()
+            .map(str::trim)
+        {
             None => Ok(false),
             Some("true" | "1" | "yes" | "on") => Ok(true),
             Some("false" | "0" | "no" | "off") => Ok(false),
@@ -252,7 +256,8 @@ impl Config {
                 .number("access_token_lifetime", f.access_token_lifetime, 60)?
                 .unwrap_or(7200),
             require_pkce: src.flag("require_pkce", f.require_pkce)?,
-            allow_http_redirect_uris: src.flag("allow_http_redirect_uris", f.allow_http_redirect_uris)?,
+            allow_http_redirect_uris: src
+                .flag("allow_http_redirect_uris", f.allow_http_redirect_uris)?,
         })
     }
 
@@ -311,7 +316,11 @@ mod tests {
 
     #[test]
     fn flags_come_from_either_place() {
-        let c = load(&[("DOORWARD_REQUIRE_PKCE", "true")], Some("allow_http_redirect_uris = true\n")).unwrap();
+        let c = load(
+            &[("DOORWARD_REQUIRE_PKCE", "true")],
+            Some("allow_http_redirect_uris = true\n"),
+        )
+        .unwrap();
         assert!(c.require_pkce && c.allow_http_redirect_uris);
     }
 

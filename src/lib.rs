@@ -14,5 +14,6 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod logging;
+pub mod oauth;
 pub mod store;
 pub mod web;

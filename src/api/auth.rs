@@ -11,8 +11,9 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::domain::scope::ScopeSet;
-use crate::domain::secret::{self, PERSONAL_ACCESS_TOKEN_PREFIX};
+use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, PERSONAL_ACCESS_TOKEN_PREFIX};
 use crate::domain::user::User;
+use crate::oauth::bearer::{self, TokenProblem};
 
 /// `last_used_at` is refreshed at most this often (seconds), so that reads stay reads.
 const LAST_USED_GRANULARITY: i64 = 600;
@@ -32,7 +33,14 @@ pub struct Caller {
 /// Which credential authenticated the caller.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenRef {
-    Personal { id: i64 },
+    Personal {
+        id: i64,
+    },
+    /// An OAuth access token, and the application it was issued to.
+    OAuth {
+        id: i64,
+        application_id: Option<i64>,
+    },
 }
 
 impl Caller {
@@ -90,6 +98,9 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let token = extract_token(parts).ok_or(ApiError::Unauthorized)?;
+        if token.starts_with(ACCESS_TOKEN_PREFIX) {
+            return oauth_caller(state, &token).await;
+        }
         if !token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
             return Err(ApiError::InvalidToken(UNKNOWN));
         }
@@ -133,4 +144,41 @@ impl FromRequestParts<AppState> for Caller {
             token: TokenRef::Personal { id: pat.id },
         })
     }
+}
+
+/// An OAuth access token: live, with an active owner. Tokens without a user (client
+/// credentials) cannot act on the user API.
+async fn oauth_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+    let found = match bearer::validate(&state.store, token, state.clock.now()).await? {
+        Ok(found) => found,
+        Err(TokenProblem::Unknown) => return Err(ApiError::InvalidToken(UNKNOWN)),
+        Err(TokenProblem::Revoked) => return Err(ApiError::InvalidToken(REVOKED)),
+        Err(TokenProblem::Expired) => return Err(ApiError::InvalidToken(EXPIRED)),
+    };
+    let Some(user) = found.user else {
+        return Err(ApiError::Forbidden(
+            "403 Forbidden - This endpoint needs a token issued for a user.".into(),
+        ));
+    };
+    if !user.is_active() {
+        return Err(ApiError::Forbidden(
+            "403 Forbidden - Your account has been blocked.".into(),
+        ));
+    }
+    let scopes = ScopeSet::from_names(
+        found
+            .token
+            .scopes
+            .split(' ')
+            .filter(|s| crate::domain::scope::find(s).is_some()),
+    )
+    .unwrap_or_default();
+    Ok(Caller {
+        user,
+        scopes,
+        token: TokenRef::OAuth {
+            id: found.token.id,
+            application_id: found.token.application_id,
+        },
+    })
 }

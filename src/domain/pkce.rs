@@ -32,7 +32,9 @@ impl Method {
 /// challenges alike (an S256 challenge is 43 base64url characters).
 pub fn is_well_formed(value: &str) -> bool {
     (43..=128).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 /// RFC 7636 §4.6: does `verifier` answer `challenge` under `method`? Constant-time.
@@ -58,7 +60,11 @@ mod tests {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
         let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(verify(Method::S256, challenge, verifier));
-        assert!(!verify(Method::S256, challenge, "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"));
+        assert!(!verify(
+            Method::S256,
+            challenge,
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"
+        ));
         assert!(!verify(Method::Plain, challenge, verifier));
         assert!(verify(Method::Plain, verifier, verifier));
     }
@@ -66,7 +72,11 @@ mod tests {
     #[test]
     fn gitlabs_documented_example() {
         // GitLab's docs: this verifier gives this S256 challenge.
-        assert!(verify(Method::S256, "2i0WFA-0AerkjQm4X4oDEhqA17QIAKNjXpagHBXmO_U", "ks02i3jdikdo2k0dkfodf3m39rjfjsdk0wk349rj3jrhf"));
+        assert!(verify(
+            Method::S256,
+            "2i0WFA-0AerkjQm4X4oDEhqA17QIAKNjXpagHBXmO_U",
+            "ks02i3jdikdo2k0dkfodf3m39rjfjsdk0wk349rj3jrhf"
+        ));
     }
 
     #[test]

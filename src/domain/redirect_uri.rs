@@ -18,7 +18,9 @@ pub enum RedirectUriError {
     UserInfo,
     #[error("uses a scheme that is forbidden by the server")]
     ForbiddenScheme,
-    #[error("must use https (http is allowed only for loopback addresses such as http://127.0.0.1)")]
+    #[error(
+        "must use https (http is allowed only for loopback addresses such as http://127.0.0.1)"
+    )]
     InsecureHttp,
     #[error("can't be blank")]
     Blank,
@@ -34,7 +36,10 @@ const FORBIDDEN_SCHEMES: &[&str] = &["javascript", "data", "vbscript", "file", "
 /// Checks one URI for registration. `allow_http` lets non-loopback `http` through (an
 /// instance setting; https is the safe default because codes travel in the URL).
 pub fn validate(raw: &str, allow_http: bool) -> Result<(), RedirectUriError> {
-    if raw.is_empty() || raw.len() > 2000 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if raw.is_empty()
+        || raw.len() > 2000
+        || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(RedirectUriError::Invalid);
     }
     let url = Url::parse(raw).map_err(|e| match e {
@@ -53,7 +58,12 @@ pub fn validate(raw: &str, allow_http: bool) -> Result<(), RedirectUriError> {
     }
     // Out-of-band codes are shown on a page for the user to copy; RFC 8252 §7 replaced
     // them with loopback and private-use redirects, and nothing here would show the code.
-    if scheme == "urn" && url.path().to_ascii_lowercase().starts_with("ietf:wg:oauth:2.0:oob") {
+    if scheme == "urn"
+        && url
+            .path()
+            .to_ascii_lowercase()
+            .starts_with("ietf:wg:oauth:2.0:oob")
+    {
         return Err(RedirectUriError::OutOfBand);
     }
     match scheme {
@@ -122,7 +132,11 @@ pub fn find_match<'a>(registered: &'a [String], requested: &str) -> Option<&'a s
         return Some(exact);
     }
     let req = Url::parse(requested).ok()?;
-    if req.scheme() != "http" || !req.username().is_empty() || req.password().is_some() || req.fragment().is_some() {
+    if req.scheme() != "http"
+        || !req.username().is_empty()
+        || req.password().is_some()
+        || req.fragment().is_some()
+    {
         return None;
     }
     let req_ip = loopback_ip_literal(&req)?;
@@ -143,7 +157,11 @@ pub fn csp_source(uri: &str) -> Option<String> {
     let url = Url::parse(uri).ok()?;
     match url.scheme() {
         "http" | "https" => Some(url.origin().ascii_serialization()),
-        scheme if scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) => {
+        scheme
+            if scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
             Some(format!("{scheme}:"))
         }
         _ => None,
@@ -167,30 +185,70 @@ mod tests {
         ] {
             assert_eq!(validate(ok, false), Ok(()), "{ok}");
         }
-        assert_eq!(validate("http://app.example.com/cb", false), Err(RedirectUriError::InsecureHttp));
+        assert_eq!(
+            validate("http://app.example.com/cb", false),
+            Err(RedirectUriError::InsecureHttp)
+        );
         assert_eq!(validate("http://app.example.com/cb", true), Ok(()));
-        assert_eq!(validate("https://app.example.com/cb#x", false), Err(RedirectUriError::Fragment));
-        assert_eq!(validate("/relative", false), Err(RedirectUriError::NotAbsolute));
-        assert_eq!(validate("javascript:alert(1)", false), Err(RedirectUriError::ForbiddenScheme));
-        assert_eq!(validate("data:text/html,hi", false), Err(RedirectUriError::ForbiddenScheme));
-        assert_eq!(validate("urn:ietf:wg:oauth:2.0:oob", false), Err(RedirectUriError::OutOfBand));
-        assert_eq!(validate("urn:ietf:wg:oauth:2.0:oob:auto", true), Err(RedirectUriError::OutOfBand));
-        assert_eq!(validate("https://u:p@app.example.com/", false), Err(RedirectUriError::UserInfo));
-        assert_eq!(validate("https://a b/", false), Err(RedirectUriError::Invalid));
+        assert_eq!(
+            validate("https://app.example.com/cb#x", false),
+            Err(RedirectUriError::Fragment)
+        );
+        assert_eq!(
+            validate("/relative", false),
+            Err(RedirectUriError::NotAbsolute)
+        );
+        assert_eq!(
+            validate("javascript:alert(1)", false),
+            Err(RedirectUriError::ForbiddenScheme)
+        );
+        assert_eq!(
+            validate("data:text/html,hi", false),
+            Err(RedirectUriError::ForbiddenScheme)
+        );
+        assert_eq!(
+            validate("urn:ietf:wg:oauth:2.0:oob", false),
+            Err(RedirectUriError::OutOfBand)
+        );
+        assert_eq!(
+            validate("urn:ietf:wg:oauth:2.0:oob:auto", true),
+            Err(RedirectUriError::OutOfBand)
+        );
+        assert_eq!(
+            validate("https://u:p@app.example.com/", false),
+            Err(RedirectUriError::UserInfo)
+        );
+        assert_eq!(
+            validate("https://a b/", false),
+            Err(RedirectUriError::Invalid)
+        );
     }
 
     #[test]
     fn lists_split_on_lines_and_dedupe() {
-        let list = parse_list("https://a.example/cb\r\nhttps://b.example/cb\n\nhttps://a.example/cb", false).unwrap();
+        let list = parse_list(
+            "https://a.example/cb\r\nhttps://b.example/cb\n\nhttps://a.example/cb",
+            false,
+        )
+        .unwrap();
         assert_eq!(list, vec!["https://a.example/cb", "https://b.example/cb"]);
-        assert_eq!(parse_list("  ", false), Err((String::new(), RedirectUriError::Blank)));
+        assert_eq!(
+            parse_list("  ", false),
+            Err((String::new(), RedirectUriError::Blank))
+        );
         assert!(parse_list("https://ok.example/ http://bad.example/", false).is_err());
     }
 
     #[test]
     fn matching_is_exact_except_loopback_ports() {
-        let reg = vec!["https://app.example.com/cb".to_string(), "http://127.0.0.1/native".to_string()];
-        assert_eq!(find_match(&reg, "https://app.example.com/cb"), Some("https://app.example.com/cb"));
+        let reg = vec![
+            "https://app.example.com/cb".to_string(),
+            "http://127.0.0.1/native".to_string(),
+        ];
+        assert_eq!(
+            find_match(&reg, "https://app.example.com/cb"),
+            Some("https://app.example.com/cb")
+        );
         for no in [
             "https://app.example.com/cb/",
             "https://APP.example.com/cb",
@@ -204,12 +262,21 @@ mod tests {
         ] {
             assert_eq!(find_match(&reg, no), None, "{no}");
         }
-        assert_eq!(find_match(&reg, "http://127.0.0.1:51004/native"), Some("http://127.0.0.1/native"));
+        assert_eq!(
+            find_match(&reg, "http://127.0.0.1:51004/native"),
+            Some("http://127.0.0.1/native")
+        );
     }
 
     #[test]
     fn csp_sources() {
-        assert_eq!(csp_source("https://app.example.com:8443/cb?x").as_deref(), Some("https://app.example.com:8443"));
-        assert_eq!(csp_source("com.example.app:/cb").as_deref(), Some("com.example.app:"));
+        assert_eq!(
+            csp_source("https://app.example.com:8443/cb?x").as_deref(),
+            Some("https://app.example.com:8443")
+        );
+        assert_eq!(
+            csp_source("com.example.app:/cb").as_deref(),
+            Some("com.example.app:")
+        );
     }
 }

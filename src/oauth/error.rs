@@ -64,26 +64,44 @@ impl ErrorCode {
             ErrorCode::InvalidGrant => {
                 "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client."
             }
-            ErrorCode::UnauthorizedClient => "The client is not authorized to perform this request using this method.",
+            ErrorCode::UnauthorizedClient => {
+                "The client is not authorized to perform this request using this method."
+            }
             ErrorCode::UnsupportedGrantType => {
                 "The authorization grant type is not supported by the authorization server."
             }
-            ErrorCode::UnsupportedResponseType => "The authorization server does not support this response type.",
-            ErrorCode::UnsupportedTokenType => "The authorization server does not support the revocation of this token type.",
+            ErrorCode::UnsupportedResponseType => {
+                "The authorization server does not support this response type."
+            }
+            ErrorCode::UnsupportedTokenType => {
+                "The authorization server does not support the revocation of this token type."
+            }
             ErrorCode::InvalidScope => "The requested scope is invalid, unknown, or malformed.",
-            ErrorCode::AccessDenied => "The resource owner or authorization server denied the request.",
+            ErrorCode::AccessDenied => {
+                "The resource owner or authorization server denied the request."
+            }
             ErrorCode::ServerError => {
                 "The authorization server encountered an unexpected condition which prevented it from fulfilling the request."
             }
             ErrorCode::TemporarilyUnavailable => {
                 "The authorization server is currently unable to handle the request due to a temporary overloading or maintenance of the server."
             }
-            ErrorCode::AuthorizationPending => "The authorization request is still pending as the end user hasn't yet completed the user interaction steps.",
-            ErrorCode::SlowDown => "The client is polling too quickly; wait for the interval before polling again.",
-            ErrorCode::ExpiredToken => "The device code has expired; start a new device authorization request.",
-            ErrorCode::LoginRequired => "The authorization server requires end-user authentication.",
+            ErrorCode::AuthorizationPending => {
+                "The authorization request is still pending as the end user hasn't yet completed the user interaction steps."
+            }
+            ErrorCode::SlowDown => {
+                "The client is polling too quickly; wait for the interval before polling again."
+            }
+            ErrorCode::ExpiredToken => {
+                "The device code has expired; start a new device authorization request."
+            }
+            ErrorCode::LoginRequired => {
+                "The authorization server requires end-user authentication."
+            }
             ErrorCode::ConsentRequired => "The authorization server requires end-user consent.",
-            ErrorCode::InteractionRequired => "The authorization server requires end-user interaction.",
+            ErrorCode::InteractionRequired => {
+                "The authorization server requires end-user interaction."
+            }
         }
     }
 }
@@ -98,16 +116,30 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(code: ErrorCode) -> OAuthError {
-        OAuthError { code, description: Cow::Borrowed(code.default_description()), detail: None }
+        OAuthError {
+            code,
+            description: Cow::Borrowed(code.default_description()),
+            detail: None,
+        }
     }
 
-    pub fn with_description(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> OAuthError {
-        OAuthError { code, description: description.into(), detail: None }
+    pub fn with_description(
+        code: ErrorCode,
+        description: impl Into<Cow<'static, str>>,
+    ) -> OAuthError {
+        OAuthError {
+            code,
+            description: description.into(),
+            detail: None,
+        }
     }
 
     /// `invalid_request` for a missing parameter, in doorkeeper's words.
     pub fn missing(parameter: &str) -> OAuthError {
-        Self::with_description(ErrorCode::InvalidRequest, format!("Missing required parameter: {parameter}."))
+        Self::with_description(
+            ErrorCode::InvalidRequest,
+            format!("Missing required parameter: {parameter}."),
+        )
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> OAuthError {
@@ -127,7 +159,9 @@ impl std::error::Error for OAuthError {}
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(_) => OAuthError::new(ErrorCode::TemporarilyUnavailable).detail(e.to_string()),
+            StoreError::Unavailable(_) => {
+                OAuthError::new(ErrorCode::TemporarilyUnavailable).detail(e.to_string())
+            }
             other => OAuthError::new(ErrorCode::ServerError).detail(other.to_string()),
         }
     }

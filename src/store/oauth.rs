@@ -150,7 +150,12 @@ impl Store {
 
     /// Consumes the code and inserts the token pair, atomically. `None` when the code had
     /// already been consumed (a replay, or a concurrent exchange that won).
-    pub async fn exchange_grant(&self, grant_id: i64, token: &NewToken<'_>, now: i64) -> StoreResult<Option<i64>> {
+    pub async fn exchange_grant(
+        &self,
+        grant_id: i64,
+        token: &NewToken<'_>,
+        now: i64,
+    ) -> StoreResult<Option<i64>> {
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
             let consumed = sqlx::query("UPDATE oauth_grants SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL")
@@ -170,33 +175,50 @@ impl Store {
 
     /// Inserts a token pair on its own (grants with no code to consume).
     pub async fn insert_token(&self, token: &NewToken<'_>) -> StoreResult<i64> {
-        Ok(on_pool!(self, p => bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(p).await)?)
+        Ok(
+            on_pool!(self, p => bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(p).await)?,
+        )
     }
 
     /// Revokes every token issued from an authorization code, and their refreshed
     /// descendants (RFC 6749 §4.1.2: a code used twice).
     pub async fn revoke_tokens_of_grant(&self, grant_id: i64, now: i64) -> StoreResult<u64> {
         const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
-        Ok(on_pool!(self, p => sqlx::query(SQL).bind(grant_id).bind(now).execute(p).await.map(|r| r.rows_affected()))?)
+        Ok(
+            on_pool!(self, p => sqlx::query(SQL).bind(grant_id).bind(now).execute(p).await.map(|r| r.rows_affected()))?,
+        )
     }
 
     /// Revokes a whole chain of refreshed tokens.
     pub async fn revoke_token_family(&self, family: &[u8], now: i64) -> StoreResult<u64> {
         const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL";
-        Ok(on_pool!(self, p => sqlx::query(SQL).bind(family).bind(now).execute(p).await.map(|r| r.rows_affected()))?)
+        Ok(
+            on_pool!(self, p => sqlx::query(SQL).bind(family).bind(now).execute(p).await.map(|r| r.rows_affected()))?,
+        )
     }
 
     /// The access token with this hash, its owner and its client's id: one indexed lookup.
-    pub async fn access_token_by_hash(&self, token_hash: &[u8]) -> StoreResult<Option<TokenWithOwner>> {
+    pub async fn access_token_by_hash(
+        &self,
+        token_hash: &[u8],
+    ) -> StoreResult<Option<TokenWithOwner>> {
         self.token_with_owner("t.token_hash", token_hash).await
     }
 
     /// The token row holding this refresh token, with its owner and client.
-    pub async fn refresh_token_by_hash(&self, refresh_hash: &[u8]) -> StoreResult<Option<TokenWithOwner>> {
-        self.token_with_owner("t.refresh_token_hash", refresh_hash).await
+    pub async fn refresh_token_by_hash(
+        &self,
+        refresh_hash: &[u8],
+    ) -> StoreResult<Option<TokenWithOwner>> {
+        self.token_with_owner("t.refresh_token_hash", refresh_hash)
+            .await
     }
 
-    async fn token_with_owner(&self, column: &'static str, hash: &[u8]) -> StoreResult<Option<TokenWithOwner>> {
+    async fn token_with_owner(
+        &self,
+        column: &'static str,
+        hash: &[u8],
+    ) -> StoreResult<Option<TokenWithOwner>> {
         // Two fixed statements; `column` only selects between them.
         macro_rules! by {
             ($col:literal) => {
@@ -214,7 +236,11 @@ impl Store {
                 )
             };
         }
-        let sql: &'static str = if column == "t.token_hash" { by!("t.token_hash") } else { by!("t.refresh_token_hash") };
+        let sql: &'static str = if column == "t.token_hash" {
+            by!("t.token_hash")
+        } else {
+            by!("t.refresh_token_hash")
+        };
         struct Row {
             id: i64,
             application_id: Option<i64>,
@@ -276,7 +302,12 @@ impl Store {
 
     /// Refresh-token rotation: revokes the old pair and inserts the new one atomically.
     /// `None` when the old pair was already revoked (a replay, or a concurrent refresh won).
-    pub async fn rotate_token(&self, old_id: i64, new: &NewToken<'_>, now: i64) -> StoreResult<Option<i64>> {
+    pub async fn rotate_token(
+        &self,
+        old_id: i64,
+        new: &NewToken<'_>,
+        now: i64,
+    ) -> StoreResult<Option<i64>> {
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
             let revoked = sqlx::query("UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
@@ -296,7 +327,12 @@ impl Store {
 
     /// True when `user_id` holds an unrevoked token of `application_id` with exactly these
     /// scopes (GitLab's test for skipping consent; expired tokens count, as in GitLab).
-    pub async fn has_prior_authorization(&self, user_id: i64, application_id: i64, scopes: &str) -> StoreResult<bool> {
+    pub async fn has_prior_authorization(
+        &self,
+        user_id: i64,
+        application_id: i64,
+        scopes: &str,
+    ) -> StoreResult<bool> {
         const SQL: &str = "SELECT id FROM oauth_access_tokens \
              WHERE user_id = $1 AND application_id = $2 AND scopes = $3 AND revoked_at IS NULL LIMIT 1";
         let found: Option<i64> = on_pool!(self, p => sqlx::query_scalar(SQL)
@@ -310,7 +346,10 @@ impl Store {
 
     /// The applications `user_id` has authorized and not revoked: (application id, the
     /// union of granted scopes as stored per token, the latest authorization time).
-    pub async fn authorized_applications(&self, user_id: i64) -> StoreResult<Vec<(i64, String, i64)>> {
+    pub async fn authorized_applications(
+        &self,
+        user_id: i64,
+    ) -> StoreResult<Vec<(i64, String, i64)>> {
         const SQL: &str = "SELECT application_id, scopes, MAX(created_at) AS last_at FROM oauth_access_tokens \
              WHERE user_id = $1 AND application_id IS NOT NULL AND revoked_at IS NULL \
              GROUP BY application_id, scopes ORDER BY application_id";
@@ -319,7 +358,12 @@ impl Store {
 
     /// Revokes everything `user_id` granted `application_id`: its tokens, at once, and its
     /// unused codes.
-    pub async fn revoke_authorization(&self, user_id: i64, application_id: i64, now: i64) -> StoreResult<u64> {
+    pub async fn revoke_authorization(
+        &self,
+        user_id: i64,
+        application_id: i64,
+        now: i64,
+    ) -> StoreResult<u64> {
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
             let n = sqlx::query("UPDATE oauth_access_tokens SET revoked_at = $3 \

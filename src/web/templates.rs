@@ -28,6 +28,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "application.html",
         include_str!("../../templates/application.html"),
     ),
+    (
+        "authorize.html",
+        include_str!("../../templates/authorize.html"),
+    ),
+    (
+        "authorized_applications.html",
+        include_str!("../../templates/authorized_applications.html"),
+    ),
 ];
 
 pub struct Templates {

@@ -74,6 +74,23 @@ impl Browser {
         }
     }
 
+    /// Waits (up to 10 s) until the page's path is `path`: a click that submits a form
+    /// returns before the navigation it starts has finished.
+    pub async fn wait_for_path(&self, path: &str) -> url::Url {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let url = self.driver.current_url().await.unwrap();
+            if url.path() == path {
+                return url;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still at {url} instead of {path}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Saves a screenshot under `target/browser-screenshots/` for a person to look at.
     pub async fn screenshot(&self, name: &str) {
         let dir =

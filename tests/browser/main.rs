@@ -6,5 +6,6 @@
 #[path = "../it/support/mod.rs"]
 mod support;
 
+mod consent;
 mod driver;
 mod sign_in;

@@ -15,14 +15,14 @@ both_backends! {
         d.find(By::Id("username")).await.unwrap().send_keys("root").await.unwrap();
         d.find(By::Id("password")).await.unwrap().send_keys("wrong-password").await.unwrap();
         d.find(By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/users/sign_in").await;
         let alert = d.find(By::Css(".flash.error")).await.unwrap().text().await.unwrap();
         assert_eq!(alert, "Invalid login or password.");
         assert_eq!(d.find(By::Id("username")).await.unwrap().value().await.unwrap().as_deref(), Some("root"));
 
         d.find(By::Id("password")).await.unwrap().send_keys(ROOT_PASSWORD).await.unwrap();
         d.find(By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
-        let url = d.current_url().await.unwrap();
-        assert_eq!(url.path(), "/-/user_settings/profile");
+        browser.wait_for_path("/-/user_settings/profile").await;
         let username = d.find(By::Id("profile-username")).await.unwrap().text().await.unwrap();
         assert_eq!(username, "root");
         // The stylesheet loaded under the page's Content-Security-Policy.
@@ -39,9 +39,9 @@ both_backends! {
         assert!(error.contains("Name cannot contain HTML tags"), "{error}");
 
         d.find(By::Css("header form button")).await.unwrap().click().await.unwrap();
-        assert_eq!(d.current_url().await.unwrap().path(), "/users/sign_in");
+        browser.wait_for_path("/users/sign_in").await;
         d.goto(app.url("/-/user_settings/profile")).await.unwrap();
-        assert_eq!(d.current_url().await.unwrap().path(), "/users/sign_in");
+        browser.wait_for_path("/users/sign_in").await;
         browser.quit().await;
     }
 }

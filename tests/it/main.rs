@@ -11,5 +11,7 @@ mod bad_input;
 mod cli;
 mod health;
 mod nodes;
+mod oauth_code_flow;
+mod oauth_errors;
 mod python_clients;
 mod sign_in;

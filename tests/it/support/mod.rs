@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod oauth;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 

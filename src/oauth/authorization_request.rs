@@ -1,0 +1,240 @@
+//! Validating an authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3).
+//!
+//! The checks run in a fixed order. Until the client and its redirect URI are verified, an
+//! error can only be shown on our own page (§4.1.2.1: never redirect to an unverified URI);
+//! after that, errors go back to the client's redirect URI.
+
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use crate::app::AppState;
+use crate::domain::application::Application;
+use crate::domain::pkce;
+use crate::domain::redirect_uri;
+use crate::domain::scope::ScopeSet;
+
+/// Where the authorization response parameters go (OAuth 2.0 Multiple Response Types §2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseMode {
+    Query,
+    Fragment,
+}
+
+impl ResponseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::Fragment => "fragment",
+        }
+    }
+}
+
+/// A verified authorization request.
+#[derive(Clone, Debug)]
+pub struct AuthorizationRequest {
+    pub application: Application,
+    /// The redirect URI exactly as requested (it matched a registered one).
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    pub scopes: ScopeSet,
+    pub code_challenge: Option<(String, pkce::Method)>,
+    pub nonce: Option<String>,
+}
+
+/// Why a request was refused, and where the answer may go.
+#[derive(Debug)]
+pub enum AuthorizeError {
+    /// The client or its redirect URI is not verified: show our error page.
+    Page(OAuthError),
+    /// Send the error back to the verified redirect URI.
+    Redirect {
+        redirect_uri: String,
+        response_mode: ResponseMode,
+        state: Option<String>,
+        error: OAuthError,
+    },
+}
+
+impl From<crate::store::StoreError> for AuthorizeError {
+    fn from(e: crate::store::StoreError) -> Self {
+        AuthorizeError::Page(e.into())
+    }
+}
+
+/// GitLab's wording for an unverifiable redirect URI.
+pub const INVALID_REDIRECT_URI: &str = "The redirect URI included is not valid.";
+
+/// Longest `state` / `nonce` accepted; they travel in URLs.
+const MAX_OPAQUE_LEN: usize = 2048;
+
+pub async fn validate(
+    state: &AppState,
+    params: &Params,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let page = |e: OAuthError| AuthorizeError::Page(e);
+    let client_id = params
+        .get("client_id")
+        .ok_or_else(|| page(OAuthError::missing("client_id")))?;
+    let application = state
+        .store
+        .application_by_uid(client_id)
+        .await?
+        .ok_or_else(|| {
+            page(OAuthError::new(ErrorCode::InvalidClient).detail("unknown client_id"))
+        })?;
+    let requested_uri = params.get("redirect_uri").ok_or_else(|| {
+        page(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            INVALID_REDIRECT_URI,
+        ))
+    })?;
+    let registered = application.redirect_uris();
+    if redirect_uri::find_match(&registered, requested_uri).is_none() {
+        return Err(page(
+            OAuthError::with_description(ErrorCode::InvalidRequest, INVALID_REDIRECT_URI)
+                .detail("redirect_uri not registered"),
+        ));
+    }
+    // A repeated client_id or redirect_uri makes the target itself ambiguous.
+    if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
+        return Err(page(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            INVALID_REDIRECT_URI,
+        )));
+    }
+
+    // From here on the redirect URI is verified, so errors go back to the client.
+    let state_param = params.get("state").map(str::to_string);
+    let response_mode = match params.get("response_mode") {
+        None | Some("query") => ResponseMode::Query,
+        Some("fragment") => ResponseMode::Fragment,
+        Some(_) => ResponseMode::Query,
+    };
+    let back = |error: OAuthError| AuthorizeError::Redirect {
+        redirect_uri: requested_uri.to_string(),
+        response_mode,
+        state: state_param.clone(),
+        error,
+    };
+    params.reject_repeated().map_err(back)?;
+    if params
+        .get("response_mode")
+        .is_some_and(|mode| !matches!(mode, "query" | "fragment"))
+    {
+        return Err(back(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "The authorization server does not support this response mode.",
+        )));
+    }
+    match params.get("response_type") {
+        None => return Err(back(OAuthError::missing("response_type"))),
+        Some("code") => {}
+        Some(_) => return Err(back(OAuthError::new(ErrorCode::UnsupportedResponseType))),
+    }
+    if state_param
+        .as_ref()
+        .is_some_and(|s| s.len() > MAX_OPAQUE_LEN)
+    {
+        return Err(back(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "The state parameter is too long.",
+        )));
+    }
+    let nonce = params.get("nonce").map(str::to_string);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_OPAQUE_LEN) {
+        return Err(back(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "The nonce parameter is too long.",
+        )));
+    }
+
+    let scopes = requested_scopes(&application, params.get("scope")).map_err(back)?;
+    let code_challenge = code_challenge(state, &application, params).map_err(back)?;
+
+    Ok(AuthorizationRequest {
+        redirect_uri: requested_uri.to_string(),
+        response_mode,
+        state: state_param,
+        scopes,
+        code_challenge,
+        nonce,
+        application,
+    })
+}
+
+/// The scopes to grant: the requested ones if all are the application's, or, when none are
+/// requested, `api` if the application has it (GitLab's default scope).
+pub fn requested_scopes(
+    application: &Application,
+    requested: Option<&str>,
+) -> Result<ScopeSet, OAuthError> {
+    let allowed = application.scope_set();
+    let scopes = match requested {
+        Some(text) => {
+            // RFC 6749 §3.3: space-delimited; tabs and newlines are malformed (GitLab too).
+            if text.contains(['\t', '\n', '\r', ',']) {
+                return Err(OAuthError::new(ErrorCode::InvalidScope).detail("malformed scope"));
+            }
+            ScopeSet::from_names(text.split(' ').filter(|s| !s.is_empty()))
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope).detail(e.to_string()))?
+        }
+        None if allowed.contains("api") => ScopeSet::parse("api").unwrap_or_default(),
+        None => ScopeSet::default(),
+    };
+    if scopes.is_empty() {
+        return Err(OAuthError::new(ErrorCode::InvalidScope)
+            .detail("no scope requested and the application lacks api"));
+    }
+    if !scopes.is_subset_of(&allowed) {
+        return Err(
+            OAuthError::new(ErrorCode::InvalidScope).detail("scope beyond the application's")
+        );
+    }
+    Ok(scopes)
+}
+
+/// RFC 7636 §4.3–4.4. PKCE is optional unless the application or the instance requires it,
+/// and then only S256 is accepted (RFC 9700 §2.1.1: `plain` protects nothing if the
+/// authorization request leaks).
+fn code_challenge(
+    state: &AppState,
+    application: &Application,
+    params: &Params,
+) -> Result<Option<(String, pkce::Method)>, OAuthError> {
+    let required = application.require_pkce || state.config.require_pkce;
+    let Some(challenge) = params.get("code_challenge") else {
+        if params.get("code_challenge_method").is_some() {
+            return Err(OAuthError::missing("code_challenge"));
+        }
+        if required {
+            return Err(OAuthError::with_description(
+                ErrorCode::InvalidRequest,
+                "PKCE is required: send code_challenge and code_challenge_method=S256.",
+            ));
+        }
+        return Ok(None);
+    };
+    // RFC 7636 §4.3: the method defaults to plain when absent.
+    let method = match params.get("code_challenge_method") {
+        None => pkce::Method::Plain,
+        Some(m) => pkce::Method::parse(m).ok_or_else(|| {
+            OAuthError::with_description(
+                ErrorCode::InvalidRequest,
+                "The code_challenge_method must be one of plain, S256.",
+            )
+        })?,
+    };
+    if required && method != pkce::Method::S256 {
+        return Err(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "This application requires PKCE with code_challenge_method=S256.",
+        ));
+    }
+    if !pkce::is_well_formed(challenge) {
+        return Err(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "The code_challenge must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~'.",
+        ));
+    }
+    Ok(Some((challenge.to_string(), method)))
+}

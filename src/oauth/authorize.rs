@@ -1,0 +1,317 @@
+//! `/oauth/authorize` (RFC 6749 §4.1.1–4.1.2): the consent page, and the redirect back to
+//! the client with a code or an error. Every authorization response, success or error,
+//! carries `iss` (RFC 9207) so clients can tell which server answered.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use url::Url;
+
+use super::authorization_request::{self, AuthorizationRequest, AuthorizeError, ResponseMode};
+use super::error::{ErrorCode, OAuthError};
+use super::params::Params;
+use crate::app::AppState;
+use crate::domain::redirect_uri::csp_source;
+use crate::domain::secret::{self, AUTHORIZATION_CODE_PREFIX};
+use crate::http::body;
+use crate::store::oauth::NewGrant;
+use crate::web::WebError;
+use crate::web::csrf::Csrf;
+use crate::web::session::{CurrentUser, MaybeUser};
+
+/// Authorization codes live ten minutes (RFC 6749 §4.1.2 recommends at most ten).
+pub const CODE_LIFETIME: i64 = 600;
+
+/// `GET /oauth/authorize`.
+pub async fn show(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    csrf: Csrf,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = query.unwrap_or_default();
+    let params = match Params::from_form(query.as_bytes()) {
+        Ok(p) => p,
+        Err(e) => return error_page(&state, e),
+    };
+    let request = match authorization_request::validate(&state, &params).await {
+        Ok(r) => r,
+        Err(e) => return refuse(&state, e),
+    };
+    let Some(user) = user else {
+        // Sign in first, then come straight back to this very request.
+        return WebError::SignInRequired(format!("/oauth/authorize?{query}")).into_response();
+    };
+    let app = &request.application;
+    let trusted = app.trusted;
+    // GitLab skips consent for a confidential application the user already authorized for
+    // exactly these scopes. Never for a public one (CVE-2023-34246): anyone can claim its
+    // client_id.
+    let previously = app.confidential
+        && match state
+            .store
+            .has_prior_authorization(user.user.id, app.id, &request.scopes.to_string())
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => return error_page(&state, e.into()),
+        };
+    if trusted || previously {
+        return approve(&state, &request, &user).await;
+    }
+    consent_page(&state, &request, &user, &csrf).await
+}
+
+/// `POST /oauth/authorize`: the consent form's Authorize or Deny button.
+pub async fn decide(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    csrf: Csrf,
+    req: axum::extract::Request,
+) -> Response {
+    let params = match read_form(req, &state).await {
+        Ok(p) => p,
+        Err(e) => return error_page(&state, e),
+    };
+    if let Err(e) = csrf.verify(params.get(crate::web::csrf::FIELD).unwrap_or_default()) {
+        return e.into_response();
+    }
+    let deny = params.get("decision") != Some("authorize");
+    finish(&state, &params, &user, deny).await
+}
+
+/// `DELETE /oauth/authorize`: GitLab's deny (doorkeeper's `destroy`).
+pub async fn deny(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    csrf: Csrf,
+    req: axum::extract::Request,
+) -> Response {
+    let params = match read_form(req, &state).await {
+        Ok(p) => p,
+        Err(e) => return error_page(&state, e),
+    };
+    if let Err(e) = csrf.verify(params.get(crate::web::csrf::FIELD).unwrap_or_default()) {
+        return e.into_response();
+    }
+    finish(&state, &params, &user, true).await
+}
+
+async fn read_form(req: axum::extract::Request, state: &AppState) -> Result<Params, OAuthError> {
+    let (_, bytes) = body::read(req, state)
+        .await
+        .map_err(|e| OAuthError::with_description(ErrorCode::InvalidRequest, e.to_string()))?;
+    Params::from_form(&bytes)
+}
+
+async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: bool) -> Response {
+    // The form repeats the request; it is validated again, so the consent given is for
+    // exactly what was shown (CVE-2020-13300: no scope change after consent).
+    let request = match authorization_request::validate(state, params).await {
+        Ok(r) => r,
+        Err(e) => return refuse(state, e),
+    };
+    if deny {
+        tracing::info!(user_id = user.user.id, client_id = %request.application.uid, "authorization denied");
+        let error = OAuthError::new(ErrorCode::AccessDenied);
+        return redirect_error(
+            state,
+            &request.redirect_uri,
+            request.response_mode,
+            request.state.as_deref(),
+            &error,
+        );
+    }
+    approve(state, &request, user).await
+}
+
+/// Issues a code and sends the browser back to the client with it.
+async fn approve(state: &AppState, request: &AuthorizationRequest, user: &CurrentUser) -> Response {
+    let code = secret::generate(AUTHORIZATION_CODE_PREFIX);
+    let now = state.clock.now();
+    let scopes = request.scopes.to_string();
+    let grant = NewGrant {
+        code_hash: &secret::hash(code.expose()),
+        application_id: request.application.id,
+        user_id: user.user.id,
+        redirect_uri: &request.redirect_uri,
+        scopes: &scopes,
+        code_challenge: request.code_challenge.as_ref().map(|(c, _)| c.as_str()),
+        code_challenge_method: request.code_challenge.as_ref().map(|(_, m)| m.as_str()),
+        nonce: request.nonce.as_deref(),
+        auth_time: user.signed_in_at,
+        expires_at: now + CODE_LIFETIME,
+    };
+    if let Err(e) = state.store.create_grant(&grant, now).await {
+        let error: OAuthError = e.into();
+        return redirect_error(
+            state,
+            &request.redirect_uri,
+            request.response_mode,
+            request.state.as_deref(),
+            &error,
+        );
+    }
+    tracing::info!(user_id = user.user.id, client_id = %request.application.uid, scopes = %scopes, "authorization granted");
+    let mut pairs = vec![("code", code.expose())];
+    if let Some(s) = &request.state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", &state.config.external_url));
+    redirect_to_client(&request.redirect_uri, request.response_mode, &pairs)
+}
+
+fn refuse(state: &AppState, error: AuthorizeError) -> Response {
+    match error {
+        AuthorizeError::Page(e) => error_page(state, e),
+        AuthorizeError::Redirect {
+            redirect_uri,
+            response_mode,
+            state: st,
+            error,
+        } => redirect_error(state, &redirect_uri, response_mode, st.as_deref(), &error),
+    }
+}
+
+/// RFC 6749 §4.1.2.1: the error goes to the verified redirect URI.
+fn redirect_error(
+    state: &AppState,
+    redirect_uri: &str,
+    mode: ResponseMode,
+    client_state: Option<&str>,
+    error: &OAuthError,
+) -> Response {
+    if let Some(detail) = &error.detail {
+        tracing::info!(error = error.code.as_str(), detail = %detail, "authorization request refused");
+    }
+    let mut pairs = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_ref()),
+    ];
+    if let Some(s) = client_state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", &state.config.external_url));
+    redirect_to_client(redirect_uri, mode, &pairs)
+}
+
+/// A 302 to `redirect_uri` with `pairs` added to its query (keeping the registered URI's own
+/// query) or put in its fragment.
+fn redirect_to_client(redirect_uri: &str, mode: ResponseMode, pairs: &[(&str, &str)]) -> Response {
+    let Ok(mut url) = Url::parse(redirect_uri) else {
+        return (StatusCode::BAD_REQUEST, "invalid redirect URI").into_response();
+    };
+    match mode {
+        ResponseMode::Query => {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in pairs {
+                q.append_pair(k, v);
+            }
+        }
+        ResponseMode::Fragment => {
+            let mut f = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in pairs {
+                f.append_pair(k, v);
+            }
+            url.set_fragment(Some(&f.finish()));
+        }
+    }
+    let mut res = Redirect::to(url.as_str()).into_response();
+    *res.status_mut() = StatusCode::FOUND;
+    // The Location carries a code: keep it out of caches.
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Our own error page, for requests that cannot be sent back to a verified client.
+fn error_page(state: &AppState, error: OAuthError) -> Response {
+    if let Some(detail) = &error.detail {
+        tracing::info!(error = error.code.as_str(), detail = %detail, "authorization request refused");
+    }
+    let message = format!("The authorization request failed: {}", error.description);
+    let mut res = state
+        .templates
+        .render_error("An error has occurred", &message);
+    *res.status_mut() = match error.code {
+        ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    res
+}
+
+async fn consent_page(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    user: &CurrentUser,
+    csrf: &Csrf,
+) -> Response {
+    let app = &request.application;
+    let owner = match app.owner_id {
+        Some(id) => match state.store.user_by_id(id).await {
+            Ok(Some(u)) => format!("@{}", u.username),
+            Ok(None) => "a former user".to_string(),
+            Err(e) => return error_page(state, e.into()),
+        },
+        None => "an administrator of this instance".to_string(),
+    };
+    let redirect_host = Url::parse(&request.redirect_uri)
+        .ok()
+        .map(|u| {
+            u.host_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{}:", u.scheme()))
+        })
+        .unwrap_or_default();
+    let scopes: Vec<_> = request
+        .scopes
+        .iter()
+        .map(|s| minijinja::context! { name => s.name, description => s.description })
+        .collect();
+    let (challenge, method) = match &request.code_challenge {
+        Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
+        None => (None, None),
+    };
+    let page = state.templates.render(
+        "authorize.html",
+        minijinja::context! {
+            title => format!("Authorize {}", app.name),
+            current_user => minijinja::context! { username => &user.user.username },
+            csrf_token => csrf.token(),
+            app_name => &app.name,
+            owner,
+            confidential => app.confidential,
+            redirect_host,
+            scopes,
+            fields => minijinja::context! {
+                client_id => &app.uid,
+                redirect_uri => &request.redirect_uri,
+                response_type => "code",
+                response_mode => request.response_mode.as_str(),
+                state => request.state.as_deref(),
+                scope => request.scopes.to_string(),
+                code_challenge => challenge,
+                code_challenge_method => method,
+                nonce => request.nonce.as_deref(),
+            },
+        },
+    );
+    let mut res = match page {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    // Chromium applies form-action to the redirect that follows the POST, so the client's
+    // origin must be allowed for the Authorize button to reach it.
+    let target = csp_source(&request.redirect_uri).unwrap_or_default();
+    let csp = crate::http::headers::CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {target}"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        res.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

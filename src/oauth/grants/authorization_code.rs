@@ -1,0 +1,110 @@
+//! RFC 6749 §4.1.3 (with RFC 7636 §4.5–4.6): exchanging an authorization code.
+//!
+//! Checks run in doorkeeper's order (parameters, client, code, redirect URI, PKCE) and only
+//! then one transaction consumes the code and stores the token pair. A code presented a
+//! second time is refused and every token issued from it is revoked (§4.1.2).
+
+use super::super::client_auth::AuthenticatedClient;
+use super::super::error::{ErrorCode, OAuthError};
+use super::super::issue::{MintedTokens, TokenOwner, new_family};
+use super::super::params::Params;
+use super::super::response::TokenResponse;
+use crate::app::AppState;
+use crate::domain::pkce;
+use crate::domain::scope::ScopeSet;
+use crate::domain::secret;
+
+fn invalid_grant(detail: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant).detail(detail)
+}
+
+pub async fn exchange(
+    state: &AppState,
+    client: &AuthenticatedClient,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.require("code")?;
+    // GitLab requires redirect_uri at the exchange even when it could be implied.
+    let redirect_uri = params.require("redirect_uri")?;
+    let verifier = params.get("code_verifier");
+    let now = state.clock.now();
+
+    let grant = state
+        .store
+        .grant_by_code_hash(&secret::hash(code))
+        .await?
+        .ok_or_else(|| invalid_grant("unknown code"))?;
+    if grant.application_id != client.application.id {
+        return Err(invalid_grant("code issued to another client"));
+    }
+    if grant.consumed_at.is_some() {
+        let revoked = state.store.revoke_tokens_of_grant(grant.id, now).await?;
+        return Err(invalid_grant(&format!(
+            "code replayed; revoked {revoked} token(s) issued from it"
+        )));
+    }
+    if grant.expires_at <= now {
+        return Err(invalid_grant("code expired"));
+    }
+    if grant.redirect_uri != redirect_uri {
+        return Err(invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    match (&grant.code_challenge, verifier) {
+        (Some(challenge), Some(verifier)) => {
+            let method = grant
+                .code_challenge_method
+                .as_deref()
+                .and_then(pkce::Method::parse)
+                .unwrap_or(pkce::Method::Plain);
+            if !pkce::verify(method, challenge, verifier) {
+                return Err(invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        (Some(_), None) => return Err(OAuthError::missing("code_verifier")),
+        // RFC 9700 §2.1.1 / GitLab: a verifier for a code issued without a challenge is
+        // refused, so a PKCE downgrade cannot go unnoticed.
+        (None, Some(_)) => {
+            return Err(invalid_grant(
+                "code_verifier sent for a code issued without code_challenge",
+            ));
+        }
+        (None, None) => {}
+    }
+    let user = state
+        .store
+        .user_by_id(grant.user_id)
+        .await?
+        .filter(|u| u.is_active());
+    if user.is_none() {
+        return Err(invalid_grant("the user is blocked or gone"));
+    }
+
+    let scopes = ScopeSet::parse(&grant.scopes).unwrap_or_default();
+    let lifetime = state.config.access_token_lifetime;
+    let tokens = MintedTokens::new(true);
+    let family = new_family();
+    let scope_text = scopes.to_string();
+    let owner = TokenOwner {
+        application_id: Some(client.application.id),
+        user_id: Some(grant.user_id),
+        grant_id: Some(grant.id),
+        family: &family,
+        scopes: &scope_text,
+    };
+    match state
+        .store
+        .exchange_grant(grant.id, &tokens.row(&owner, now, lifetime), now)
+        .await?
+    {
+        Some(_) => Ok(tokens.response(&scopes, now, lifetime)),
+        None => {
+            // Another exchange of the same code won the race: treat as a replay.
+            state.store.revoke_tokens_of_grant(grant.id, now).await?;
+            Err(invalid_grant("code consumed concurrently"))
+        }
+    }
+}

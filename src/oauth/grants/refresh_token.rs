@@ -1,0 +1,101 @@
+//! RFC 6749 §6: refreshing an access token, with rotation (RFC 9700 §4.14.2).
+//!
+//! Each refresh revokes the old pair and issues a new one in one transaction. Presenting a
+//! refresh token that was already rotated or revoked is treated as theft: the whole chain
+//! of tokens descending from the same authorization is revoked.
+
+use super::super::client_auth::{self, PresentedCredentials};
+use super::super::error::{ErrorCode, OAuthError};
+use super::super::issue::{MintedTokens, TokenOwner};
+use super::super::params::Params;
+use super::super::response::TokenResponse;
+use crate::app::AppState;
+use crate::domain::scope::ScopeSet;
+use crate::domain::secret;
+
+fn invalid_grant(detail: &str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidGrant).detail(detail)
+}
+
+pub async fn refresh(
+    state: &AppState,
+    creds: Option<&PresentedCredentials>,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let presented = params.require("refresh_token")?;
+    let now = state.clock.now();
+    let found = state
+        .store
+        .refresh_token_by_hash(&secret::hash(presented))
+        .await?
+        .ok_or_else(|| invalid_grant("unknown refresh token"))?;
+    let token = &found.token;
+
+    // The client that holds the token must authenticate as at the code exchange. GitLab
+    // answers invalid_grant (not invalid_client) when an app-bound refresh has no client.
+    match (token.application_id, creds) {
+        (Some(app_id), Some(creds)) => {
+            let client = client_auth::authenticate(&state.store, creds).await?;
+            if client.application.id != app_id {
+                return Err(invalid_grant("refresh token issued to another client"));
+            }
+        }
+        (Some(_), None) => {
+            return Err(invalid_grant(
+                "client authentication required for this refresh token",
+            ));
+        }
+        (None, Some(creds)) => {
+            client_auth::authenticate(&state.store, creds).await?;
+        }
+        (None, None) => {}
+    }
+
+    if token.revoked_at.is_some() {
+        let revoked = state.store.revoke_token_family(&token.family, now).await?;
+        return Err(invalid_grant(&format!(
+            "refresh token reused; revoked {revoked} token(s) of its chain"
+        )));
+    }
+    if token.user_id.is_some() && !found.user.as_ref().is_some_and(|u| u.is_active()) {
+        return Err(invalid_grant("the user is blocked or gone"));
+    }
+
+    let original = ScopeSet::parse(&token.scopes).unwrap_or_default();
+    let scopes = match params.get("scope") {
+        Some(requested) => {
+            let requested = ScopeSet::parse_non_empty(requested)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope).detail(e.to_string()))?;
+            // RFC 6749 §6: the scope may narrow, never widen.
+            if !requested.is_subset_of(&original) {
+                return Err(OAuthError::new(ErrorCode::InvalidScope)
+                    .detail("refresh asked for scopes beyond the original grant"));
+            }
+            requested
+        }
+        None => original,
+    };
+
+    let lifetime = state.config.access_token_lifetime;
+    let tokens = MintedTokens::new(true);
+    let scope_text = scopes.to_string();
+    let owner = TokenOwner {
+        application_id: token.application_id,
+        user_id: token.user_id,
+        grant_id: token.grant_id,
+        family: &token.family,
+        scopes: &scope_text,
+    };
+    match state
+        .store
+        .rotate_token(token.id, &tokens.row(&owner, now, lifetime), now)
+        .await?
+    {
+        Some(_) => Ok(tokens.response(&scopes, now, lifetime)),
+        None => {
+            // Rotated by a concurrent request between our read and our write: a reuse.
+            state.store.revoke_token_family(&token.family, now).await?;
+            Err(invalid_grant("refresh token used concurrently"))
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The OAuth 2.0 authorization server (RFC 6749, 6750, 7636, 9207, 9700): the authorization
+//! and token endpoints, token info, and the user's authorized applications.
+
+pub mod authorization_request;
+pub mod authorize;
+pub mod authorized_applications;
+pub mod bearer;
+pub mod client_auth;
+pub mod error;
+pub mod grants;
+pub mod issue;
+pub mod params;
+pub mod response;
+pub mod token;
+pub mod token_info;
+
+use axum::Router;
+use axum::http::{Method, header};
+use axum::routing::{delete, get, post};
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::app::AppState;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    // Pages (consent, authorized applications) need the CSRF cookie; the token endpoints
+    // are called by clients, not browsers, and authenticate on their own.
+    let pages = Router::new()
+        .route(
+            "/oauth/authorize",
+            get(authorize::show)
+                .post(authorize::decide)
+                .delete(authorize::deny),
+        )
+        .route(
+            "/oauth/authorized_applications",
+            get(authorized_applications::list),
+        )
+        .route(
+            "/oauth/authorized_applications/{id}/revoke",
+            post(authorized_applications::revoke),
+        )
+        .route(
+            "/oauth/authorized_applications/{id}",
+            delete(authorized_applications::revoke),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::web::csrf::ensure_cookie,
+        ));
+    // Single-page apps (public clients with PKCE) call these from the browser, so they
+    // answer CORS preflights, as GitLab does. No cookies are involved: any origin may call.
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(3600));
+    let client_endpoints = Router::new()
+        .route("/oauth/token", post(token::token))
+        .route("/oauth/token/info", get(token_info::show))
+        .layer(cors);
+    Router::new().merge(pages).merge(client_endpoints)
+}

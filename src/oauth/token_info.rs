@@ -1,0 +1,57 @@
+//! `GET /oauth/token/info`: doorkeeper's token-info endpoint, with GitLab's fields.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::bearer;
+use super::response::no_store;
+use crate::app::AppState;
+use crate::domain::scope::ScopeSet;
+
+pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
+    let now = state.clock.now();
+    let found = match bearer::presented(&parts) {
+        Some(token) => bearer::validate(&state.store, &token, now).await,
+        None => Ok(Err(bearer::TokenProblem::Unknown)),
+    };
+    match found {
+        Ok(Ok(t)) => {
+            let scopes = ScopeSet::parse(&t.token.scopes).unwrap_or_default().names();
+            let expires_in = t.token.expires_at - now;
+            no_store(
+                Json(json!({
+                    "resource_owner_id": t.token.user_id,
+                    "scope": scopes,
+                    "expires_in": expires_in,
+                    "application": {"uid": t.client_id},
+                    "created_at": t.token.created_at,
+                    // Deprecated aliases GitLab still sends.
+                    "scopes": scopes,
+                    "expires_in_seconds": expires_in,
+                }))
+                .into_response(),
+            )
+        }
+        Ok(Err(_)) => {
+            // GitLab's body, with its quirky "state" member; the reason is always "invalid".
+            let body = json!({
+                "error": "invalid_token",
+                "error_description": "The access token is invalid",
+                "state": "unauthorized",
+            });
+            let mut res = no_store((StatusCode::UNAUTHORIZED, Json(body)).into_response());
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(
+                    "Bearer realm=\"Doorward\", error=\"invalid_token\", error_description=\"The access token is invalid\"",
+                ),
+            );
+            res
+        }
+        Err(e) => super::response::TokenError::from(e).into_response(),
+    }
+}
