@@ -89,8 +89,7 @@ pub fn user_self(u: &User, base_url: &str) -> Value {
             ("identities".into(), json!([])),
             ("can_create_group".into(), Value::Bool(false)),
             ("can_create_project".into(), Value::Bool(false)),
-            // Two-factor authentication is not available yet, so no account has it.
-            ("two_factor_enabled".into(), Value::Bool(false)),
+            ("two_factor_enabled".into(), Value::Bool(u.two_factor_enabled)),
             ("external".into(), Value::Bool(false)),
             ("private_profile".into(), Value::Bool(false)),
             ("commit_email".into(), text(&u.email)),

@@ -20,6 +20,8 @@ pub struct User {
     pub updated_at: i64,
     pub last_sign_in_at: Option<i64>,
     pub current_sign_in_at: Option<i64>,
+    /// Set while the account has a confirmed TOTP authenticator.
+    pub two_factor_enabled: bool,
 }
 
 impl std::fmt::Debug for User {

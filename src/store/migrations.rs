@@ -20,6 +20,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_oauth.sql"),
         include_str!("../../migrations/postgres/0002_oauth.sql"),
     ),
+    (
+        3,
+        "lifecycle",
+        include_str!("../../migrations/sqlite/0003_lifecycle.sql"),
+        include_str!("../../migrations/postgres/0003_lifecycle.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -70,7 +70,7 @@ impl Store {
             "SELECT s.id AS session_id, s.created_at AS session_created_at, s.last_seen_at, s.expires_at, u.",
             "id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
              u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
-             u.last_sign_in_at, u.current_sign_in_at \
+             u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.state = 'active'"
         );

@@ -21,6 +21,7 @@ impl_from_row!(User {
     updated_at: i64,
     last_sign_in_at: Option<i64>,
     current_sign_in_at: Option<i64>,
+    two_factor_enabled: bool,
 });
 
 /// Every column of `users`, in `User`'s order.
@@ -28,7 +29,7 @@ macro_rules! user_columns {
     () => {
         "id, username, email, name, password_hash, is_admin, state, public_email, website_url, \
          bio, location, organization, job_title, created_at, updated_at, last_sign_in_at, \
-         current_sign_in_at"
+         current_sign_in_at, two_factor_enabled"
     };
 }
 
@@ -120,7 +121,7 @@ impl Store {
         const LIST: &str = filtered!(
             "SELECT id, username, email, name, password_hash, is_admin, state, public_email, \
              website_url, bio, location, organization, job_title, created_at, updated_at, \
-             last_sign_in_at, current_sign_in_at",
+             last_sign_in_at, current_sign_in_at, two_factor_enabled",
             " ORDER BY id LIMIT $5 OFFSET $6"
         );
         const COUNT: &str = filtered!("SELECT COUNT(*)", "");
