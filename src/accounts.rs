@@ -1,7 +1,7 @@
 //! Account operations shared by the API, the web pages and the CLI: each validates with
 //! the domain rules, hashes what must be hashed, and writes through the store.
 
-use crate::domain::clock::Clock;
+use crate::domain::clock::{Clock, date, parse_date_end_of_day};
 use crate::domain::password::{self, PasswordHasher};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{self, PERSONAL_ACCESS_TOKEN_PREFIX, SecretString};
@@ -45,15 +45,63 @@ pub async fn create_user(
 /// Longest accepted token name.
 pub const MAX_TOKEN_NAME_LEN: usize = 255;
 
-/// Creates a personal access token and returns it in clear, the only time it exists so.
-pub async fn issue_personal_access_token(
-    store: &Store,
-    clock: &Clock,
-    user_id: i64,
+/// The longest lifetime the settings page gives a token, in days: GitLab's default cap.
+pub const MAX_TOKEN_LIFETIME_DAYS: i64 = 365;
+/// The expiry the settings page suggests, in days from today (GitLab's default too).
+pub const DEFAULT_TOKEN_LIFETIME_DAYS: i64 = 30;
+
+const DAY: i64 = 86_400;
+
+/// The last second of the UTC day holding `t`.
+fn end_of_day(t: i64) -> i64 {
+    t - t.rem_euclid(DAY) + DAY - 1
+}
+
+/// The first and last expiry dates (`YYYY-MM-DD`) the settings page accepts: tomorrow, and
+/// [`MAX_TOKEN_LIFETIME_DAYS`] from today.
+pub fn token_expiry_bounds(now: i64) -> (String, String) {
+    (date(now + DAY), date(now + MAX_TOKEN_LIFETIME_DAYS * DAY))
+}
+
+/// Reads the expiry date the settings page posts (`YYYY-MM-DD`) into the Unix second at
+/// which that day ends. As in GitLab the date is required and at most a year away; today is
+/// refused too, because a token that dies within hours is almost always a slip.
+pub fn token_expiry_from_date(text: &str, now: i64, errors: &mut FieldErrors) -> Option<i64> {
+    let text = text.trim();
+    if text.is_empty() {
+        errors.add("expires_at", "can't be blank");
+        return None;
+    }
+    let Some(end) = parse_date_end_of_day(text) else {
+        errors.add("expires_at", "is not a date (use YYYY-MM-DD)");
+        return None;
+    };
+    let today = end_of_day(now);
+    let last = today + MAX_TOKEN_LIFETIME_DAYS * DAY;
+    if end <= today {
+        errors.add("expires_at", "must be after today");
+        return None;
+    }
+    if end > last {
+        errors.add(
+            "expires_at",
+            format!(
+                "must be at most {MAX_TOKEN_LIFETIME_DAYS} days from today ({} or earlier)",
+                date(last)
+            ),
+        );
+        return None;
+    }
+    Some(end)
+}
+
+/// The rules every new personal access token follows, whoever makes it.
+pub fn validate_personal_access_token(
     name: &str,
     scopes: &ScopeSet,
     expires_at: Option<i64>,
-) -> Result<(SecretString, PersonalAccessToken), AccountError> {
+    now: i64,
+) -> FieldErrors {
     let mut errors = FieldErrors::default();
     user::validate_text("name", name, true, &mut errors);
     if scopes.is_empty() {
@@ -65,9 +113,22 @@ pub async fn issue_personal_access_token(
             format!("{} is not available for personal access tokens", s.name),
         );
     }
-    if expires_at.is_some_and(|e| e <= clock.now()) {
+    if expires_at.is_some_and(|e| e <= now) {
         errors.add("expires_at", "must be in the future");
     }
+    errors
+}
+
+/// Creates a personal access token and returns it in clear, the only time it exists so.
+pub async fn issue_personal_access_token(
+    store: &Store,
+    clock: &Clock,
+    user_id: i64,
+    name: &str,
+    scopes: &ScopeSet,
+    expires_at: Option<i64>,
+) -> Result<(SecretString, PersonalAccessToken), AccountError> {
+    let errors = validate_personal_access_token(name, scopes, expires_at, clock.now());
     if !errors.is_empty() {
         return Err(AccountError::Invalid(errors));
     }
@@ -85,4 +146,58 @@ pub async fn issue_personal_access_token(
         )
         .await?;
     Ok((token, record))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2024-05-31 12:00:00 UTC.
+    const NOON: i64 = 1_717_156_800;
+
+    fn expiry(text: &str) -> Result<i64, Vec<String>> {
+        let mut errors = FieldErrors::default();
+        token_expiry_from_date(text, NOON, &mut errors).ok_or_else(|| errors.sentences())
+    }
+
+    #[test]
+    fn expiry_dates_run_from_tomorrow_to_a_year_ahead() {
+        assert_eq!(
+            token_expiry_bounds(NOON),
+            ("2024-06-01".to_string(), "2025-05-31".to_string())
+        );
+        assert_eq!(expiry("2024-06-01").map(date), Ok("2024-06-01".to_string()));
+        assert_eq!(
+            expiry(" 2025-05-31 ").map(date),
+            Ok("2025-05-31".to_string())
+        );
+        assert_eq!(
+            expiry("2024-05-31"),
+            Err(vec!["Expires at must be after today".into()])
+        );
+        assert!(expiry("2020-01-01").is_err());
+        let too_far = expiry("2025-06-01").err().unwrap_or_default();
+        assert_eq!(
+            too_far,
+            ["Expires at must be at most 365 days from today (2025-05-31 or earlier)"]
+        );
+        assert_eq!(expiry(""), Err(vec!["Expires at can't be blank".into()]));
+        assert!(expiry("31/05/2025").is_err());
+    }
+
+    #[test]
+    fn tokens_need_a_name_and_api_scopes() {
+        let oidc = ScopeSet::parse("openid").unwrap_or_default();
+        let errors = validate_personal_access_token("", &oidc, Some(NOON - 1), NOON);
+        assert_eq!(
+            errors.sentences(),
+            [
+                "Name can't be blank",
+                "Scopes openid is not available for personal access tokens",
+                "Expires at must be in the future"
+            ]
+        );
+        let api = ScopeSet::parse("api").unwrap_or_default();
+        assert!(validate_personal_access_token("ci", &api, None, NOON).is_empty());
+    }
 }

@@ -1,14 +1,16 @@
-//! The JSON shapes of GitLab's user and application entities (`lib/api/entities/user*.rb`,
-//! `application*.rb`): what python-gitlab, omniauth-gitlab and other clients read. Fields
+//! The JSON shapes of GitLab's user, application and personal access token entities
+//! (`lib/api/entities/user*.rb`, `application*.rb`, `personal_access_token.rb`): what
+//! python-gitlab, omniauth-gitlab and other clients read. Fields
 //! GitLab has and Doorward does not model are present with neutral values, so strict
 //! clients find every key.
 
 use serde_json::{Value, json};
 
 use crate::domain::application::Application;
-use crate::domain::clock::iso8601;
+use crate::domain::clock::{date, iso8601};
 use crate::domain::secret::SecretString;
 use crate::domain::user::User;
+use crate::store::tokens::PersonalAccessToken;
 
 fn opt(s: &str) -> Value {
     if s.is_empty() {
@@ -89,7 +91,10 @@ pub fn user_self(u: &User, base_url: &str) -> Value {
             ("identities".into(), json!([])),
             ("can_create_group".into(), Value::Bool(false)),
             ("can_create_project".into(), Value::Bool(false)),
-            ("two_factor_enabled".into(), Value::Bool(u.two_factor_enabled)),
+            (
+                "two_factor_enabled".into(),
+                Value::Bool(u.two_factor_enabled),
+            ),
             ("external".into(), Value::Bool(false)),
             ("private_profile".into(), Value::Bool(false)),
             ("commit_email".into(), text(&u.email)),
@@ -141,4 +146,21 @@ pub fn application_with_secret(a: &Application, client_secret: &SecretString) ->
         m.insert("secret".into(), text(client_secret.expose()));
     }
     v
+}
+
+/// `PersonalAccessToken`: never the token itself, which exists only in the response that
+/// created it. `expires_at` is a date, as GitLab stores it; Doorward has no descriptions.
+pub fn personal_access_token(t: &PersonalAccessToken, now: i64) -> Value {
+    json!({
+        "id": t.id,
+        "name": t.name,
+        "revoked": t.revoked,
+        "created_at": iso8601(t.created_at),
+        "description": Value::Null,
+        "scopes": t.scopes.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+        "user_id": t.user_id,
+        "last_used_at": t.last_used_at.map(iso8601),
+        "active": t.is_active(now),
+        "expires_at": t.expires_at.map(date),
+    })
 }

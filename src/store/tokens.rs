@@ -15,6 +15,13 @@ pub struct PersonalAccessToken {
     pub last_used_at: Option<i64>,
     pub revoked: bool,
 }
+impl PersonalAccessToken {
+    /// Neither revoked nor expired at `now`: what GitLab calls `active`.
+    pub fn is_active(&self, now: i64) -> bool {
+        !self.revoked && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
 impl_from_row!(PersonalAccessToken {
     id: i64,
     user_id: i64,
@@ -25,6 +32,18 @@ impl_from_row!(PersonalAccessToken {
     last_used_at: Option<i64>,
     revoked: bool,
 });
+
+/// Filters of the token list (GitLab's `GET /personal_access_tokens` parameters). `None`
+/// leaves a condition off.
+#[derive(Clone, Debug, Default)]
+pub struct TokenFilter {
+    pub user_id: Option<i64>,
+    /// Active means neither revoked nor expired; inactive, either.
+    pub active: Option<bool>,
+    pub revoked: Option<bool>,
+    /// Substring of the name, case-insensitive.
+    pub search: Option<String>,
+}
 
 pub struct NewPersonalAccessToken<'a> {
     pub user_id: i64,
@@ -129,6 +148,72 @@ impl Store {
         const SQL: &str = "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked \
              FROM personal_access_tokens WHERE user_id = $1 ORDER BY id";
         Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(user_id).fetch_all(p).await)?)
+    }
+
+    pub async fn personal_access_token_by_id(
+        &self,
+        id: i64,
+    ) -> StoreResult<Option<PersonalAccessToken>> {
+        const SQL: &str = "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked \
+             FROM personal_access_tokens WHERE id = $1";
+        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
+    }
+
+    /// One page of tokens ordered by id, and the total matching the filter. `now` decides
+    /// which tokens have expired.
+    pub async fn list_personal_access_tokens(
+        &self,
+        filter: &TokenFilter,
+        now: i64,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<PersonalAccessToken>, i64)> {
+        // As in `list_users`: every filter is always bound and a NULL switches it off, so the
+        // statement text is constant. "Live" is written out twice because $3 negates it.
+        macro_rules! filtered {
+            ($select:literal, $tail:literal) => {
+                concat!(
+                    $select,
+                    " FROM personal_access_tokens WHERE ($1 IS NULL OR user_id = $1) \
+                     AND ($2 IS NULL OR revoked = $2) \
+                     AND ($3 IS NULL \
+                          OR ($3 AND NOT revoked AND (expires_at IS NULL OR expires_at > $4)) \
+                          OR (NOT $3 AND (revoked OR expires_at <= $4))) \
+                     AND ($5 IS NULL OR lower(name) LIKE $5 ESCAPE '\\')",
+                    $tail
+                )
+            };
+        }
+        const LIST: &str = filtered!(
+            "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked",
+            " ORDER BY id LIMIT $6 OFFSET $7"
+        );
+        const COUNT: &str = filtered!("SELECT COUNT(*)", "");
+        let search = filter
+            .search
+            .as_ref()
+            .map(|s| format!("%{}%", super::users::escape_like(&s.to_lowercase())));
+        on_pool!(self, p => {
+            let tokens: Vec<PersonalAccessToken> = sqlx::query_as(LIST)
+                .bind(filter.user_id)
+                .bind(filter.revoked)
+                .bind(filter.active)
+                .bind(now)
+                .bind(search.as_deref())
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar(COUNT)
+                .bind(filter.user_id)
+                .bind(filter.revoked)
+                .bind(filter.active)
+                .bind(now)
+                .bind(search.as_deref())
+                .fetch_one(p)
+                .await?;
+            Ok((tokens, total))
+        })
     }
 
     /// Revokes one token of `user_id`; `NotFound` if it is not theirs.

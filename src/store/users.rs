@@ -237,7 +237,7 @@ impl Store {
 }
 
 /// Escapes the `LIKE` wildcards so a search term matches literally.
-fn escape_like(s: &str) -> String {
+pub(super) fn escape_like(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, '%' | '_' | '\\') {
