@@ -1,10 +1,11 @@
-//! The server-rendered pages: sign-in, sign-out, profile, applications; sessions, CSRF
-//! and templates.
+//! The server-rendered pages: sign-in, sign-out, profile, applications, personal access
+//! tokens; sessions, CSRF and templates.
 
 pub mod applications;
 pub mod csrf;
 pub mod error;
 pub mod form;
+pub mod personal_access_tokens;
 pub mod profile;
 pub mod session;
 pub mod sign_in;
@@ -63,6 +64,19 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/oauth/applications",
             get(|| async { Redirect::permanent(applications::LIST_PATH) }),
+        )
+        .route(
+            personal_access_tokens::LIST_PATH,
+            get(personal_access_tokens::index).post(personal_access_tokens::create),
+        )
+        .route(
+            "/-/user_settings/personal_access_tokens/{id}/revoke",
+            post(personal_access_tokens::revoke),
+        )
+        // GitLab's older path of the same page.
+        .route(
+            "/profile/personal_access_tokens",
+            get(|| async { Redirect::permanent(personal_access_tokens::LIST_PATH) }),
         )
         .route("/assets/doorward.css", get(stylesheet))
         .layer(axum::middleware::from_fn_with_state(

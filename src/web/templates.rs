@@ -36,6 +36,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "authorized_applications.html",
         include_str!("../../templates/authorized_applications.html"),
     ),
+    (
+        "personal_access_tokens.html",
+        include_str!("../../templates/personal_access_tokens.html"),
+    ),
 ];
 
 pub struct Templates {

@@ -13,5 +13,6 @@ mod health;
 mod nodes;
 mod oauth_code_flow;
 mod oauth_errors;
+mod personal_access_tokens;
 mod python_clients;
 mod sign_in;
