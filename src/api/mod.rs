@@ -7,6 +7,7 @@ pub mod entities;
 pub mod error;
 pub mod input;
 pub mod pagination;
+pub mod personal_access_tokens;
 pub mod users;
 
 use axum::Router;
@@ -29,6 +30,15 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/applications/{id}/renew-secret",
             post(applications::renew_secret),
+        )
+        .route("/personal_access_tokens", get(personal_access_tokens::list))
+        .route(
+            "/personal_access_tokens/self",
+            get(personal_access_tokens::show_self).delete(personal_access_tokens::delete_self),
+        )
+        .route(
+            "/personal_access_tokens/{id}",
+            get(personal_access_tokens::show).delete(personal_access_tokens::delete),
         )
         .fallback(|| async { error::ApiError::NotFound("404 Not Found".into()) })
 }

@@ -14,5 +14,6 @@ mod nodes;
 mod oauth_code_flow;
 mod oauth_errors;
 mod personal_access_tokens;
+mod personal_access_tokens_api;
 mod python_clients;
 mod sign_in;

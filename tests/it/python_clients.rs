@@ -41,3 +41,21 @@ both_backends! {
         assert!(app.state.store.applications_of_owner(None).await.unwrap().is_empty(), "the script deleted what it made");
     }
 }
+
+both_backends! {
+    async fn python_gitlab_lists_and_revokes_personal_access_tokens(app: TestApp) {
+        let token = app.token_for("root", "api").await;
+        let alice_id = app.create_user("alice", "alice-password").await["id"].as_i64().unwrap();
+        for i in 0..3 {
+            crate::personal_access_tokens::issue(&app, alice_id, &format!("alice-{i}"), "api").await;
+        }
+        let base = app.base.clone();
+        let script_token = token.clone();
+        let alice = alice_id.to_string();
+        tokio::task::spawn_blocking(move || run_script("python_gitlab_pats.py", &[&base, &script_token, &alice])).await.unwrap();
+        let root = app.state.store.personal_access_tokens_of_user(1).await.unwrap();
+        assert!(root[0].revoked, "the script's token revoked itself");
+        let alices = app.state.store.personal_access_tokens_of_user(alice_id).await.unwrap();
+        assert_eq!(alices.iter().map(|t| t.revoked).collect::<Vec<_>>(), [true, true, false]);
+    }
+}
