@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
             crate::http::metrics::track,
         ))
         .fallback(crate::web::not_found)
+        .layer(axum::middleware::from_fn(buffer_request_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::web::error::render_error_pages,
@@ -83,6 +84,31 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(crate::http::panic_response))
         .with_state(state)
+}
+
+/// Reads every request body completely before routing. A handler that ignores a body
+/// (python-gitlab sends `{}` with `POST /users/:id/block`) would otherwise leave bytes
+/// unread, and hyper closes such a keep-alive connection when they arrive late: the
+/// client's next request on it then fails. Bodies are small (64 KiB at most), so one copy
+/// is cheap; a larger one is refused here, in the format of the endpoint it was sent to.
+async fn buffer_request_body(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Err(_) => {
+            let path = parts.uri.path();
+            let too_large = crate::http::body::BodyError::TooLarge;
+            if path.starts_with("/api/") {
+                crate::api::error::ApiError::Body(too_large).into_response()
+            } else if matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" | "/oauth/authorize_device") {
+                let body = serde_json::json!({"error": "invalid_request", "error_description": too_large.to_string()});
+                (axum::http::StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+            } else {
+                crate::web::WebError::Body { status: too_large.status(), message: too_large.to_string() }.into_response()
+            }
+        }
+    }
 }
 
 /// A bound, ready-to-run server.

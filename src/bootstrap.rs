@@ -191,23 +191,35 @@ async fn ensure_root_user(config: &Config, store: &Store, clock: &Clock) -> anyh
     Ok(())
 }
 
-/// Purges expired sessions and stale throttle counters every few minutes. Each purge is
-/// one idempotent DELETE, so several nodes running it at once is harmless.
+/// Purges expired rows every few minutes.
 pub async fn maintenance_loop(state: AppState) {
     let mut tick = tokio::time::interval(crate::app::MAINTENANCE_INTERVAL);
     loop {
         tick.tick().await;
-        let now = state.clock.now();
-        let idle_cutoff = now - state.config.session_idle_timeout;
-        if let Err(e) = state.store.purge_sessions(now, idle_cutoff).await {
-            tracing::warn!(error = %e, "session purge failed");
-        }
-        if let Err(e) = state
-            .store
-            .purge_throttles(now, crate::web::sign_in::THROTTLE_WINDOW)
-            .await
-        {
-            tracing::warn!(error = %e, "throttle purge failed");
+        purge_expired(&state).await;
+    }
+}
+
+/// How long used codes and dead tokens are kept (for audit) before they are deleted.
+pub const OAUTH_RETENTION: i64 = 7 * 86_400;
+
+/// One round of purging: every statement is an idempotent DELETE of rows past their
+/// expiry, so nodes running it at the same moment do no harm.
+pub async fn purge_expired(state: &AppState) {
+    let now = state.clock.now();
+    let store = &state.store;
+    let idle_cutoff = now - state.config.session_idle_timeout;
+    let results = [
+        ("sessions", store.purge_sessions(now, idle_cutoff).await),
+        ("sign-in throttles", store.purge_throttles(now, crate::domain::sign_in_throttle::WINDOW).await),
+        ("OAuth codes and tokens", store.purge_oauth(now, OAUTH_RETENTION).await),
+        ("device grants", store.purge_device_grants(now, OAUTH_RETENTION).await),
+    ];
+    for (what, result) in results {
+        match result {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "purged expired {what}"),
+            Err(e) => tracing::warn!(error = %e, "purging expired {what} failed"),
         }
     }
 }

@@ -43,6 +43,10 @@ pub struct Config {
     pub require_pkce: bool,
     /// Accept plain `http://` redirect URIs on non-loopback hosts at registration.
     pub allow_http_redirect_uris: bool,
+    /// Offer the implicit grant (`response_type=token`); off by default (RFC 9700 §2.1.2).
+    pub implicit_grant: bool,
+    /// Let public clients use the password grant with only their `client_id`.
+    pub password_grant_public_clients: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +82,8 @@ struct FileConfig {
     access_token_lifetime: Option<i64>,
     require_pkce: Option<bool>,
     allow_http_redirect_uris: Option<bool>,
+    implicit_grant: Option<bool>,
+    password_grant_public_clients: Option<bool>,
 }
 
 /// Reads one setting: the environment first, then the file.
@@ -258,6 +264,11 @@ impl Config {
             require_pkce: src.flag("require_pkce", f.require_pkce)?,
             allow_http_redirect_uris: src
                 .flag("allow_http_redirect_uris", f.allow_http_redirect_uris)?,
+            implicit_grant: src.flag("implicit_grant", f.implicit_grant)?,
+            password_grant_public_clients: src.flag(
+                "password_grant_public_clients",
+                f.password_grant_public_clients,
+            )?,
         })
     }
 

@@ -6,5 +6,7 @@ pub mod password;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
+pub mod sign_in_throttle;
 pub mod secret;
 pub mod user;
+pub mod user_code;

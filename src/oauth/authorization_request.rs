@@ -28,10 +28,29 @@ impl ResponseMode {
     }
 }
 
+/// What the client asked for (RFC 6749 §3.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseType {
+    /// The authorization code grant (§4.1).
+    Code,
+    /// The implicit grant (§4.2), only when the instance enables it.
+    Token,
+}
+
+impl ResponseType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseType::Code => "code",
+            ResponseType::Token => "token",
+        }
+    }
+}
+
 /// A verified authorization request.
 #[derive(Clone, Debug)]
 pub struct AuthorizationRequest {
     pub application: Application,
+    pub response_type: ResponseType,
     /// The redirect URI exactly as requested (it matched a registered one).
     pub redirect_uri: String,
     pub response_mode: ResponseMode,
@@ -105,10 +124,13 @@ pub async fn validate(
 
     // From here on the redirect URI is verified, so errors go back to the client.
     let state_param = params.get("state").map(str::to_string);
+    // Tokens never travel in a query string (Multiple Response Types §2.1), so the implicit
+    // grant answers in the fragment, errors included.
+    let implicit = params.get("response_type") == Some("token") && state.config.implicit_grant;
     let response_mode = match params.get("response_mode") {
-        None | Some("query") => ResponseMode::Query,
         Some("fragment") => ResponseMode::Fragment,
-        Some(_) => ResponseMode::Query,
+        _ if implicit => ResponseMode::Fragment,
+        _ => ResponseMode::Query,
     };
     let back = |error: OAuthError| AuthorizeError::Redirect {
         redirect_uri: requested_uri.to_string(),
@@ -126,10 +148,33 @@ pub async fn validate(
             "The authorization server does not support this response mode.",
         )));
     }
-    match params.get("response_type") {
+    let response_type = match params.get("response_type") {
         None => return Err(back(OAuthError::missing("response_type"))),
-        Some("code") => {}
+        Some("code") => ResponseType::Code,
+        Some("token") if implicit => ResponseType::Token,
         Some(_) => return Err(back(OAuthError::new(ErrorCode::UnsupportedResponseType))),
+    };
+    if response_type == ResponseType::Token {
+        if params.get("response_mode") == Some("query") {
+            return Err(back(OAuthError::with_description(
+                ErrorCode::InvalidRequest,
+                "The implicit grant answers in the fragment; response_mode=query is not allowed.",
+            )));
+        }
+        // GitLab refused the implicit grant to confidential applications: they can use
+        // the code flow, and a token in a URL would bypass their secret.
+        if application.confidential {
+            return Err(back(
+                OAuthError::new(ErrorCode::UnauthorizedClient)
+                    .detail("implicit grant for a confidential client"),
+            ));
+        }
+        if application.require_pkce || state.config.require_pkce {
+            return Err(back(OAuthError::with_description(
+                ErrorCode::UnauthorizedClient,
+                "This application must use the authorization code flow with PKCE.",
+            )));
+        }
     }
     if state_param
         .as_ref()
@@ -149,9 +194,13 @@ pub async fn validate(
     }
 
     let scopes = requested_scopes(&application, params.get("scope")).map_err(back)?;
-    let code_challenge = code_challenge(state, &application, params).map_err(back)?;
+    let code_challenge = match response_type {
+        ResponseType::Code => code_challenge(state, &application, params).map_err(back)?,
+        ResponseType::Token => None,
+    };
 
     Ok(AuthorizationRequest {
+        response_type,
         redirect_uri: requested_uri.to_string(),
         response_mode,
         state: state_param,

@@ -7,8 +7,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use url::Url;
 
-use super::authorization_request::{self, AuthorizationRequest, AuthorizeError, ResponseMode};
+use super::authorization_request::{
+    self, AuthorizationRequest, AuthorizeError, ResponseMode, ResponseType,
+};
 use super::error::{ErrorCode, OAuthError};
+use super::issue::{MintedTokens, TokenOwner, new_family};
 use super::params::Params;
 use crate::app::AppState;
 use crate::domain::redirect_uri::csp_source;
@@ -125,8 +128,12 @@ async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: boo
     approve(state, &request, user).await
 }
 
-/// Issues a code and sends the browser back to the client with it.
+/// Issues a code (or, for the implicit grant, a token) and sends the browser back to the
+/// client with it.
 async fn approve(state: &AppState, request: &AuthorizationRequest, user: &CurrentUser) -> Response {
+    if request.response_type == ResponseType::Token {
+        return approve_implicit(state, request, user).await;
+    }
     let code = secret::generate(AUTHORIZATION_CODE_PREFIX);
     let now = state.clock.now();
     let scopes = request.scopes.to_string();
@@ -159,6 +166,54 @@ async fn approve(state: &AppState, request: &AuthorizationRequest, user: &Curren
     }
     pairs.push(("iss", &state.config.external_url));
     redirect_to_client(&request.redirect_uri, request.response_mode, &pairs)
+}
+
+/// RFC 6749 §4.2.2: the access token in the fragment, no refresh token.
+async fn approve_implicit(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    user: &CurrentUser,
+) -> Response {
+    let now = state.clock.now();
+    let lifetime = state.config.access_token_lifetime;
+    let tokens = MintedTokens::new(false);
+    let family = new_family();
+    let scopes = request.scopes.to_string();
+    let owner = TokenOwner {
+        application_id: Some(request.application.id),
+        user_id: Some(user.user.id),
+        grant_id: None,
+        family: &family,
+        scopes: &scopes,
+    };
+    if let Err(e) = state
+        .store
+        .insert_token(&tokens.row(&owner, now, lifetime))
+        .await
+    {
+        let error: OAuthError = e.into();
+        return redirect_error(
+            state,
+            &request.redirect_uri,
+            request.response_mode,
+            request.state.as_deref(),
+            &error,
+        );
+    }
+    tracing::info!(user_id = user.user.id, client_id = %request.application.uid, scopes = %scopes, "implicit grant");
+    let response = tokens.response(&request.scopes, now, lifetime);
+    let expires_in = response.expires_in.to_string();
+    let mut pairs = vec![
+        ("access_token", response.access_token.as_str()),
+        ("token_type", response.token_type),
+        ("expires_in", expires_in.as_str()),
+        ("scope", response.scope.as_str()),
+    ];
+    if let Some(s) = &request.state {
+        pairs.push(("state", s));
+    }
+    pairs.push(("iss", &state.config.external_url));
+    redirect_to_client(&request.redirect_uri, ResponseMode::Fragment, &pairs)
 }
 
 fn refuse(state: &AppState, error: AuthorizeError) -> Response {
@@ -287,7 +342,7 @@ async fn consent_page(
             fields => minijinja::context! {
                 client_id => &app.uid,
                 redirect_uri => &request.redirect_uri,
-                response_type => "code",
+                response_type => request.response_type.as_str(),
                 response_mode => request.response_mode.as_str(),
                 state => request.state.as_deref(),
                 scope => request.scopes.to_string(),

@@ -1,16 +1,21 @@
-//! The OAuth 2.0 authorization server (RFC 6749, 6750, 7636, 9207, 9700): the authorization
-//! and token endpoints, token info, and the user's authorized applications.
+//! The OAuth 2.0 authorization server (RFC 6749, 6750, 7009, 7636, 7662, 8628, 9207, 9700):
+//! the authorization, token, revocation, introspection and device endpoints, token info, and
+//! the user's authorized applications.
 
 pub mod authorization_request;
 pub mod authorize;
 pub mod authorized_applications;
 pub mod bearer;
 pub mod client_auth;
+pub mod device_authorization;
+pub mod device_verification;
 pub mod error;
 pub mod grants;
+pub mod introspect;
 pub mod issue;
 pub mod params;
 pub mod response;
+pub mod revoke;
 pub mod token;
 pub mod token_info;
 
@@ -43,6 +48,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/oauth/authorized_applications/{id}",
             delete(authorized_applications::revoke),
         )
+        .route(
+            "/oauth/device",
+            get(device_verification::enter).post(device_verification::decide),
+        )
+        .route("/oauth/device/confirm", post(device_verification::confirm))
         .layer(axum::middleware::from_fn_with_state(
             state,
             crate::web::csrf::ensure_cookie,
@@ -57,6 +67,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
     let client_endpoints = Router::new()
         .route("/oauth/token", post(token::token))
         .route("/oauth/token/info", get(token_info::show))
+        .route("/oauth/revoke", post(revoke::revoke))
         .layer(cors);
-    Router::new().merge(pages).merge(client_endpoints)
+    Router::new()
+        .merge(pages)
+        .merge(client_endpoints)
+        .route("/oauth/introspect", post(introspect::introspect))
+        .route(
+            "/oauth/authorize_device",
+            post(device_authorization::create),
+        )
 }

@@ -6,13 +6,15 @@ use axum::http::HeaderMap;
 
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError};
-use super::grants::{authorization_code, refresh_token};
+use super::grants::{authorization_code, client_credentials, device_code, password, refresh_token};
 use super::params::BodyParams;
 use super::response::{TokenError, TokenResponse};
 use crate::app::AppState;
+use crate::http::client_ip::ClientIp;
 
 pub async fn token(
     State(state): State<AppState>,
+    ip: ClientIp,
     headers: HeaderMap,
     BodyParams(params): BodyParams,
 ) -> Result<TokenResponse, TokenError> {
@@ -29,6 +31,11 @@ pub async fn token(
             authorization_code::exchange(&state, &client, &params).await?
         }
         "refresh_token" => refresh_token::refresh(&state, creds.as_ref(), &params).await?,
+        "password" => password::exchange(&state, creds.as_ref(), &params, ip).await?,
+        "client_credentials" => {
+            client_credentials::exchange(&state, creds.as_ref(), &params).await?
+        }
+        device_code::GRANT_TYPE => device_code::exchange(&state, creds.as_ref(), &params).await?,
         other => {
             return Err(OAuthError::new(ErrorCode::UnsupportedGrantType)
                 .detail(format!("grant_type {other}"))

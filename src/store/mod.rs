@@ -7,6 +7,7 @@
 //! matches on [`Pool`] explicitly and says why.
 
 pub mod applications;
+pub mod device;
 mod migrations;
 pub mod oauth;
 pub mod sessions;

@@ -99,7 +99,7 @@ pub struct TokenWithOwner {
     pub client_id: Option<String>,
 }
 
-const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
+pub(crate) const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
      (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 
@@ -117,6 +117,7 @@ macro_rules! bind_new_token {
             .bind($t.expires_at)
     };
 }
+pub(crate) use bind_new_token;
 
 impl Store {
     pub async fn create_grant(&self, g: &NewGrant<'_>, now: i64) -> StoreResult<()> {
@@ -186,6 +187,15 @@ impl Store {
         const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
         Ok(
             on_pool!(self, p => sqlx::query(SQL).bind(grant_id).bind(now).execute(p).await.map(|r| r.rows_affected()))?,
+        )
+    }
+
+    /// Revokes one token row (its access token and the refresh token on it).
+    pub async fn revoke_token(&self, id: i64, now: i64) -> StoreResult<u64> {
+        const SQL: &str =
+            "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+        Ok(
+            on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?,
         )
     }
 

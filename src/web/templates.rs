@@ -36,6 +36,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "authorized_applications.html",
         include_str!("../../templates/authorized_applications.html"),
     ),
+    ("device.html", include_str!("../../templates/device.html")),
     (
         "personal_access_tokens.html",
         include_str!("../../templates/personal_access_tokens.html"),

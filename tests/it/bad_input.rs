@@ -73,3 +73,30 @@ both_backends! {
         assert_eq!(res.json::<Vec<Value>>().await.unwrap().len(), 0);
     }
 }
+
+both_backends! {
+    async fn a_body_arriving_late_for_a_handler_that_ignores_it_keeps_the_connection(app: TestApp) {
+        // python-gitlab's `user.block()` sends `{}` after the headers; the handler has no use
+        // for it. The connection must stay usable for the next request.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let admin = app.token_for("root", "api").await;
+        let alice = app.create_user("alice", "alice-password").await;
+        let addr = app.base.trim_start_matches("http://").to_string();
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /api/v4/users/{}/block HTTP/1.1\r\nHost: {addr}\r\nPRIVATE-TOKEN: {admin}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n",
+            alice["id"]
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        conn.write_all(b"{}").await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 201"));
+        let get = format!("GET /api/v4/user HTTP/1.1\r\nHost: {addr}\r\nPRIVATE-TOKEN: {admin}\r\n\r\n");
+        conn.write_all(get.as_bytes()).await.unwrap();
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(n > 0, "the server closed the connection");
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    }
+}

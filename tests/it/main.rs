@@ -13,6 +13,7 @@ mod health;
 mod nodes;
 mod oauth_code_flow;
 mod oauth_errors;
+mod oauth_grants;
 mod personal_access_tokens;
 mod personal_access_tokens_api;
 mod python_clients;

@@ -96,6 +96,10 @@ impl TestApp {
 
     /// Starts a server with extra `DOORWARD_*` settings.
     pub async fn spawn_with(backend: Backend, extra_env: &[(&str, &str)]) -> TestApp {
+        // DOORWARD_TEST_LOG=debug shows the servers' logs while debugging a test.
+        if let Ok(level) = std::env::var("DOORWARD_TEST_LOG") {
+            doorward::logging::init(&level, doorward::config::LogFormat::Human);
+        }
         let data_dir = tempfile::tempdir().expect("tempdir");
         let database_url = fresh_database(backend, data_dir.path()).await;
         let mut env: HashMap<String, String> = HashMap::from([

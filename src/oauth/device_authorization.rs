@@ -1,0 +1,71 @@
+//! `POST /oauth/authorize_device` (RFC 8628 §3.1–3.2): a device asks for a device code and
+//! a user code, and is told where the user should enter it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::authorization_request::requested_scopes;
+use super::client_auth;
+use super::error::{ErrorCode, OAuthError};
+use super::params::BodyParams;
+use super::response::{TokenError, no_store};
+use crate::app::AppState;
+use crate::domain::secret::{self, SecretString};
+use crate::domain::user_code;
+use crate::store::StoreError;
+use crate::store::device::NewDeviceGrant;
+
+/// Device codes live five minutes and devices poll every five seconds (GitLab's values).
+pub const DEVICE_CODE_LIFETIME: i64 = 300;
+pub const POLL_INTERVAL: i64 = 5;
+pub const DEVICE_CODE_PREFIX: &str = "dwdc-";
+
+pub async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    BodyParams(params): BodyParams,
+) -> Result<Response, TokenError> {
+    params.reject_repeated()?;
+    let creds = client_auth::presented(&headers, &params)?
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials"))?;
+    let client = client_auth::authenticate(&state.store, &creds).await?;
+    let scopes = requested_scopes(&client.application, params.get("scope"))?;
+    let now = state.clock.now();
+    let device_code = secret::generate(DEVICE_CODE_PREFIX);
+    let scope_text = scopes.to_string();
+    // A fresh user code collides with a live one about once in 2^34 draws; draw again.
+    let mut user_code = SecretString::new(String::new());
+    for attempt in 0..5 {
+        user_code = SecretString::new(user_code::generate());
+        let normalized = user_code::normalize(user_code.expose()).unwrap_or_default();
+        let grant = NewDeviceGrant {
+            device_code_hash: &secret::hash(device_code.expose()),
+            user_code_hash: &secret::hash(&normalized),
+            application_id: client.application.id,
+            scopes: &scope_text,
+            expires_at: now + DEVICE_CODE_LIFETIME,
+            poll_interval: POLL_INTERVAL,
+        };
+        match state.store.create_device_grant(&grant, now).await {
+            Ok(()) => break,
+            Err(StoreError::Conflict(_)) if attempt < 4 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let verification_uri = format!("{}/oauth/device", state.config.external_url);
+    let complete = format!("{verification_uri}?user_code={}", user_code.expose());
+    Ok(no_store(
+        Json(json!({
+            "device_code": device_code.expose(),
+            "user_code": user_code.expose(),
+            "verification_uri": verification_uri,
+            "verification_uri_complete": complete,
+            "expires_in": DEVICE_CODE_LIFETIME,
+            "interval": POLL_INTERVAL,
+        }))
+        .into_response(),
+    ))
+}

@@ -1,0 +1,106 @@
+//! RFC 6749 §4.3: the resource owner password credentials grant.
+//!
+//! A confidential client must authenticate; a public one only when the instance allows it
+//! (`DOORWARD_PASSWORD_GRANT_PUBLIC_CLIENTS`). Users with two-factor authentication are
+//! refused (GitLab), as are blocked users and wrong credentials, with one message for an
+//! unknown user and a wrong password. Failures count in the same throttle as the sign-in
+//! page, and the password hash runs on the bounded blocking pool.
+
+use super::super::authorization_request::requested_scopes;
+use super::super::client_auth::{self, PresentedCredentials};
+use super::super::error::{ErrorCode, OAuthError};
+use super::super::issue::{MintedTokens, TokenOwner, new_family};
+use super::super::params::Params;
+use super::super::response::TokenResponse;
+use crate::app::AppState;
+use crate::domain::secret::SecretString;
+use crate::domain::sign_in_throttle::{self as throttle, ADDRESS_POLICY, LOGIN_POLICY};
+use crate::http::client_ip::ClientIp;
+
+pub const INVALID_CREDENTIALS: &str = "Invalid login or password.";
+pub const TWO_FACTOR: &str = "This account has two-factor authentication enabled; the password grant is not available for it. Use the authorization code flow or a personal access token.";
+
+pub async fn exchange(
+    state: &AppState,
+    creds: Option<&PresentedCredentials>,
+    params: &Params,
+    ip: ClientIp,
+) -> Result<TokenResponse, OAuthError> {
+    let creds = creds.ok_or_else(|| {
+        OAuthError::new(ErrorCode::InvalidClient).detail("password grant without a client")
+    })?;
+    let client = client_auth::authenticate(&state.store, creds).await?;
+    let app = &client.application;
+    if !app.confidential && !state.config.password_grant_public_clients {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient)
+            .detail("password grant for a public client"));
+    }
+    let login = params.require("username")?.trim().to_string();
+    let password = SecretString::new(params.require("password")?);
+    let scopes = requested_scopes(app, params.get("scope"))?;
+
+    let now = state.clock.now();
+    let (login_key, address_key) = (throttle::login_key(&login), throttle::address_key(ip.0));
+    let locked = match state.store.throttle_locked_for(&login_key, now).await? {
+        Some(s) => Some(s),
+        None => state.store.throttle_locked_for(&address_key, now).await?,
+    };
+    if let Some(seconds) = locked {
+        return Err(OAuthError::with_description(
+            ErrorCode::InvalidGrant,
+            throttle::lockout_message(seconds),
+        ));
+    }
+    let user = state.store.user_by_login(&login).await?;
+    let valid = state
+        .hasher
+        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await;
+    let user = match user {
+        Some(u) if valid => u,
+        _ => {
+            state
+                .store
+                .throttle_record_failure(&login_key, LOGIN_POLICY, now)
+                .await?;
+            state
+                .store
+                .throttle_record_failure(&address_key, ADDRESS_POLICY, now)
+                .await?;
+            return Err(
+                OAuthError::with_description(ErrorCode::InvalidGrant, INVALID_CREDENTIALS)
+                    .detail("wrong credentials"),
+            );
+        }
+    };
+    if !user.is_active() {
+        return Err(OAuthError::with_description(
+            ErrorCode::InvalidGrant,
+            "Your account has been blocked.",
+        ));
+    }
+    if user.two_factor_enabled {
+        return Err(OAuthError::with_description(
+            ErrorCode::InvalidGrant,
+            TWO_FACTOR,
+        ));
+    }
+    state.store.throttle_clear(&login_key).await?;
+
+    let lifetime = state.config.access_token_lifetime;
+    let tokens = MintedTokens::new(true);
+    let family = new_family();
+    let scope_text = scopes.to_string();
+    let owner = TokenOwner {
+        application_id: Some(app.id),
+        user_id: Some(user.id),
+        grant_id: None,
+        family: &family,
+        scopes: &scope_text,
+    };
+    state
+        .store
+        .insert_token(&tokens.row(&owner, now, lifetime))
+        .await?;
+    Ok(tokens.response(&scopes, now, lifetime))
+}

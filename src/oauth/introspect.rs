@@ -1,0 +1,101 @@
+//! `POST /oauth/introspect` (RFC 7662). The caller authenticates as a client, or with a
+//! bearer token of its own; it learns about tokens of its own application only (GitLab),
+//! and anything unknown, expired, revoked or foreign is just `{"active": false}`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::bearer;
+use super::client_auth;
+use super::error::{ErrorCode, OAuthError};
+use super::params::BodyParams;
+use super::response::{TokenError, no_store};
+use crate::app::AppState;
+use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    BodyParams(params): BodyParams,
+) -> Result<Response, TokenError> {
+    params.reject_repeated()?;
+    let now = state.clock.now();
+    let token = params.require("token")?;
+    let caller_app = match client_auth::presented(&headers, &params)? {
+        Some(creds) => {
+            client_auth::authenticate(&state.store, &creds)
+                .await?
+                .application
+                .id
+        }
+        None => {
+            // A resource server may authenticate with an access token of its own.
+            let presented = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+                .map(|(_, t)| t.trim().to_string())
+                .ok_or_else(|| {
+                    OAuthError::new(ErrorCode::InvalidClient)
+                        .detail("no client credentials or bearer token")
+                })?;
+            if presented == token {
+                return Err(OAuthError::new(ErrorCode::InvalidClient)
+                    .detail("a token cannot introspect itself")
+                    .into());
+            }
+            let found = bearer::validate(&state.store, &presented, now)
+                .await?
+                .map_err(|_| {
+                    OAuthError::new(ErrorCode::InvalidClient).detail("invalid bearer token")
+                })?;
+            found.token.application_id.ok_or_else(|| {
+                OAuthError::new(ErrorCode::InvalidClient)
+                    .detail("bearer token without an application")
+            })?
+        }
+    };
+
+    let hash = secret::hash(token);
+    let (found, token_type) = if token.starts_with(ACCESS_TOKEN_PREFIX) {
+        (state.store.access_token_by_hash(&hash).await?, "Bearer")
+    } else if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        (
+            state.store.refresh_token_by_hash(&hash).await?,
+            "refresh_token",
+        )
+    } else {
+        (None, "")
+    };
+    let inactive = || no_store(Json(json!({"active": false})).into_response());
+    let Some(found) = found else {
+        return Ok(inactive());
+    };
+    let t = &found.token;
+    let expired = token_type == "Bearer" && t.expires_at <= now;
+    let owner_blocked = t.user_id.is_some() && !found.user.as_ref().is_some_and(|u| u.is_active());
+    if t.revoked_at.is_some() || expired || owner_blocked || t.application_id != Some(caller_app) {
+        return Ok(inactive());
+    }
+    let mut body = json!({
+        "active": true,
+        "scope": t.scopes,
+        "client_id": found.client_id,
+        "token_type": token_type,
+        "iat": t.created_at,
+        "aud": found.client_id,
+        "iss": state.config.external_url,
+    });
+    if token_type == "Bearer" {
+        body["exp"] = json!(t.expires_at);
+    }
+    if let Some(user) = &found.user {
+        body["sub"] = Value::String(user.id.to_string());
+        body["username"] = Value::String(user.username.clone());
+    }
+    Ok(no_store(Json(body).into_response()))
+}

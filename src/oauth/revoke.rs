@@ -1,0 +1,67 @@
+//! `POST /oauth/revoke` (RFC 7009). The client authenticates; an unknown token is a
+//! success (§2.2: nothing to tell an attacker); a token of another client is refused with
+//! 403 and left alone (GitLab; doorkeeper GHSA-h5m9-42h9-vcq6). Revoking an access token
+//! ends its row (and the refresh token on it); revoking a refresh token ends every token of
+//! its grant (§2.1).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::client_auth;
+use super::error::{ErrorCode, OAuthError};
+use super::params::BodyParams;
+use super::response::{TokenError, no_store};
+use crate::app::AppState;
+use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    BodyParams(params): BodyParams,
+) -> Result<Response, TokenError> {
+    params.reject_repeated()?;
+    let creds = client_auth::presented(&headers, &params)?
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials"))?;
+    let client = client_auth::authenticate(&state.store, &creds).await?;
+    let token = params.require("token")?;
+    // The prefix says what the token is, so `token_type_hint` (a mere hint, §2.1) is not
+    // needed for the lookup.
+    let hash = secret::hash(token);
+    let (found, is_refresh) = if token.starts_with(ACCESS_TOKEN_PREFIX) {
+        (state.store.access_token_by_hash(&hash).await?, false)
+    } else if token.starts_with(REFRESH_TOKEN_PREFIX) {
+        (state.store.refresh_token_by_hash(&hash).await?, true)
+    } else {
+        (None, false)
+    };
+    let Some(found) = found else {
+        return Ok(ok());
+    };
+    if found.token.application_id != Some(client.application.id) {
+        let body = json!({
+            "error": ErrorCode::UnauthorizedClient.as_str(),
+            "error_description": "You are not authorized to revoke this token",
+        });
+        return Ok(no_store(
+            (StatusCode::FORBIDDEN, Json(body)).into_response(),
+        ));
+    }
+    let now = state.clock.now();
+    let revoked = if is_refresh {
+        state
+            .store
+            .revoke_token_family(&found.token.family, now)
+            .await?
+    } else {
+        state.store.revoke_token(found.token.id, now).await?
+    };
+    tracing::info!(client_id = %client.application.uid, token_id = found.token.id, revoked, "token revoked");
+    Ok(ok())
+}
+
+fn ok() -> Response {
+    no_store(Json(json!({})).into_response())
+}
