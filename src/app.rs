@@ -32,6 +32,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Subkey for CSRF tokens, derived from the master key.
     pub csrf_key: Arc<[u8; 32]>,
+    /// Subkey encrypting TOTP secrets at rest (AES-256-GCM), derived from the master key.
+    pub totp_key: Arc<[u8; 32]>,
     pub templates: Arc<Templates>,
     pub metrics: Arc<Metrics>,
     /// Set when shutdown starts, so readiness turns 503 and load balancers drain us.
@@ -48,6 +50,7 @@ impl AppState {
         Ok(AppState {
             hasher: PasswordHasher::new(config.password_hash_concurrency),
             csrf_key: Arc::new(master_key.derive("csrf")),
+            totp_key: Arc::new(master_key.derive("totp-encryption")),
             templates: Arc::new(Templates::load()?),
             metrics: Arc::new(Metrics::new()),
             config: Arc::new(config),

@@ -214,6 +214,7 @@ pub async fn purge_expired(state: &AppState) {
         ("sign-in throttles", store.purge_throttles(now, crate::domain::sign_in_throttle::WINDOW).await),
         ("OAuth codes and tokens", store.purge_oauth(now, OAUTH_RETENTION).await),
         ("device grants", store.purge_device_grants(now, OAUTH_RETENTION).await),
+        ("two-factor challenges", store.purge_two_factor_challenges(now).await),
     ];
     for (what, result) in results {
         match result {

@@ -16,4 +16,5 @@ pub mod http;
 pub mod logging;
 pub mod oauth;
 pub mod store;
+pub mod two_factor;
 pub mod web;

@@ -8,5 +8,6 @@ pub mod redirect_uri;
 pub mod scope;
 pub mod sign_in_throttle;
 pub mod secret;
+pub mod two_factor;
 pub mod user;
 pub mod user_code;

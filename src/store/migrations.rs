@@ -26,6 +26,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_lifecycle.sql"),
         include_str!("../../migrations/postgres/0003_lifecycle.sql"),
     ),
+    (
+        4,
+        "two_factor",
+        include_str!("../../migrations/sqlite/0004_two_factor.sql"),
+        include_str!("../../migrations/postgres/0004_two_factor.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod sessions;
 pub mod throttles;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 
 use std::str::FromStr;

@@ -10,6 +10,8 @@ pub mod profile;
 pub mod session;
 pub mod sign_in;
 pub mod templates;
+pub mod two_factor;
+pub mod two_factor_sign_in;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -27,6 +29,23 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/users/sign_out",
             get(sign_in::confirm_sign_out).post(sign_in::sign_out),
+        )
+        .route(
+            two_factor_sign_in::PATH,
+            get(two_factor_sign_in::show).post(two_factor_sign_in::submit),
+        )
+        .route(
+            two_factor::PATH,
+            get(two_factor::show).post(two_factor::confirm),
+        )
+        .route("/-/profile/two_factor_auth/setup", post(two_factor::setup))
+        .route(
+            "/-/profile/two_factor_auth/codes",
+            post(two_factor::regenerate_codes),
+        )
+        .route(
+            "/-/profile/two_factor_auth/disable",
+            post(two_factor::disable),
         )
         .route(
             "/-/user_settings/profile",

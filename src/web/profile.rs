@@ -89,6 +89,7 @@ fn render(
             user => minijinja::context! {
                 username => &user.username,
                 is_admin => user.is_admin,
+                two_factor_enabled => user.two_factor_enabled,
                 created_at => human(user.created_at),
                 last_sign_in_at => user.last_sign_in_at.map(human),
             },

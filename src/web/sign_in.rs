@@ -3,6 +3,8 @@
 //! Failed attempts are counted in the database per submitted login and per client address;
 //! past the limit the form answers 429 with the same words whether or not the account
 //! exists, and an unknown login costs the same Argon2id verification as a wrong password.
+//! A user with two-factor authentication gets no session here, only a challenge: see
+//! [`super::two_factor_sign_in`], which ends in the same [`finish`].
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -55,7 +57,7 @@ pub async fn show(
     render_form(&state, &csrf, "", return_to.as_deref(), None)
 }
 
-fn render_form(
+pub(super) fn render_form(
     state: &AppState,
     csrf: &Csrf,
     username: &str,
@@ -165,7 +167,29 @@ pub async fn submit(
     }
 
     state.store.throttle_clear(&login_key).await?;
-    state.store.record_sign_in(user.id, now).await?;
+    // With a second factor, no session yet: a challenge waits for the code.
+    if user.two_factor_enabled {
+        return super::two_factor_sign_in::challenge(&state, user.id, return_to.as_deref()).await;
+    }
+    let jar = CookieJar::new();
+    finish(&state, user.id, ip, &headers, return_to.as_deref(), jar).await
+}
+
+/// Completes a sign-in whose every factor has passed: records it, starts a fresh session
+/// with a fresh CSRF cookie (added to `jar`), and sends the browser on. The password form
+/// and the two-factor challenge both end here, so sessions start one way only.
+pub(super) async fn finish(
+    state: &AppState,
+    user_id: i64,
+    ip: ClientIp,
+    headers: &HeaderMap,
+    return_to: Option<&str>,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    state
+        .store
+        .record_sign_in(user_id, state.clock.now())
+        .await?;
     let origin = SessionOrigin {
         ip: ip.0.to_string(),
         user_agent: headers
@@ -176,11 +200,11 @@ pub async fn submit(
             .take(255)
             .collect(),
     };
-    let session_cookie = session::start(&state, user.id, &origin).await?;
-    let (csrf_cookie, _) = csrf::new_cookie(&state);
-    tracing::info!(user_id = user.id, "signed in");
-    let jar = CookieJar::new().add(session_cookie).add(csrf_cookie);
-    Ok((jar, Redirect::to(return_to.as_deref().unwrap_or("/"))).into_response())
+    let session_cookie = session::start(state, user_id, &origin).await?;
+    let (csrf_cookie, _) = csrf::new_cookie(state);
+    tracing::info!(user_id, "signed in");
+    let jar = jar.add(session_cookie).add(csrf_cookie);
+    Ok((jar, Redirect::to(return_to.unwrap_or("/"))).into_response())
 }
 
 pub async fn confirm_sign_out(

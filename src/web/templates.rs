@@ -15,6 +15,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/sign_out.html"),
     ),
     ("profile.html", include_str!("../../templates/profile.html")),
+    (
+        "two_factor.html",
+        include_str!("../../templates/two_factor.html"),
+    ),
+    (
+        "two_factor_sign_in.html",
+        include_str!("../../templates/two_factor_sign_in.html"),
+    ),
     ("error.html", include_str!("../../templates/error.html")),
     (
         "application_form.html",

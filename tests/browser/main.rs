@@ -9,3 +9,4 @@ mod support;
 mod consent;
 mod driver;
 mod sign_in;
+mod two_factor;

@@ -18,3 +18,4 @@ mod personal_access_tokens;
 mod personal_access_tokens_api;
 mod python_clients;
 mod sign_in;
+mod two_factor;
