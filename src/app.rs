@@ -17,6 +17,7 @@ use crate::domain::clock::Clock;
 use crate::domain::password::PasswordHasher;
 use crate::domain::secret::MasterKey;
 use crate::http::metrics::Metrics;
+use crate::oidc::keys::KeyCache;
 use crate::store::Store;
 use crate::web::templates::Templates;
 
@@ -35,6 +36,8 @@ pub struct AppState {
     /// Subkey encrypting TOTP secrets at rest (AES-256-GCM), derived from the master key.
     pub totp_key: Arc<[u8; 32]>,
     pub templates: Arc<Templates>,
+    /// The OpenID Connect signing keys, as last read from the database (`oidc::keys`).
+    pub signing_keys: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
     /// Set when shutdown starts, so readiness turns 503 and load balancers drain us.
     pub shutting_down: Arc<AtomicBool>,
@@ -52,6 +55,7 @@ impl AppState {
             csrf_key: Arc::new(master_key.derive("csrf")),
             totp_key: Arc::new(master_key.derive("totp-encryption")),
             templates: Arc::new(Templates::load()?),
+            signing_keys: Arc::new(KeyCache::new(master_key, config.id_token_lifetime)),
             metrics: Arc::new(Metrics::new()),
             config: Arc::new(config),
             store,
@@ -67,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::routes())
         .merge(crate::web::routes(state.clone()))
         .merge(crate::oauth::routes(state.clone()))
+        .merge(crate::oidc::routes(state.clone()))
         .nest("/api/v4", crate::api::routes())
         // A route layer runs after routing, so it sees which route matched.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -25,6 +25,9 @@ pub async fn prepare(config: &Config, clock: &Clock) -> anyhow::Result<Prepared>
     let store = open_store(config).await?;
     let master_key = load_master_key(config)?;
     ensure_root_user(config, &store, clock).await?;
+    crate::oidc::keys::ensure(&store, &master_key, clock.now(), config.id_token_lifetime)
+        .await
+        .context("cannot prepare the OpenID Connect signing key")?;
     Ok(Prepared { store, master_key })
 }
 

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `user create|list`, `token create`. Commands other
+//! The command line: `serve`, `migrate`, `user create|list`, `token create`, `keys
+//! rotate|list`. Commands other
 //! than `serve` work on the same database whether or not a server is running on it.
 
 use std::ffi::OsString;
@@ -18,6 +19,8 @@ use crate::domain::password::PasswordHasher;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{self, SecretString};
 use crate::domain::user::{NewUser, Profile};
+use crate::oidc::keys;
+use crate::oidc::signing_keys::Alg;
 use crate::store::{Store, StoreError};
 
 #[derive(Parser, Debug)]
@@ -49,6 +52,25 @@ enum Command {
     /// Manage personal access tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the OpenID Connect signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Add a new signing key that signs from now on; older keys stay published until the
+    /// id_tokens they signed have expired. Running servers pick it up within seconds.
+    Rotate(KeysRotate),
+    /// List the signing keys and their status.
+    List,
+}
+
+#[derive(Args, Debug)]
+struct KeysRotate {
+    /// Signing algorithm of the new key.
+    #[arg(long, default_value = "RS256", value_parser = ["RS256", "ES256"])]
+    alg: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -137,6 +159,8 @@ pub async fn run(
         Command::User(UserCommand::Create(args)) => user_create(&config, cli.json, args).await,
         Command::User(UserCommand::List) => user_list(&config, cli.json).await,
         Command::Token(TokenCommand::Create(args)) => token_create(&config, cli.json, args).await,
+        Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(&config, cli.json, args).await,
+        Command::Keys(KeysCommand::List) => keys_list(&config, cli.json).await,
     }
 }
 
@@ -272,5 +296,54 @@ async fn token_create(config: &Config, json: bool, args: TokenCreate) -> anyhow:
         "token": token.expose(),
     });
     print_out(json, value, token.expose());
+    Ok(())
+}
+
+async fn keys_rotate(config: &Config, json: bool, args: KeysRotate) -> anyhow::Result<()> {
+    let alg = Alg::parse(&args.alg).ok_or_else(|| anyhow::anyhow!("--alg: RS256 or ES256"))?;
+    let prepared = bootstrap::prepare(config, &Clock::system()).await?;
+    let now = Clock::system().now();
+    let kid = keys::rotate(&prepared.store, &prepared.master_key, alg, now).await?;
+    print_out(
+        json,
+        json!({"kid": kid, "alg": alg.as_str(), "created_at": iso8601(now)}),
+        &format!(
+            "new {} signing key {kid}; running servers sign with it within seconds",
+            alg.as_str()
+        ),
+    );
+    Ok(())
+}
+
+async fn keys_list(config: &Config, json: bool) -> anyhow::Result<()> {
+    let store = open(config).await?;
+    let now = Clock::system().now();
+    let list = keys::list(&store, now, config.id_token_lifetime).await?;
+    if json {
+        let keys: Vec<_> = list
+            .iter()
+            .map(|k| {
+                json!({
+                    "kid": k.kid,
+                    "alg": k.alg,
+                    "status": k.status,
+                    "created_at": iso8601(k.created_at),
+                    "published_until": k.published_until.map(iso8601),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(keys));
+    } else {
+        println!("{:<44} {:<6} {:<10} CREATED", "KID", "ALG", "STATUS");
+        for k in &list {
+            println!(
+                "{:<44} {:<6} {:<10} {}",
+                k.kid,
+                k.alg,
+                k.status,
+                iso8601(k.created_at)
+            );
+        }
+    }
     Ok(())
 }

@@ -47,6 +47,8 @@ pub struct Config {
     pub implicit_grant: bool,
     /// Let public clients use the password grant with only their `client_id`.
     pub password_grant_public_clients: bool,
+    /// Lifetime of OpenID Connect id_tokens in seconds (GitLab: 120).
+    pub id_token_lifetime: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +86,7 @@ struct FileConfig {
     allow_http_redirect_uris: Option<bool>,
     implicit_grant: Option<bool>,
     password_grant_public_clients: Option<bool>,
+    id_token_lifetime: Option<i64>,
 }
 
 /// Reads one setting: the environment first, then the file.
@@ -269,6 +272,9 @@ impl Config {
                 "password_grant_public_clients",
                 f.password_grant_public_clients,
             )?,
+            id_token_lifetime: src
+                .number("id_token_lifetime", f.id_token_lifetime, 30)?
+                .unwrap_or(120),
         })
     }
 
@@ -322,6 +328,7 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://doorward-data/doorward.db");
         assert_eq!(c.log_format, LogFormat::Human);
         assert_eq!(c.access_token_lifetime, 7200);
+        assert_eq!(c.id_token_lifetime, 120);
         assert!(!c.require_pkce && !c.allow_http_redirect_uris);
     }
 

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod http;
 pub mod logging;
 pub mod oauth;
+pub mod oidc;
 pub mod store;
 pub mod two_factor;
 pub mod web;

@@ -32,6 +32,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_two_factor.sql"),
         include_str!("../../migrations/postgres/0004_two_factor.sql"),
     ),
+    (
+        5,
+        "signing_keys",
+        include_str!("../../migrations/sqlite/0005_signing_keys.sql"),
+        include_str!("../../migrations/postgres/0005_signing_keys.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -11,6 +11,7 @@ pub mod device;
 mod migrations;
 pub mod oauth;
 pub mod sessions;
+pub mod signing_keys;
 pub mod throttles;
 pub mod tokens;
 pub mod two_factor;

@@ -14,6 +14,7 @@ mod nodes;
 mod oauth_code_flow;
 mod oauth_errors;
 mod oauth_grants;
+mod oidc;
 mod personal_access_tokens;
 mod personal_access_tokens_api;
 mod python_clients;

@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::domain::pkce;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret;
+use crate::oidc::id_token::{self, Subject};
 
 fn invalid_grant(detail: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant).detail(detail)
@@ -74,14 +75,14 @@ pub async fn exchange(
         }
         (None, None) => {}
     }
-    let user = state
+    let Some(user) = state
         .store
         .user_by_id(grant.user_id)
         .await?
-        .filter(|u| u.is_active());
-    if user.is_none() {
+        .filter(|u| u.is_active())
+    else {
         return Err(invalid_grant("the user is blocked or gone"));
-    }
+    };
 
     let scopes = ScopeSet::parse(&grant.scopes).unwrap_or_default();
     let lifetime = state.config.access_token_lifetime;
@@ -100,7 +101,19 @@ pub async fn exchange(
         .exchange_grant(grant.id, &tokens.row(&owner, now, lifetime), now)
         .await?
     {
-        Some(_) => Ok(tokens.response(&scopes, now, lifetime)),
+        Some(_) => {
+            let mut response = tokens.response(&scopes, now, lifetime);
+            // OpenID Connect Core §3.1.3.3: with `openid`, an id_token with the nonce of the
+            // authorization request and the time of the sign-in it was made in.
+            let subject = Subject {
+                user: &user,
+                client_id: &client.application.uid,
+                auth_time: grant.auth_time,
+                nonce: grant.nonce.as_deref(),
+            };
+            id_token::attach(state, &mut response, &scopes, &subject).await?;
+            Ok(response)
+        }
         None => {
             // Another exchange of the same code won the race: treat as a replay.
             state.store.revoke_tokens_of_grant(grant.id, now).await?;

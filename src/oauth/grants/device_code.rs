@@ -8,6 +8,7 @@ use super::super::response::TokenResponse;
 use crate::app::AppState;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret;
+use crate::oidc::id_token::{self, Subject};
 use crate::store::device;
 
 /// The grant type URN of RFC 8628 §3.4.
@@ -63,14 +64,14 @@ pub async fn exchange(
     let user_id = grant.user_id.ok_or_else(|| {
         OAuthError::new(ErrorCode::InvalidGrant).detail("approved without a user")
     })?;
-    if !state
+    let Some(user) = state
         .store
         .user_by_id(user_id)
         .await?
-        .is_some_and(|u| u.is_active())
-    {
+        .filter(|u| u.is_active())
+    else {
         return Err(OAuthError::new(ErrorCode::InvalidGrant).detail("the user is blocked or gone"));
-    }
+    };
 
     let scopes = ScopeSet::parse(&grant.scopes).unwrap_or_default();
     let lifetime = state.config.access_token_lifetime;
@@ -89,7 +90,17 @@ pub async fn exchange(
         .consume_device_grant(grant.id, &tokens.row(&owner, now, lifetime))
         .await?
     {
-        Some(_) => Ok(tokens.response(&scopes, now, lifetime)),
+        Some(_) => {
+            let mut response = tokens.response(&scopes, now, lifetime);
+            let subject = Subject {
+                user: &user,
+                client_id: &client.application.uid,
+                auth_time: grant.auth_time.unwrap_or(now),
+                nonce: None,
+            };
+            id_token::attach(state, &mut response, &scopes, &subject).await?;
+            Ok(response)
+        }
         None => {
             Err(OAuthError::new(ErrorCode::InvalidGrant)
                 .detail("device code redeemed concurrently"))

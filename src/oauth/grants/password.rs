@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::domain::secret::SecretString;
 use crate::domain::sign_in_throttle::{self as throttle, ADDRESS_POLICY, LOGIN_POLICY};
 use crate::http::client_ip::ClientIp;
+use crate::oidc::id_token::{self, Subject};
 
 pub const INVALID_CREDENTIALS: &str = "Invalid login or password.";
 pub const TWO_FACTOR: &str = "This account has two-factor authentication enabled; the password grant is not available for it. Use the authorization code flow or a personal access token.";
@@ -102,5 +103,15 @@ pub async fn exchange(
         .store
         .insert_token(&tokens.row(&owner, now, lifetime))
         .await?;
-    Ok(tokens.response(&scopes, now, lifetime))
+    let mut response = tokens.response(&scopes, now, lifetime);
+    // GitLab issues an id_token here too (spec §4.1); the password was just checked, so
+    // that is the authentication time, and a `nonce` parameter is echoed.
+    let subject = Subject {
+        user: &user,
+        client_id: &app.uid,
+        auth_time: now,
+        nonce: params.get("nonce"),
+    };
+    id_token::attach(state, &mut response, &scopes, &subject).await?;
+    Ok(response)
 }

@@ -12,6 +12,7 @@ use super::super::response::TokenResponse;
 use crate::app::AppState;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret;
+use crate::oidc::id_token::{self, Subject};
 
 fn invalid_grant(detail: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant).detail(detail)
@@ -91,7 +92,21 @@ pub async fn refresh(
         .rotate_token(token.id, &tokens.row(&owner, now, lifetime), now)
         .await?
     {
-        Some(_) => Ok(tokens.response(&scopes, now, lifetime)),
+        Some(_) => {
+            let mut response = tokens.response(&scopes, now, lifetime);
+            // OpenID Connect Core §12.2: a new id_token for the same subject and client,
+            // without a nonce. GitLab's `auth_time` is the user's last sign-in.
+            if let (Some(user), Some(client_id)) = (&found.user, &found.client_id) {
+                let subject = Subject {
+                    user,
+                    client_id,
+                    auth_time: user.current_sign_in_at.unwrap_or(token.created_at),
+                    nonce: None,
+                };
+                id_token::attach(state, &mut response, &scopes, &subject).await?;
+            }
+            Ok(response)
+        }
         None => {
             // Rotated by a concurrent request between our read and our write: a reuse.
             state.store.revoke_token_family(&token.family, now).await?;

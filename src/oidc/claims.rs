@@ -1,0 +1,115 @@
+//! The user claims GitLab gives relying parties (spec §4.2), shared by the id_token and
+//! UserInfo. Everything is gated on `openid` by the callers; `email` switches between the
+//! primary and the public address. Null and empty values are omitted, `false` is kept.
+
+use serde_json::{Map, Value};
+
+use crate::domain::scope::ScopeSet;
+use crate::domain::user::User;
+
+/// Every claim Doorward can put in an id_token or a UserInfo answer (for discovery).
+pub const SUPPORTED: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "name",
+    "nickname",
+    "preferred_username",
+    "email",
+    "email_verified",
+    "website",
+    "profile",
+];
+
+fn put(claims: &mut Map<String, Value>, name: &str, value: &str) {
+    if !value.is_empty() {
+        claims.insert(name.into(), Value::String(value.to_string()));
+    }
+}
+
+/// `sub` (the user id as a string, GitLab's form, so existing relying parties keep their
+/// mapping) and the profile claims of `user` for a token with `scopes`. `base_url` is the
+/// external URL, for `profile` (GitLab's `web_url`, `BASE/username`).
+///
+/// `email_verified` is `false`: Doorward sends no confirmation mail and users may change
+/// their own address, so it vouches for no address (docs/compatibility.md).
+pub fn user_claims(user: &User, scopes: &ScopeSet, base_url: &str) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("sub".into(), Value::String(user.id.to_string()));
+    put(&mut claims, "name", &user.name);
+    put(&mut claims, "nickname", &user.username);
+    put(&mut claims, "preferred_username", &user.username);
+    let email = if scopes.contains("email") {
+        user.email.as_str()
+    } else {
+        user.public_email.as_str()
+    };
+    if !email.is_empty() {
+        put(&mut claims, "email", email);
+        claims.insert("email_verified".into(), Value::Bool(false));
+    }
+    put(&mut claims, "website", &user.website_url);
+    put(
+        &mut claims,
+        "profile",
+        &format!("{base_url}/{}", user.username),
+    );
+    claims
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user() -> User {
+        User {
+            id: 42,
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            name: "Ada Lovelace".into(),
+            password_hash: String::new(),
+            is_admin: false,
+            state: "active".into(),
+            public_email: String::new(),
+            website_url: String::new(),
+            bio: String::new(),
+            location: String::new(),
+            organization: String::new(),
+            job_title: String::new(),
+            created_at: 0,
+            updated_at: 0,
+            last_sign_in_at: None,
+            current_sign_in_at: None,
+            two_factor_enabled: false,
+        }
+    }
+
+    #[test]
+    fn email_scope_gives_the_primary_address_and_empty_values_are_omitted() {
+        let u = user();
+        let openid = ScopeSet::parse("openid").unwrap();
+        let c = user_claims(&u, &openid, "https://id.example");
+        assert_eq!(c["sub"], "42");
+        assert_eq!(c["nickname"], "ada");
+        assert_eq!(c["profile"], "https://id.example/ada");
+        assert!(!c.contains_key("email") && !c.contains_key("website"));
+        let c = user_claims(
+            &u,
+            &ScopeSet::parse("openid email").unwrap(),
+            "https://id.example",
+        );
+        assert_eq!(c["email"], "ada@example.com");
+        assert_eq!(c["email_verified"], false);
+        let mut public = user();
+        public.public_email = "ada@public.example".into();
+        public.website_url = "https://ada.example".into();
+        let c = user_claims(&public, &openid, "https://id.example");
+        assert_eq!(c["email"], "ada@public.example");
+        assert_eq!(c["website"], "https://ada.example");
+    }
+}
