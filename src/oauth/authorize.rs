@@ -17,8 +17,8 @@ use crate::app::AppState;
 use crate::domain::redirect_uri::csp_source;
 use crate::domain::secret::{self, AUTHORIZATION_CODE_PREFIX};
 use crate::http::body;
+use crate::oidc::prompt;
 use crate::store::oauth::NewGrant;
-use crate::web::WebError;
 use crate::web::csrf::Csrf;
 use crate::web::session::{CurrentUser, MaybeUser};
 
@@ -41,10 +41,36 @@ pub async fn show(
         Ok(r) => r,
         Err(e) => return refuse(&state, e),
     };
-    let Some(user) = user else {
-        // Sign in first, then come straight back to this very request.
-        return WebError::SignInRequired(format!("/oauth/authorize?{query}")).into_response();
+    // OpenID Connect Core §3.1.2.1: prompt, max_age, login_hint.
+    let oidc = match prompt::parse(&params) {
+        Ok(o) => o,
+        Err(e) => return redirect_error_for(&state, &request, &e),
     };
+    let now = state.clock.now();
+    let Some(user) = user else {
+        // prompt=none never shows a page (Core §3.1.2.6).
+        if oidc.none {
+            return redirect_error_for(
+                &state,
+                &request,
+                &OAuthError::new(ErrorCode::LoginRequired),
+            );
+        }
+        // Sign in first, then come straight back to this very request.
+        let target = prompt::sign_in_url(&query, oidc.login_hint.as_deref(), None);
+        return Redirect::to(&target).into_response();
+    };
+    if oidc.needs_fresh_sign_in(user.signed_in_at, now) {
+        if oidc.none {
+            return redirect_error_for(
+                &state,
+                &request,
+                &OAuthError::new(ErrorCode::LoginRequired),
+            );
+        }
+        let target = prompt::sign_in_url(&query, oidc.login_hint.as_deref(), Some(now));
+        return Redirect::to(&target).into_response();
+    }
     let app = &request.application;
     let trusted = app.trusted;
     // GitLab skips consent for a confidential application the user already authorized for
@@ -59,8 +85,15 @@ pub async fn show(
             Ok(found) => found,
             Err(e) => return error_page(&state, e.into()),
         };
-    if trusted || previously {
+    if (trusted || previously) && !oidc.consent {
         return approve(&state, &request, &user).await;
+    }
+    if oidc.none {
+        return redirect_error_for(
+            &state,
+            &request,
+            &OAuthError::new(ErrorCode::ConsentRequired),
+        );
     }
     consent_page(&state, &request, &user, &csrf).await
 }
@@ -214,6 +247,21 @@ async fn approve_implicit(
     }
     pairs.push(("iss", &state.config.external_url));
     redirect_to_client(&request.redirect_uri, ResponseMode::Fragment, &pairs)
+}
+
+/// An error for a verified request, back to its client.
+fn redirect_error_for(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    error: &OAuthError,
+) -> Response {
+    redirect_error(
+        state,
+        &request.redirect_uri,
+        request.response_mode,
+        request.state.as_deref(),
+        error,
+    )
 }
 
 fn refuse(state: &AppState, error: AuthorizeError) -> Response {

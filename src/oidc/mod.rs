@@ -7,6 +7,8 @@ pub mod claims;
 pub mod discovery;
 pub mod id_token;
 pub mod keys;
+pub mod logout;
+pub mod prompt;
 pub mod signing_keys;
 pub mod userinfo;
 
@@ -49,6 +51,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .layer(cors);
-    let _ = state;
-    Router::new().merge(public)
+    // The logout confirmation is a page with a form: it needs the CSRF cookie.
+    let pages = Router::new()
+        .route("/oauth/logout", get(logout::logout).post(logout::logout))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::web::csrf::ensure_cookie,
+        ));
+    Router::new().merge(public).merge(pages)
 }

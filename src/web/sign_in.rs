@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::csrf::{self, Csrf};
 use super::form::WebForm;
-use super::session::{self, MaybeUser};
+use super::session::{self, CurrentUser, MaybeUser};
 use super::{WebError, page_with_status};
 use crate::app::AppState;
 use crate::domain::secret::SecretString;
@@ -42,6 +42,11 @@ pub const INVALID_LOGIN: &str = "Invalid login or password.";
 #[derive(Deserialize)]
 pub struct ShowQuery {
     return_to: Option<String>,
+    /// OpenID Connect `login_hint`: the username to prefill.
+    login_hint: Option<String>,
+    /// `login` when the authorization request asked for a fresh sign-in
+    /// (`oidc::prompt`): the form is shown even with a session.
+    prompt: Option<String>,
 }
 
 pub async fn show(
@@ -51,10 +56,11 @@ pub async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Response, WebError> {
     let return_to = q.return_to.as_deref().and_then(safe_return_to);
-    if user.is_some() {
+    if user.is_some() && q.prompt.as_deref() != Some("login") {
         return Ok(Redirect::to(return_to.as_deref().unwrap_or("/")).into_response());
     }
-    render_form(&state, &csrf, "", return_to.as_deref(), None)
+    let username = q.login_hint.as_deref().unwrap_or_default();
+    render_form(&state, &csrf, username, return_to.as_deref(), None)
 }
 
 pub(super) fn render_form(
@@ -238,15 +244,25 @@ pub async fn sign_out(
     WebForm(form): WebForm<SignOutForm>,
 ) -> Result<Response, WebError> {
     csrf.verify(&form.authenticity_token)?;
+    let jar = end_session(&state, user.as_ref()).await?;
+    Ok((jar, Redirect::to("/users/sign_in")).into_response())
+}
+
+/// Ends `user`'s session everywhere and returns the cookies that clear it from this
+/// browser (and replace its CSRF cookie). Shared by the sign-out form and OpenID Connect
+/// logout (`oidc::logout`).
+pub async fn end_session(
+    state: &AppState,
+    user: Option<&CurrentUser>,
+) -> Result<CookieJar, WebError> {
     if let Some(user) = user {
         state.store.delete_session(&user.session_hash).await?;
         tracing::info!(user_id = user.user.id, "signed out");
     }
-    let (csrf_cookie, _) = csrf::new_cookie(&state);
-    let jar = CookieJar::new()
-        .add(session::removal(&state))
-        .add(csrf_cookie);
-    Ok((jar, Redirect::to("/users/sign_in")).into_response())
+    let (csrf_cookie, _) = csrf::new_cookie(state);
+    Ok(CookieJar::new()
+        .add(session::removal(state))
+        .add(csrf_cookie))
 }
 
 /// Accepts only a local path (`/...`) as the place to return to after sign-in, so the

@@ -45,6 +45,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/authorized_applications.html"),
     ),
     ("device.html", include_str!("../../templates/device.html")),
+    ("logout.html", include_str!("../../templates/logout.html")),
     (
         "personal_access_tokens.html",
         include_str!("../../templates/personal_access_tokens.html"),

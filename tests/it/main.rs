@@ -15,6 +15,7 @@ mod oauth_code_flow;
 mod oauth_errors;
 mod oauth_grants;
 mod oidc;
+mod oidc_sessions;
 mod personal_access_tokens;
 mod personal_access_tokens_api;
 mod python_clients;

@@ -100,6 +100,7 @@ both_backends! {
         assert_eq!(doc["issuer"], app.base);
         assert_eq!(doc["jwks_uri"], app.url("/oauth/discovery/keys"));
         assert_eq!(doc["userinfo_endpoint"], app.url("/oauth/userinfo"));
+        assert_eq!(doc["end_session_endpoint"], app.url("/oauth/logout"));
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
@@ -109,7 +110,7 @@ both_backends! {
         assert!(grants.iter().any(|g| g == "urn:ietf:params:oauth:grant-type:device_code"));
         assert!(doc["scopes_supported"].as_array().unwrap().iter().any(|s| s == "openid"));
         // Every advertised endpoint answers something other than 404.
-        for key in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "revocation_endpoint", "introspection_endpoint", "device_authorization_endpoint"] {
+        for key in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri", "revocation_endpoint", "introspection_endpoint", "device_authorization_endpoint", "end_session_endpoint"] {
             let url = doc[key].as_str().unwrap();
             let get = reqwest::get(url).await.unwrap().status();
             let post = reqwest::Client::new().post(url).send().await.unwrap().status();
