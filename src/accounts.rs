@@ -201,3 +201,55 @@ mod tests {
         assert!(validate_personal_access_token("ci", &api, None, NOON).is_empty());
     }
 }
+
+/// The outcome of checking a password typed on the sign-in page or sent with the password
+/// grant.
+#[derive(Debug)]
+pub enum PasswordCheck {
+    /// The password is right (the account may still be blocked: the caller decides).
+    Valid(User),
+    /// Unknown login or wrong password: one answer for both.
+    Invalid,
+    /// Too many recent failures for this login or address; locked for this many seconds.
+    Locked(i64),
+}
+
+/// Checks `password` for `login` (username or email) from `ip`, counting failures in the
+/// throttle both doors share. An unknown login costs the same Argon2id verification as a
+/// wrong password, so timing does not tell them apart.
+pub async fn check_password(
+    store: &Store,
+    hasher: &PasswordHasher,
+    clock: &Clock,
+    login: &str,
+    password: &SecretString,
+    ip: std::net::IpAddr,
+) -> Result<PasswordCheck, StoreError> {
+    use crate::domain::sign_in_throttle::{self as throttle, ADDRESS_POLICY, LOGIN_POLICY};
+    let now = clock.now();
+    let (login_key, address_key) = (throttle::login_key(login), throttle::address_key(ip));
+    for key in [&login_key, &address_key] {
+        if let Some(seconds) = store.throttle_locked_for(key, now).await? {
+            return Ok(PasswordCheck::Locked(seconds));
+        }
+    }
+    let user = store.user_by_login(login).await?;
+    let valid = hasher
+        .verify(password, user.as_ref().map(|u| u.password_hash.as_str()))
+        .await;
+    match user {
+        Some(user) if valid => {
+            store.throttle_clear(&login_key).await?;
+            Ok(PasswordCheck::Valid(user))
+        }
+        _ => {
+            store
+                .throttle_record_failure(&login_key, LOGIN_POLICY, now)
+                .await?;
+            store
+                .throttle_record_failure(&address_key, ADDRESS_POLICY, now)
+                .await?;
+            Ok(PasswordCheck::Invalid)
+        }
+    }
+}

@@ -10,7 +10,7 @@ use serde::de::IgnoredAny;
 use super::auth::Caller;
 use super::entities::{user_admin, user_basic, user_public, user_self};
 use super::error::ApiError;
-use super::input::{ApiInput, parse_query};
+use super::input::{ApiInput, gitlab_bool, parse_query};
 use super::pagination::Page;
 use crate::accounts::{self, AccountError};
 use crate::app::AppState;
@@ -47,7 +47,9 @@ struct ListQuery {
     per_page: Option<i64>,
     username: Option<String>,
     search: Option<String>,
+    #[serde(default, deserialize_with = "gitlab_bool")]
     active: Option<bool>,
+    #[serde(default, deserialize_with = "gitlab_bool")]
     blocked: Option<bool>,
     order_by: Option<String>,
     sort: Option<String>,

@@ -157,6 +157,26 @@ async fn find_pending(
     Ok(outcome)
 }
 
+/// The code-entry form again, with why the code was refused.
+fn enter_again(
+    state: &AppState,
+    user: &CurrentUser,
+    csrf: &Csrf,
+    code: &str,
+    message: &str,
+) -> Response {
+    let page = render(
+        state,
+        user,
+        csrf,
+        Page::Enter {
+            code,
+            error: Some(message),
+        },
+    );
+    page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page)
+}
+
 /// `POST /oauth/device/confirm`: the code is checked and the request shown for consent.
 pub async fn confirm(
     State(state): State<AppState>,
@@ -168,18 +188,7 @@ pub async fn confirm(
     csrf.verify(&form.authenticity_token)?;
     let grant = match find_pending(&state, &user, ip, &form.user_code).await? {
         Ok(g) => g,
-        Err(message) => {
-            let page = render(
-                &state,
-                &user,
-                &csrf,
-                Page::Enter {
-                    code: &form.user_code,
-                    error: Some(message),
-                },
-            );
-            return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
-        }
+        Err(message) => return Ok(enter_again(&state, &user, &csrf, &form.user_code, message)),
     };
     let app = state
         .store
@@ -214,18 +223,7 @@ pub async fn decide(
     csrf.verify(&form.authenticity_token)?;
     let grant = match find_pending(&state, &user, ip, &form.user_code).await? {
         Ok(g) => g,
-        Err(message) => {
-            let page = render(
-                &state,
-                &user,
-                &csrf,
-                Page::Enter {
-                    code: &form.user_code,
-                    error: Some(message),
-                },
-            );
-            return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
-        }
+        Err(message) => return Ok(enter_again(&state, &user, &csrf, &form.user_code, message)),
     };
     let approve = form.decision.as_deref() == Some("authorize");
     let decided = state
@@ -239,16 +237,7 @@ pub async fn decide(
         )
         .await?;
     if !decided {
-        let page = render(
-            &state,
-            &user,
-            &csrf,
-            Page::Enter {
-                code: &form.user_code,
-                error: Some(EXPIRED),
-            },
-        );
-        return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
+        return Ok(enter_again(&state, &user, &csrf, &form.user_code, EXPIRED));
     }
     tracing::info!(
         user_id = user.user.id,

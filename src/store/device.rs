@@ -2,7 +2,7 @@
 //! only as hashes; each state change is one conditional UPDATE, so a code is decided and
 //! redeemed exactly once even with several nodes polling and confirming.
 
-use super::oauth::{INSERT_TOKEN, NewToken, bind_new_token};
+use super::oauth::NewToken;
 use super::{Store, StoreResult, impl_from_row, on_pool};
 
 pub const PENDING: &str = "pending";
@@ -141,21 +141,11 @@ impl Store {
         &self,
         id: i64,
         token: &NewToken<'_>,
+        now: i64,
     ) -> StoreResult<Option<i64>> {
-        on_pool!(self, p, begin => {
-            let mut tx = p.begin_with(begin).await?;
-            let done = sqlx::query("UPDATE oauth_device_grants SET status = 'consumed' WHERE id = $1 AND status = 'approved'")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if done == 0 {
-                return Ok(None);
-            }
-            let id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Some(id))
-        })
+        const REDEEM: &str = "UPDATE oauth_device_grants SET status = 'consumed', last_polled_at = $2 \
+             WHERE id = $1 AND status = 'approved'";
+        self.claim_then_insert_token(REDEEM, id, now, token).await
     }
 
     /// Deletes grants that expired more than `retention` seconds ago.

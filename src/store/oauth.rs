@@ -99,7 +99,7 @@ pub struct TokenWithOwner {
     pub client_id: Option<String>,
 }
 
-pub(crate) const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
+const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
      (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 
@@ -117,7 +117,6 @@ macro_rules! bind_new_token {
             .bind($t.expires_at)
     };
 }
-pub(crate) use bind_new_token;
 
 impl Store {
     pub async fn create_grant(&self, g: &NewGrant<'_>, now: i64) -> StoreResult<()> {
@@ -157,15 +156,26 @@ impl Store {
         token: &NewToken<'_>,
         now: i64,
     ) -> StoreResult<Option<i64>> {
+        const CONSUME: &str =
+            "UPDATE oauth_grants SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL";
+        self.claim_then_insert_token(CONSUME, grant_id, now, token)
+            .await
+    }
+
+    /// The single-use pattern shared by code exchange, refresh rotation and device
+    /// redemption: one conditional UPDATE claims row `id` (`$1`, with `$2` = now), and only
+    /// the winner inserts its token pair, in the same transaction. `None` for the losers.
+    pub(crate) async fn claim_then_insert_token(
+        &self,
+        claim: &'static str,
+        id: i64,
+        now: i64,
+        token: &NewToken<'_>,
+    ) -> StoreResult<Option<i64>> {
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
-            let consumed = sqlx::query("UPDATE oauth_grants SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL")
-                .bind(grant_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if consumed == 0 {
+            let claimed = sqlx::query(claim).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
+            if claimed == 0 {
                 return Ok(None);
             }
             let id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(&mut *tx).await?;
@@ -318,21 +328,9 @@ impl Store {
         new: &NewToken<'_>,
         now: i64,
     ) -> StoreResult<Option<i64>> {
-        on_pool!(self, p, begin => {
-            let mut tx = p.begin_with(begin).await?;
-            let revoked = sqlx::query("UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
-                .bind(old_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            if revoked == 0 {
-                return Ok(None);
-            }
-            let id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), new).fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Some(id))
-        })
+        const REVOKE: &str =
+            "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+        self.claim_then_insert_token(REVOKE, old_id, now, new).await
     }
 
     /// True when `user_id` holds an unrevoked token of `application_id` with exactly these

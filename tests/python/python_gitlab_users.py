@@ -32,6 +32,11 @@ bob.unblock()
 assert bob.state == "active" and gl.users.get(bob.id).state == "active"
 
 assert [u.username for u in gl.users.list(username="BOB")] == ["bob"]
+# python-gitlab sends Python booleans as True/False.
+bob.block()
+assert [u.username for u in gl.users.list(blocked=True)] == ["bob"]
+assert len(gl.users.list(active=True, get_all=True)) == 25
+bob.unblock()
 # user10..user19 by username, user01 by email (user1@example.com): admins search emails too.
 assert len(gl.users.list(search="user1", get_all=True)) == 11
 

@@ -87,7 +87,7 @@ pub async fn exchange(
     };
     match state
         .store
-        .consume_device_grant(grant.id, &tokens.row(&owner, now, lifetime))
+        .consume_device_grant(grant.id, &tokens.row(&owner, now, lifetime), now)
         .await?
     {
         Some(_) => {

@@ -12,9 +12,10 @@ use super::super::error::{ErrorCode, OAuthError};
 use super::super::issue::{MintedTokens, TokenOwner, new_family};
 use super::super::params::Params;
 use super::super::response::TokenResponse;
+use crate::accounts::{self, PasswordCheck};
 use crate::app::AppState;
 use crate::domain::secret::SecretString;
-use crate::domain::sign_in_throttle::{self as throttle, ADDRESS_POLICY, LOGIN_POLICY};
+use crate::domain::sign_in_throttle as throttle;
 use crate::http::client_ip::ClientIp;
 use crate::oidc::id_token::{self, Subject};
 
@@ -40,34 +41,24 @@ pub async fn exchange(
     let password = SecretString::new(params.require("password")?);
     let scopes = requested_scopes(app, params.get("scope"))?;
 
-    let now = state.clock.now();
-    let (login_key, address_key) = (throttle::login_key(&login), throttle::address_key(ip.0));
-    let locked = match state.store.throttle_locked_for(&login_key, now).await? {
-        Some(s) => Some(s),
-        None => state.store.throttle_locked_for(&address_key, now).await?,
-    };
-    if let Some(seconds) = locked {
-        return Err(OAuthError::with_description(
-            ErrorCode::InvalidGrant,
-            throttle::lockout_message(seconds),
-        ));
-    }
-    let user = state.store.user_by_login(&login).await?;
-    let valid = state
-        .hasher
-        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await;
-    let user = match user {
-        Some(u) if valid => u,
-        _ => {
-            state
-                .store
-                .throttle_record_failure(&login_key, LOGIN_POLICY, now)
-                .await?;
-            state
-                .store
-                .throttle_record_failure(&address_key, ADDRESS_POLICY, now)
-                .await?;
+    let user = match accounts::check_password(
+        &state.store,
+        &state.hasher,
+        &state.clock,
+        &login,
+        &password,
+        ip.0,
+    )
+    .await?
+    {
+        PasswordCheck::Valid(user) => user,
+        PasswordCheck::Locked(seconds) => {
+            return Err(OAuthError::with_description(
+                ErrorCode::InvalidGrant,
+                throttle::lockout_message(seconds),
+            ));
+        }
+        PasswordCheck::Invalid => {
             return Err(
                 OAuthError::with_description(ErrorCode::InvalidGrant, INVALID_CREDENTIALS)
                     .detail("wrong credentials"),
@@ -86,8 +77,7 @@ pub async fn exchange(
             TWO_FACTOR,
         ));
     }
-    state.store.throttle_clear(&login_key).await?;
-
+    let now = state.clock.now();
     let lifetime = state.config.access_token_lifetime;
     let tokens = MintedTokens::new(true);
     let family = new_family();
