@@ -99,21 +99,37 @@ pub fn router(state: AppState) -> Router {
 /// unread, and hyper closes such a keep-alive connection when they arrive late: the
 /// client's next request on it then fails. Bodies are small (64 KiB at most), so one copy
 /// is cheap; a larger one is refused here, in the format of the endpoint it was sent to.
-async fn buffer_request_body(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn buffer_request_body(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     let (parts, body) = req.into_parts();
     match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(bytes) => next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await,
+        Ok(bytes) => {
+            next.run(axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(bytes),
+            ))
+            .await
+        }
         Err(_) => {
             let path = parts.uri.path();
             let too_large = crate::http::body::BodyError::TooLarge;
             if path.starts_with("/api/") {
                 crate::api::error::ApiError::Body(too_large).into_response()
-            } else if matches!(path, "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" | "/oauth/authorize_device") {
+            } else if matches!(
+                path,
+                "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" | "/oauth/authorize_device"
+            ) {
                 let body = serde_json::json!({"error": "invalid_request", "error_description": too_large.to_string()});
                 (axum::http::StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
             } else {
-                crate::web::WebError::Body { status: too_large.status(), message: too_large.to_string() }.into_response()
+                crate::web::WebError::Body {
+                    status: too_large.status(),
+                    message: too_large.to_string(),
+                }
+                .into_response()
             }
         }
     }

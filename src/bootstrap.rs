@@ -214,10 +214,24 @@ pub async fn purge_expired(state: &AppState) {
     let idle_cutoff = now - state.config.session_idle_timeout;
     let results = [
         ("sessions", store.purge_sessions(now, idle_cutoff).await),
-        ("sign-in throttles", store.purge_throttles(now, crate::domain::sign_in_throttle::WINDOW).await),
-        ("OAuth codes and tokens", store.purge_oauth(now, OAUTH_RETENTION).await),
-        ("device grants", store.purge_device_grants(now, OAUTH_RETENTION).await),
-        ("two-factor challenges", store.purge_two_factor_challenges(now).await),
+        (
+            "sign-in throttles",
+            store
+                .purge_throttles(now, crate::domain::sign_in_throttle::WINDOW)
+                .await,
+        ),
+        (
+            "OAuth codes and tokens",
+            store.purge_oauth(now, OAUTH_RETENTION).await,
+        ),
+        (
+            "device grants",
+            store.purge_device_grants(now, OAUTH_RETENTION).await,
+        ),
+        (
+            "two-factor challenges",
+            store.purge_two_factor_challenges(now).await,
+        ),
     ];
     for (what, result) in results {
         match result {
