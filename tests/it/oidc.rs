@@ -91,6 +91,39 @@ fn base64_decode(s: &str) -> Vec<u8> {
         .unwrap()
 }
 
+/// A second server on `app`'s database and master key (another node), returning its base URL.
+async fn second_node(app: &TestApp) -> String {
+    let env: std::collections::HashMap<&str, String> = [
+        ("DOORWARD_LISTEN", "127.0.0.1:0".to_string()),
+        (
+            "DOORWARD_DATA_DIR",
+            app.data_dir.path().display().to_string(),
+        ),
+        ("DOORWARD_DATABASE_URL", app.database_url.clone()),
+        ("DOORWARD_SECRET_KEY", SECRET_KEY.to_string()),
+        ("DOORWARD_DB_MAX_CONNECTIONS", "3".to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let config = doorward::config::Config::load_with(None, &|k| env.get(k).cloned()).unwrap();
+    let server = doorward::app::Server::build(config, doorward::domain::clock::Clock::system())
+        .await
+        .unwrap();
+    let base = format!("http://{}", server.local_addr());
+    // Runs until the test's runtime ends.
+    tokio::spawn(server.run(std::future::pending::<()>()));
+    base
+}
+
+async fn jwks_at(base: &str) -> Value {
+    reqwest::get(format!("{base}/oauth/discovery/keys"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 both_backends! {
     async fn discovery_advertises_only_what_works(app: TestApp) {
         let res = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap();
@@ -301,6 +334,37 @@ both_backends! {
             Some(ClientSecret::new(registered.secret.clone())),
         );
         es_token.claims(&client.id_token_verifier().set_allowed_algs(vec![openidconnect::core::CoreJwsSigningAlgorithm::EcdsaP256Sha256]), |_: Option<&Nonce>| Ok(())).expect("ES256 id_token verifies");
+    }
+
+    async fn every_node_signs_with_the_same_keys_and_follows_a_rotation(app: TestApp) {
+        let other = second_node(&app).await;
+        assert_eq!(jwks_at(&other).await, jwks(&app).await, "the second node reuses the first key");
+        let client = register(&app, AppSpec { scopes: "openid", ..AppSpec::default() }).await;
+        let id_token = token_with_openid(&app, &client).await;
+        let set = jwks_at(&other).await;
+        assert_eq!(set["keys"][0]["kid"], kid_of(&id_token).as_str());
+
+        let out = doorward_cli(&app, &["keys", "rotate", "--json"]);
+        let kid = serde_json::from_slice::<Value>(&out.stdout).unwrap()["kid"].as_str().unwrap().to_string();
+        wait_for_keys(&app, 2).await;
+        for _ in 0..40 {
+            if jwks_at(&other).await["keys"].as_array().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_eq!(jwks_at(&other).await, jwks(&app).await, "both nodes publish the same keys");
+        // Tokens from either node now carry the new kid.
+        let res = reqwest::Client::new()
+            .post(format!("{other}/oauth/token"))
+            .basic_auth(&client.client_id, Some(&client.secret))
+            .form(&[("grant_type", "password"), ("username", "root"), ("password", crate::support::ROOT_PASSWORD), ("scope", "openid")])
+            .send()
+            .await
+            .unwrap();
+        let tokens: Value = res.json().await.unwrap();
+        assert_eq!(kid_of(tokens["id_token"].as_str().unwrap()), kid);
+        assert_eq!(kid_of(&token_with_openid(&app, &client).await), kid);
     }
 
     async fn id_tokens_come_only_with_openid_and_from_every_user_grant(app: TestApp) {
