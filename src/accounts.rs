@@ -207,7 +207,7 @@ mod tests {
 #[derive(Debug)]
 pub enum PasswordCheck {
     /// The password is right (the account may still be blocked: the caller decides).
-    Valid(User),
+    Valid(Box<User>),
     /// Unknown login or wrong password: one answer for both.
     Invalid,
     /// Too many recent failures for this login or address; locked for this many seconds.
@@ -240,7 +240,7 @@ pub async fn check_password(
     match user {
         Some(user) if valid => {
             store.throttle_clear(&login_key).await?;
-            Ok(PasswordCheck::Valid(user))
+            Ok(PasswordCheck::Valid(Box::new(user)))
         }
         _ => {
             store

@@ -16,26 +16,12 @@ use super::csrf::{self, Csrf};
 use super::form::WebForm;
 use super::session::{self, CurrentUser, MaybeUser};
 use super::{WebError, page_with_status};
+use crate::accounts::{self, PasswordCheck};
 use crate::app::AppState;
 use crate::domain::secret::SecretString;
+use crate::domain::sign_in_throttle::lockout_message;
 use crate::http::client_ip::ClientIp;
 use crate::store::sessions::SessionOrigin;
-use crate::store::throttles::ThrottlePolicy;
-
-/// Window in which failures are counted (seconds).
-pub const THROTTLE_WINDOW: i64 = 600;
-/// Per submitted login: 10 failures in 10 minutes lock it for 10 minutes (GitLab's numbers).
-pub const ACCOUNT_POLICY: ThrottlePolicy = ThrottlePolicy {
-    max_failures: 10,
-    window: THROTTLE_WINDOW,
-    lock_for: 600,
-};
-/// Per client address: more room, since offices share addresses.
-pub const ADDRESS_POLICY: ThrottlePolicy = ThrottlePolicy {
-    max_failures: 50,
-    window: THROTTLE_WINDOW,
-    lock_for: 600,
-};
 
 pub const INVALID_LOGIN: &str = "Invalid login or password.";
 
@@ -94,22 +80,6 @@ pub struct SignInForm {
     return_to: Option<String>,
 }
 
-/// Key for the per-login throttle: the login as typed, so that unknown and known accounts
-/// behave identically.
-fn login_key(login: &str) -> String {
-    format!("login:{}", login.trim().to_lowercase())
-}
-
-fn address_key(ip: ClientIp) -> String {
-    format!("ip:{}", ip.0)
-}
-
-fn lockout_message(seconds: i64) -> String {
-    let minutes = (seconds + 59) / 60;
-    let unit = if minutes == 1 { "minute" } else { "minutes" };
-    format!("Too many failed sign-in attempts. Try again in {minutes} {unit}.")
-}
-
 pub async fn submit(
     State(state): State<AppState>,
     csrf: Csrf,
@@ -130,36 +100,25 @@ pub async fn submit(
         return Ok(again(StatusCode::UNAUTHORIZED, INVALID_LOGIN));
     }
 
-    let now = state.clock.now();
-    let (login_key, address_key) = (login_key(login), address_key(ip));
-    let locked = match state.store.throttle_locked_for(&login_key, now).await? {
-        Some(s) => Some(s),
-        None => state.store.throttle_locked_for(&address_key, now).await?,
-    };
-    if let Some(seconds) = locked {
-        return Ok(again(
-            StatusCode::TOO_MANY_REQUESTS,
-            &lockout_message(seconds),
-        ));
-    }
-
-    let user = state.store.user_by_login(login).await?;
     let password = SecretString::new(form.password);
-    let valid = state
-        .hasher
-        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await;
-    let user = match user {
-        Some(u) if valid => u,
-        _ => {
-            state
-                .store
-                .throttle_record_failure(&login_key, ACCOUNT_POLICY, now)
-                .await?;
-            state
-                .store
-                .throttle_record_failure(&address_key, ADDRESS_POLICY, now)
-                .await?;
+    let checked = accounts::check_password(
+        &state.store,
+        &state.hasher,
+        &state.clock,
+        login,
+        &password,
+        ip.0,
+    )
+    .await?;
+    let user = match checked {
+        PasswordCheck::Valid(user) => *user,
+        PasswordCheck::Locked(seconds) => {
+            return Ok(again(
+                StatusCode::TOO_MANY_REQUESTS,
+                &lockout_message(seconds),
+            ));
+        }
+        PasswordCheck::Invalid => {
             tracing::info!(ip = %ip.0, "failed sign-in");
             return Ok(again(StatusCode::UNAUTHORIZED, INVALID_LOGIN));
         }
@@ -172,7 +131,6 @@ pub async fn submit(
         ));
     }
 
-    state.store.throttle_clear(&login_key).await?;
     // With a second factor, no session yet: a challenge waits for the code.
     if user.two_factor_enabled {
         return super::two_factor_sign_in::challenge(&state, user.id, return_to.as_deref()).await;
@@ -299,17 +257,5 @@ mod tests {
         ] {
             assert_eq!(safe_return_to(bad), None, "{bad:?}");
         }
-    }
-
-    #[test]
-    fn lockout_messages_round_up_to_minutes() {
-        assert_eq!(
-            lockout_message(61),
-            "Too many failed sign-in attempts. Try again in 2 minutes."
-        );
-        assert_eq!(
-            lockout_message(30),
-            "Too many failed sign-in attempts. Try again in 1 minute."
-        );
     }
 }

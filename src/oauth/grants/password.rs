@@ -51,7 +51,7 @@ pub async fn exchange(
     )
     .await?
     {
-        PasswordCheck::Valid(user) => user,
+        PasswordCheck::Valid(user) => *user,
         PasswordCheck::Locked(seconds) => {
             return Err(OAuthError::with_description(
                 ErrorCode::InvalidGrant,
