@@ -15,7 +15,6 @@
 
 use std::fmt;
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use totp_rs::{Algorithm, Builder, Totp};
 
 use super::secret::{self, SecretString};
@@ -35,8 +34,6 @@ const RECOVERY_CODE_SYMBOLS: usize = 16;
 /// Crockford's base32 alphabet: no I, L, O or U, so a code read aloud or copied by hand
 /// survives; on input `i`/`l` are read as `1` and `o` as `0`.
 const CROCKFORD: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
-/// Format byte in front of an encrypted secret, so the scheme can change later.
-const CIPHERTEXT_V1: u8 = 1;
 
 /// A TOTP shared secret in memory; `Debug` never prints it.
 #[derive(Clone, PartialEq, Eq)]
@@ -218,46 +215,16 @@ fn aad(user_id: i64) -> [u8; 18] {
     out
 }
 
-fn aead_key(key: &[u8; 32]) -> Option<LessSafeKey> {
-    UnboundKey::new(&AES_256_GCM, key)
-        .ok()
-        .map(LessSafeKey::new)
-}
-
-/// Encrypts `secret` for `user_id`: `1 || nonce (96 random bits) || ciphertext || tag`. A
-/// random nonce per encryption is safe for far more than the few encryptions one key sees
-/// (NIST SP 800-38D §8.3 bounds random nonces at 2^32 per key).
+/// Encrypts `secret` for `user_id` with [`sealed`](super::sealed) (AES-256-GCM, the user id
+/// as associated data, so a ciphertext moved to another account does not decrypt).
 pub fn encrypt_secret(key: &[u8; 32], user_id: i64, secret: &TotpSecret) -> Option<Vec<u8>> {
-    let nonce_bytes = secret::random_bytes::<NONCE_LEN>();
-    let mut sealed = secret.0.clone();
-    aead_key(key)?
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce_bytes),
-            Aad::from(aad(user_id)),
-            &mut sealed,
-        )
-        .ok()?;
-    let mut out = Vec::with_capacity(1 + NONCE_LEN + sealed.len());
-    out.push(CIPHERTEXT_V1);
-    out.extend_from_slice(&nonce_bytes);
-    out.extend_from_slice(&sealed);
-    Some(out)
+    super::sealed::seal(key, &aad(user_id), &secret.0)
 }
 
 /// Decrypts what [`encrypt_secret`] made for this `user_id`; `None` if the key, the user or
 /// a single byte differs.
 pub fn decrypt_secret(key: &[u8; 32], user_id: i64, stored: &[u8]) -> Option<TotpSecret> {
-    let (&version, rest) = stored.split_first()?;
-    if version != CIPHERTEXT_V1 || rest.len() < NONCE_LEN {
-        return None;
-    }
-    let (nonce, sealed) = rest.split_at(NONCE_LEN);
-    let nonce = Nonce::try_assume_unique_for_key(nonce).ok()?;
-    let mut buf = sealed.to_vec();
-    let plain = aead_key(key)?
-        .open_in_place(nonce, Aad::from(aad(user_id)), &mut buf)
-        .ok()?;
-    Some(TotpSecret(plain.to_vec()))
+    super::sealed::open(key, &aad(user_id), stored).map(TotpSecret)
 }
 
 #[cfg(test)]
