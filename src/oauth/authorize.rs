@@ -105,15 +105,7 @@ pub async fn decide(
     csrf: Csrf,
     req: axum::extract::Request,
 ) -> Response {
-    let params = match read_form(req, &state).await {
-        Ok(p) => p,
-        Err(e) => return error_page(&state, e),
-    };
-    if let Err(e) = csrf.verify(params.get(crate::web::csrf::FIELD).unwrap_or_default()) {
-        return e.into_response();
-    }
-    let deny = params.get("decision") != Some("authorize");
-    finish(&state, &params, &user, deny).await
+    answer_consent(&state, &user, &csrf, req, false).await
 }
 
 /// `DELETE /oauth/authorize`: GitLab's deny (doorkeeper's `destroy`).
@@ -123,14 +115,27 @@ pub async fn deny(
     csrf: Csrf,
     req: axum::extract::Request,
 ) -> Response {
-    let params = match read_form(req, &state).await {
+    answer_consent(&state, &user, &csrf, req, true).await
+}
+
+/// Reads the consent form, checks its CSRF token, and authorizes unless told to deny
+/// (`always_deny`, or any `decision` other than `authorize`).
+async fn answer_consent(
+    state: &AppState,
+    user: &CurrentUser,
+    csrf: &Csrf,
+    req: axum::extract::Request,
+    always_deny: bool,
+) -> Response {
+    let params = match read_form(req, state).await {
         Ok(p) => p,
-        Err(e) => return error_page(&state, e),
+        Err(e) => return error_page(state, e),
     };
     if let Err(e) = csrf.verify(params.get(crate::web::csrf::FIELD).unwrap_or_default()) {
         return e.into_response();
     }
-    finish(&state, &params, &user, true).await
+    let deny = always_deny || params.get("decision") != Some("authorize");
+    finish(state, &params, user, deny).await
 }
 
 async fn read_form(req: axum::extract::Request, state: &AppState) -> Result<Params, OAuthError> {

@@ -17,7 +17,6 @@ use crate::app::AppState;
 use crate::applications;
 use crate::domain::application::{Application, ApplicationSettings, validate_settings};
 use crate::domain::clock::human;
-use crate::domain::scope::CATALOGUE;
 use crate::domain::secret::SecretString;
 use crate::domain::user::{FieldErrors, User};
 
@@ -135,16 +134,7 @@ pub struct TokenForm {
 
 /// Every catalogue scope as a checkbox, ticked when `selected` names it.
 fn scope_options(selected: &[String]) -> Vec<minijinja::Value> {
-    CATALOGUE
-        .iter()
-        .map(|s| {
-            minijinja::context! {
-                name => s.name,
-                description => s.description,
-                checked => selected.iter().any(|n| n == s.name),
-            }
-        })
-        .collect()
+    super::scopes::checkboxes(selected, true)
 }
 
 fn app_view(app: &Application) -> minijinja::Value {

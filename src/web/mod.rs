@@ -7,6 +7,7 @@ pub mod error;
 pub mod form;
 pub mod personal_access_tokens;
 pub mod profile;
+pub mod scopes;
 pub mod session;
 pub mod sign_in;
 pub mod templates;

@@ -16,7 +16,7 @@ use super::{WebError, page_with_status};
 use crate::accounts::{self, AccountError};
 use crate::app::AppState;
 use crate::domain::clock::{date, human};
-use crate::domain::scope::{self, CATALOGUE, ScopeSet};
+use crate::domain::scope::{self, ScopeSet};
 use crate::domain::secret::SecretString;
 use crate::domain::user::{FieldErrors, User};
 use crate::store::tokens::PersonalAccessToken;
@@ -112,17 +112,7 @@ pub struct RevokeForm {
 
 /// The scopes a personal access token may hold (not OpenID Connect's), as checkboxes.
 fn scope_options(selected: &[String]) -> Vec<minijinja::Value> {
-    CATALOGUE
-        .iter()
-        .filter(|s| !s.oidc)
-        .map(|s| {
-            minijinja::context! {
-                name => s.name,
-                description => s.description,
-                checked => selected.iter().any(|n| n == s.name),
-            }
-        })
-        .collect()
+    super::scopes::checkboxes(selected, false)
 }
 
 fn token_view(t: &PersonalAccessToken) -> minijinja::Value {
