@@ -1,0 +1,458 @@
+//! The table, the targets of issue 6, and the JSON file.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::load::Outcome;
+use crate::run::BackendRun;
+
+/// One measured run.
+pub struct Measured {
+    pub backend: String,
+    /// W1…W7, W3a (code minting), W6b (the burst), or `ceiling`.
+    pub id: String,
+    pub label: String,
+    pub connections: usize,
+    /// Rows in `oauth_access_tokens` when the run started, where it matters.
+    pub table_rows: Option<i64>,
+    pub outcome: Outcome,
+    /// The baseline's requests/s at the same connection count.
+    pub ceiling: Option<f64>,
+    pub note: String,
+    /// SQLite only: (database file, WAL file) sizes in bytes right after the run.
+    pub db_bytes: Option<(u64, u64)>,
+}
+
+/// Bytes in a megabyte, as the targets count them (MB, not MiB).
+const MB: f64 = 1_000_000.0;
+
+fn mb(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / MB
+}
+
+impl Measured {
+    pub fn new(
+        backend: &str,
+        id: &str,
+        label: &str,
+        connections: usize,
+        table_rows: Option<i64>,
+        outcome: Outcome,
+    ) -> Measured {
+        Measured {
+            backend: backend.into(),
+            id: id.into(),
+            label: label.into(),
+            connections,
+            table_rows,
+            outcome,
+            ceiling: None,
+            note: String::new(),
+            db_bytes: None,
+        }
+    }
+
+    pub fn ceiling(mut self, ceiling: Option<f64>) -> Measured {
+        self.ceiling = ceiling;
+        self
+    }
+
+    pub fn note(mut self, note: String) -> Measured {
+        self.note = note;
+        self
+    }
+
+    /// Requests/s as a fraction of the baseline's at the same connection count.
+    pub fn ratio(&self) -> Option<f64> {
+        self.ceiling
+            .filter(|c| *c > 0.0)
+            .map(|c| self.outcome.rate() / c)
+    }
+
+    fn columns(&self) -> String {
+        let o = &self.outcome;
+        format!(
+            "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10.0} {:>7} {:>8.2} {:>8.2} {:>6} {:>6.0} {:>6.0} {:>6.0} {:>7.1}",
+            self.backend,
+            self.id,
+            truncate(&self.label, 48),
+            self.connections,
+            self.table_rows
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "-".into()),
+            o.rate(),
+            self.ratio()
+                .map(|r| format!("{:.1}%", r * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            o.quantile_ms(0.5),
+            o.quantile_ms(0.99),
+            o.errors,
+            o.server_cpu_percent(),
+            o.client_cpu_percent(),
+            o.other_cpu_percent(),
+            mb(o.server_peak_rss_kb),
+        )
+    }
+
+    pub fn print_line(&self) {
+        println!("{}", self.columns());
+        if !self.note.is_empty() {
+            println!("{:>14}{}", "", self.note);
+        }
+        if let Some((db, wal)) = self.db_bytes
+            && wal > 64 * 1024 * 1024
+        {
+            println!(
+                "{:>14}SQLite database {:.0} MB, WAL {:.0} MB after the run",
+                "",
+                db as f64 / MB,
+                wal as f64 / MB
+            );
+        }
+        for e in self.outcome.error_samples.iter().take(2) {
+            println!("{:>14}error: {}", "", truncate(e, 160));
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let o = &self.outcome;
+        let mut v = json!({
+            "workload": self.id,
+            "label": self.label,
+            "connections": self.connections,
+            "table_rows": self.table_rows,
+            "requests_ok": o.ok,
+            "errors": o.errors,
+            "elapsed_s": o.elapsed.as_secs_f64(),
+            "requests_per_s": o.rate(),
+            "ratio_to_ceiling": self.ratio(),
+            "p50_ms": o.quantile_ms(0.50),
+            "p90_ms": o.quantile_ms(0.90),
+            "p99_ms": o.quantile_ms(0.99),
+            "max_ms": o.quantile_ms(1.0),
+            "server_cpu_percent": o.server_cpu_percent(),
+            "load_generator_cpu_percent": o.client_cpu_percent(),
+            "other_cpu_percent": o.other_cpu_percent(),
+            "steal_percent": o.steal_percent(),
+            "server_peak_rss_mb": mb(o.server_peak_rss_kb),
+            "peak_rss_exact": o.peak_is_exact,
+            "inputs_exhausted": o.exhausted,
+            "note": self.note,
+            "sqlite_db_mb": self.db_bytes.map(|(db, _)| db as f64 / MB),
+            "sqlite_wal_mb": self.db_bytes.map(|(_, wal)| wal as f64 / MB),
+            "error_samples": o.error_samples,
+        });
+        if !o.buckets.is_empty() {
+            let width = o.elapsed.as_secs_f64() / o.buckets.len().max(1) as f64;
+            v["buckets"] = json!({
+                "requests": o.buckets,
+                "requests_per_s": o.buckets.iter().map(|n| *n as f64 / width).collect::<Vec<_>>(),
+                "server_rss_mb": o.bucket_rss_kb.iter().map(|k| mb(*k)).collect::<Vec<_>>(),
+            });
+        }
+        v
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        s.chars().take(n - 1).chain(['…']).collect()
+    }
+}
+
+pub fn header() -> String {
+    format!(
+        "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7}",
+        "backend",
+        "id",
+        "workload",
+        "conns",
+        "rows",
+        "req/s",
+        "%ceil",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "cpu%",
+        "gen%",
+        "other%",
+        "peak MB"
+    )
+}
+
+pub fn print_table(baseline: &[Measured], backends: &[BackendRun]) {
+    println!("{}", header());
+    for m in baseline {
+        println!("{}", m.columns());
+    }
+    for b in backends {
+        for m in &b.runs {
+            println!("{}", m.columns());
+        }
+    }
+}
+
+/// One of issue 6's targets, as measured.
+pub struct Target {
+    pub name: String,
+    pub goal: String,
+    pub measured: String,
+    /// `None` when the target only asks for a report.
+    pub met: Option<bool>,
+}
+
+impl Target {
+    pub fn to_json(&self) -> Value {
+        json!({"target": self.name, "goal": self.goal, "measured": self.measured, "met": self.met})
+    }
+}
+
+pub fn targets(b: &BackendRun) -> Vec<Target> {
+    let mut out = Vec::new();
+    let mut t = |name: String, goal: &str, measured: String, met: Option<bool>| {
+        out.push(Target {
+            name,
+            goal: goal.into(),
+            measured,
+            met,
+        })
+    };
+    let runs = |id: &'static str| b.runs.iter().filter(move |m| m.id == id);
+    let min_conns = b
+        .runs
+        .iter()
+        .filter(|m| m.id == "W1")
+        .map(|m| m.connections)
+        .min()
+        .unwrap_or(32);
+    for (id, goal) in [
+        ("W1", 0.20),
+        ("W2", 0.15),
+        ("W3", 0.15),
+        ("W4", 0.40),
+        ("W5", 0.40),
+    ] {
+        for m in runs(id) {
+            if let Some(r) = m.ratio() {
+                t(
+                    format!("{id} {} conns{}", m.connections, rows_label(m)),
+                    &format!("≥ {:.0} % of the ceiling", goal * 100.0),
+                    format!("{:.1} % ({:.0} req/s)", r * 100.0, m.outcome.rate()),
+                    Some(r >= goal),
+                );
+            }
+        }
+    }
+    for m in b
+        .runs
+        .iter()
+        .filter(|m| ["W1", "W2", "W3", "W4", "W5"].contains(&m.id.as_str()))
+        .filter(|m| m.connections == min_conns)
+    {
+        let p99 = m.outcome.quantile_ms(0.99);
+        t(
+            format!("{} p99 at {} conns{}", m.id, m.connections, rows_label(m)),
+            "< 5 ms",
+            format!("{p99:.2} ms"),
+            Some(p99 < 5.0),
+        );
+    }
+    let errors: u64 = b.runs.iter().map(|m| m.outcome.errors).sum();
+    t(
+        "errors".into(),
+        "zero",
+        errors.to_string(),
+        Some(errors == 0),
+    );
+    for m in runs("W6") {
+        let r = m.outcome.rate() / b.argon2_rate;
+        t(
+            format!("W6 {} conns", m.connections),
+            "≥ 90 % of the raw Argon2id rate",
+            format!(
+                "{:.0} % ({:.1}/s vs {:.1}/s)",
+                r * 100.0,
+                m.outcome.rate(),
+                b.argon2_rate
+            ),
+            Some(r >= 0.9),
+        );
+    }
+    for m in runs("W6b") {
+        t(
+            format!("W6 peak RSS, {} concurrent attempts", m.connections),
+            "bounded (report)",
+            format!(
+                "{:.1} MB; {} ok, {} errors in {:.1} s",
+                mb(m.outcome.server_peak_rss_kb),
+                m.outcome.ok,
+                m.outcome.errors,
+                m.outcome.elapsed.as_secs_f64()
+            ),
+            None,
+        );
+    }
+    let s = &b.startup;
+    for key in ["idle_rss_fresh_kib", "idle_rss_existing_kib"] {
+        if let Some(kib) = s[key].as_u64() {
+            t(
+                format!(
+                    "idle RSS ({})",
+                    key.trim_end_matches("_kib").replace('_', " ")
+                ),
+                "≤ 20 MB",
+                format!("{:.1} MB", mb(kib)),
+                Some(mb(kib) <= 20.0),
+            );
+        }
+    }
+    for (key, rows) in [
+        ("ready_existing_ms", "existing_rows"),
+        ("ready_existing_large_ms", "existing_large_rows"),
+    ] {
+        if let Some(ms) = s[key].as_f64() {
+            t(
+                format!("ready on an existing database ({} rows)", s[rows]),
+                "< 200 ms",
+                format!("{ms:.1} ms"),
+                Some(ms < 200.0),
+            );
+        }
+    }
+    if let Some(ms) = s["ready_fresh_ms"].as_f64() {
+        t(
+            "ready on a fresh database".into(),
+            "(report)",
+            format!("{ms:.1} ms"),
+            None,
+        );
+    }
+    let w4: Vec<&Measured> = runs("W4").collect();
+    for small in &w4 {
+        if let Some(large) = w4
+            .iter()
+            .find(|l| l.connections == small.connections && l.table_rows > small.table_rows)
+        {
+            let change = large.outcome.rate() / small.outcome.rate().max(1e-9) - 1.0;
+            t(
+                format!(
+                    "W4 {} conns: {} vs {} rows",
+                    small.connections,
+                    large.table_rows.unwrap_or(0),
+                    small.table_rows.unwrap_or(0)
+                ),
+                "within 10 %",
+                format!(
+                    "{:+.1} % ({:.0} vs {:.0} req/s)",
+                    change * 100.0,
+                    large.outcome.rate(),
+                    small.outcome.rate()
+                ),
+                Some(change.abs() <= 0.10),
+            );
+        }
+    }
+    for m in runs("W7") {
+        let o = &m.outcome;
+        let (min, max) = o
+            .buckets
+            .iter()
+            .fold((u64::MAX, 0), |(lo, hi), n| (lo.min(*n), hi.max(*n)));
+        if !o.buckets.is_empty() {
+            t(
+                "W7 throughput flat".into(),
+                "slowest bucket ≥ 90 % of the fastest",
+                format!("{:.1} %", 100.0 * min as f64 / max.max(1) as f64),
+                Some(min as f64 >= 0.9 * max as f64),
+            );
+        }
+        t(
+            "W7 errors".into(),
+            "zero",
+            o.errors.to_string(),
+            Some(o.errors == 0),
+        );
+        if let (Some(first), Some(last)) = (o.bucket_rss_kb.first(), o.bucket_rss_kb.last()) {
+            let growth = *last as f64 / (*first).max(1) as f64 - 1.0;
+            t(
+                "W7 memory".into(),
+                "no growth (≤ 5 % first to last bucket)",
+                format!(
+                    "{:.1} MB → {:.1} MB ({:+.1} %)",
+                    mb(*first),
+                    mb(*last),
+                    growth * 100.0
+                ),
+                Some(growth <= 0.05),
+            );
+        }
+    }
+    out
+}
+
+fn rows_label(m: &Measured) -> String {
+    match (m.id.as_str(), m.table_rows) {
+        ("W4" | "W5", Some(r)) => format!(", {r} rows"),
+        _ => String::new(),
+    }
+}
+
+pub fn print_backend_summary(b: &BackendRun) {
+    println!("\n{} targets (issue 6):", b.backend);
+    for t in targets(b) {
+        let mark = match t.met {
+            Some(true) => "met   ",
+            Some(false) => "MISSED",
+            None => "report",
+        };
+        println!(
+            "  {mark}  {:<44} {:<40} {}",
+            truncate(&t.name, 44),
+            truncate(&t.goal, 40),
+            t.measured
+        );
+    }
+    for m in b.runs.iter().filter(|m| !m.outcome.buckets.is_empty()) {
+        let o = &m.outcome;
+        let width = o.elapsed.as_secs_f64() / o.buckets.len().max(1) as f64;
+        let rates: Vec<String> = o
+            .buckets
+            .iter()
+            .map(|n| format!("{:.0}", *n as f64 / width))
+            .collect();
+        let rss: Vec<String> = o
+            .bucket_rss_kb
+            .iter()
+            .map(|k| format!("{:.1}", mb(*k)))
+            .collect();
+        println!(
+            "  {} per {:.1}-second bucket: req/s [{}], server RSS MB [{}]",
+            m.id,
+            width,
+            rates.join(", "),
+            rss.join(", ")
+        );
+    }
+}
+
+/// Writes `doc` to `<dir>/<UTC time>[-smoke].json` (through a temporary file).
+pub fn write_json(
+    dir: &Path,
+    started: &time::OffsetDateTime,
+    smoke: bool,
+    doc: &Value,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let stamp = started.format(time::macros::format_description!(
+        "[year][month][day]-[hour][minute][second]"
+    ))?;
+    let name = format!("{stamp}{}.json", if smoke { "-smoke" } else { "" });
+    let path = dir.join(name);
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(doc)? + "\n")?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(path)
+}
