@@ -51,6 +51,11 @@ pub async fn bench(args: Args) -> anyhow::Result<bool> {
     let self_exe = std::env::current_exe()?;
     let work = std::env::temp_dir().join(format!("doorward-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
+    // Removed on every way out, errors included, unless --keep.
+    let _scratch = Scratch {
+        path: work.clone(),
+        keep: s.keep,
+    };
     let machine = crate::procfs::machine();
     println!(
         "doorward-bench: {} cores, {}; doorward at {}; scratch {}",
@@ -167,13 +172,25 @@ pub async fn bench(args: Args) -> anyhow::Result<bool> {
     println!("\nJSON: {}", path.display());
     if s.keep {
         println!("kept the data directories and logs in {}", work.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&work);
     }
     if errors > 0 {
         eprintln!("{errors} request(s) failed; see error_samples in the JSON");
     }
     Ok(!s.smoke || errors == 0)
+}
+
+/// The run's scratch directory (data directories, server logs).
+struct Scratch {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
 }
 
 /// `cargo build --bin doorward` in this binary's profile; returns the binary beside us.
