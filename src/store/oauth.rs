@@ -118,6 +118,24 @@ macro_rules! bind_new_token {
     };
 }
 
+/// One of the two fixed token lookups: by access-token hash or by refresh-token hash.
+macro_rules! token_with_owner_sql {
+    ($col:literal) => {
+        concat!(
+            "SELECT t.id, t.application_id, t.user_id, t.grant_id, t.family, t.scopes, t.created_at AS token_created_at, \
+             t.expires_at, t.revoked_at, a.uid AS client_id, \
+             u.id AS u_id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
+             u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
+             u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled \
+             FROM oauth_access_tokens t \
+             LEFT JOIN oauth_applications a ON a.id = t.application_id \
+             LEFT JOIN users u ON u.id = t.user_id WHERE ",
+            $col,
+            " = $1"
+        )
+    };
+}
+
 impl Store {
     pub async fn create_grant(&self, g: &NewGrant<'_>, now: i64) -> StoreResult<()> {
         const SQL: &str = "INSERT INTO oauth_grants (code_hash, application_id, user_id, redirect_uri, scopes, \
@@ -222,7 +240,8 @@ impl Store {
         &self,
         token_hash: &[u8],
     ) -> StoreResult<Option<TokenWithOwner>> {
-        self.token_with_owner("t.token_hash", token_hash).await
+        const SQL: &str = token_with_owner_sql!("t.token_hash");
+        self.token_with_owner(SQL, token_hash).await
     }
 
     /// The token row holding this refresh token, with its owner and client.
@@ -230,37 +249,15 @@ impl Store {
         &self,
         refresh_hash: &[u8],
     ) -> StoreResult<Option<TokenWithOwner>> {
-        self.token_with_owner("t.refresh_token_hash", refresh_hash)
-            .await
+        const SQL: &str = token_with_owner_sql!("t.refresh_token_hash");
+        self.token_with_owner(SQL, refresh_hash).await
     }
 
     async fn token_with_owner(
         &self,
-        column: &'static str,
+        sql: &'static str,
         hash: &[u8],
     ) -> StoreResult<Option<TokenWithOwner>> {
-        // Two fixed statements; `column` only selects between them.
-        macro_rules! by {
-            ($col:literal) => {
-                concat!(
-                    "SELECT t.id, t.application_id, t.user_id, t.grant_id, t.family, t.scopes, t.created_at AS token_created_at, \
-                     t.expires_at, t.revoked_at, a.uid AS client_id, \
-                     u.id AS u_id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
-                     u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
-                     u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled \
-                     FROM oauth_access_tokens t \
-                     LEFT JOIN oauth_applications a ON a.id = t.application_id \
-                     LEFT JOIN users u ON u.id = t.user_id WHERE ",
-                    $col,
-                    " = $1"
-                )
-            };
-        }
-        let sql: &'static str = if column == "t.token_hash" {
-            by!("t.token_hash")
-        } else {
-            by!("t.refresh_token_hash")
-        };
         struct Row {
             id: i64,
             application_id: Option<i64>,
@@ -285,7 +282,6 @@ impl Store {
             revoked_at: Option<i64>,
             client_id: Option<String>,
         });
-        struct UserRow(User);
         let found = on_pool!(self, p => {
             match sqlx::query(sql).bind(hash).fetch_optional(p).await? {
                 Some(row) => {
@@ -293,8 +289,9 @@ impl Store {
                     let user = if t.user_id.is_some() {
                         use sqlx::Row as _;
                         let mut u: User = sqlx::FromRow::from_row(&row)?;
+                        // `id` is the token's column in this join; the user's is `u_id`.
                         u.id = row.try_get("u_id")?;
-                        Some(UserRow(u))
+                        Some(u)
                     } else {
                         None
                     };
@@ -315,7 +312,7 @@ impl Store {
                 expires_at: t.expires_at,
                 revoked_at: t.revoked_at,
             },
-            user: user.map(|u| u.0),
+            user,
             client_id: t.client_id,
         }))
     }
