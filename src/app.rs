@@ -25,8 +25,21 @@ use crate::web::templates::Templates;
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Everything a handler may need. No globals: tests run several of these in one process.
+///
+/// One `Arc` around it all: the state is cloned for every middleware and extractor of
+/// every request, and one reference count is cheaper than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
     pub clock: Clock,
@@ -50,7 +63,7 @@ impl AppState {
         clock: Clock,
         master_key: &MasterKey,
     ) -> anyhow::Result<AppState> {
-        Ok(AppState {
+        Ok(AppState(Arc::new(Shared {
             hasher: PasswordHasher::new(config.password_hash_concurrency),
             csrf_key: Arc::new(master_key.derive("csrf")),
             totp_key: Arc::new(master_key.derive("totp-encryption")),
@@ -61,7 +74,7 @@ impl AppState {
             store,
             clock,
             shutting_down: Arc::new(AtomicBool::new(false)),
-        })
+        })))
     }
 }
 
@@ -154,7 +167,13 @@ impl Server {
             config.external_url = format!("http://{local}");
         }
         config.listen = local;
-        let prepared = bootstrap::prepare(&config, &clock).await?;
+        let mut prepared = bootstrap::prepare(&config, &clock).await?;
+        if config.token_cache_ttl > 0 {
+            prepared.store.enable_token_cache(
+                Duration::from_secs(config.token_cache_ttl),
+                Duration::from_millis(config.cache_poll_interval_ms),
+            );
+        }
         let state = AppState::new(config, prepared.store, clock, &prepared.master_key)?;
         Ok(Server { listener, state })
     }
@@ -177,6 +196,8 @@ impl Server {
         let state = self.state.clone();
         let flag = state.shutting_down.clone();
         let maintenance = tokio::spawn(bootstrap::maintenance_loop(state.clone()));
+        let invalidations = tokio::spawn(state.store.clone().follow_invalidations());
+        let wal = tokio::spawn(state.store.clone().keep_wal_small());
         tracing::info!(addr = %self.local_addr(), external_url = %state.config.external_url, "doorward is listening");
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app)
@@ -187,6 +208,8 @@ impl Server {
             })
             .await?;
         maintenance.abort();
+        invalidations.abort();
+        wal.abort();
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -49,6 +49,12 @@ pub struct Config {
     pub password_grant_public_clients: bool,
     /// Lifetime of OpenID Connect id_tokens in seconds (GitLab: 120).
     pub id_token_lifetime: i64,
+    /// Validated access tokens and applications are kept in memory this long at most
+    /// (seconds); 0 turns the cache off. Revocations reach it through the invalidation log.
+    pub token_cache_ttl: u64,
+    /// How often each node reads the invalidation log (milliseconds): the longest a
+    /// revocation made on another node can go unnoticed here.
+    pub cache_poll_interval_ms: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +93,8 @@ struct FileConfig {
     implicit_grant: Option<bool>,
     password_grant_public_clients: Option<bool>,
     id_token_lifetime: Option<i64>,
+    token_cache_ttl: Option<i64>,
+    cache_poll_interval_ms: Option<i64>,
 }
 
 /// Reads one setting: the environment first, then the file.
@@ -275,6 +283,12 @@ impl Config {
             id_token_lifetime: src
                 .number("id_token_lifetime", f.id_token_lifetime, 30)?
                 .unwrap_or(120),
+            token_cache_ttl: src
+                .number("token_cache_ttl", f.token_cache_ttl, 0)?
+                .unwrap_or(60),
+            cache_poll_interval_ms: src
+                .number("cache_poll_interval_ms", f.cache_poll_interval_ms, 10)?
+                .unwrap_or(100),
         })
     }
 

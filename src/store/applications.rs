@@ -1,5 +1,6 @@
 //! OAuth applications.
 
+use super::cache::Invalidation;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::application::{Application, ApplicationSettings};
 
@@ -60,12 +61,15 @@ impl Store {
     /// The application with this `client_id`: one lookup on the unique index.
     pub async fn application_by_uid(&self, uid: &str) -> StoreResult<Option<Application>> {
         const SQL: &str = select_applications!("WHERE uid = $1");
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(uid).fetch_optional(p).await)?)
+        self.cached_application(uid, async {
+            Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(uid).fetch_optional(p).await)?)
+        })
+        .await
     }
 
     pub async fn application_by_id(&self, id: i64) -> StoreResult<Option<Application>> {
         const SQL: &str = select_applications!("WHERE id = $1");
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
     }
 
     /// Applications registered by `owner_id`, or the instance-wide ones for `None`.
@@ -77,9 +81,9 @@ impl Store {
         const INSTANCE: &str = select_applications!("WHERE owner_id IS NULL ORDER BY id");
         Ok(match owner_id {
             Some(owner) => {
-                on_pool!(self, p => sqlx::query_as(OWNED).bind(owner).fetch_all(p).await)?
+                on_pool!(self, read p => sqlx::query_as(OWNED).bind(owner).fetch_all(p).await)?
             }
-            None => on_pool!(self, p => sqlx::query_as(INSTANCE).fetch_all(p).await)?,
+            None => on_pool!(self, read p => sqlx::query_as(INSTANCE).fetch_all(p).await)?,
         })
     }
 
@@ -92,7 +96,7 @@ impl Store {
         const LIST: &str =
             select_applications!("WHERE owner_id IS NULL ORDER BY id LIMIT $1 OFFSET $2");
         const COUNT: &str = "SELECT COUNT(*) FROM oauth_applications WHERE owner_id IS NULL";
-        on_pool!(self, p => {
+        on_pool!(self, read p => {
             let apps: Vec<Application> = sqlx::query_as(LIST)
                 .bind(limit)
                 .bind(offset)
@@ -124,6 +128,7 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        self.forget(Invalidation::Application(id));
         if done == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -147,6 +152,7 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        self.forget(Invalidation::Application(id));
         if done == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -161,6 +167,7 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        self.forget(Invalidation::Application(id));
         if done == 0 {
             Err(StoreError::NotFound)
         } else {

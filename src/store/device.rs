@@ -80,7 +80,9 @@ impl Store {
         user_code_hash: &[u8],
     ) -> StoreResult<Option<DeviceGrant>> {
         const SQL: &str = select_device_grants!("user_code_hash = $1");
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(user_code_hash).fetch_optional(p).await)?)
+        Ok(
+            on_pool!(self, read p => sqlx::query_as(SQL).bind(user_code_hash).fetch_optional(p).await)?,
+        )
     }
 
     pub async fn device_grant_by_device_code(
@@ -88,7 +90,9 @@ impl Store {
         device_code_hash: &[u8],
     ) -> StoreResult<Option<DeviceGrant>> {
         const SQL: &str = select_device_grants!("device_code_hash = $1");
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(device_code_hash).fetch_optional(p).await)?)
+        Ok(
+            on_pool!(self, read p => sqlx::query_as(SQL).bind(device_code_hash).fetch_optional(p).await)?,
+        )
     }
 
     /// Approves or denies a pending, unexpired grant for `user_id`. False when it was no

@@ -7,7 +7,9 @@
 //! matches on [`Pool`] explicitly and says why.
 
 pub mod applications;
+mod cache;
 pub mod device;
+mod invalidations;
 mod migrations;
 pub mod oauth;
 pub mod sessions;
@@ -16,6 +18,7 @@ pub mod throttles;
 pub mod tokens;
 pub mod two_factor;
 pub mod users;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -39,6 +42,8 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+pub use cache::TokenCache;
 
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
@@ -81,9 +86,18 @@ fn is_unavailable(code: Option<&str>) -> bool {
 }
 
 /// The native pool of the configured backend.
+///
+/// SQLite allows one writer at a time, so all writes go through `write`, a pool of one
+/// connection: writers queue in the pool (first come, first served) instead of sleeping in
+/// SQLite's busy handler, and the hot token writes are grouped into shared transactions by
+/// [`writer::TokenWriter`]. Reads use `read`, whose connections are opened read-only, so a
+/// write sent there by mistake fails loudly in the tests instead of contending for the lock.
 #[derive(Clone, Debug)]
 pub enum Pool {
-    Sqlite(sqlx::SqlitePool),
+    Sqlite {
+        read: sqlx::SqlitePool,
+        write: sqlx::SqlitePool,
+    },
     Postgres(sqlx::PgPool),
 }
 
@@ -106,19 +120,31 @@ impl Backend {
     }
 }
 
-/// Runs `$body` with `$p` bound to whichever native pool the store holds, and `$begin` to the
-/// statement that opens a write transaction on that backend. SQLite needs `BEGIN IMMEDIATE`:
-/// a deferred transaction that later writes fails with SQLITE_BUSY instead of waiting.
+/// Runs `$body` with `$p` bound to whichever native pool the store holds.
+///
+/// - `on_pool!(store, p => body)`: any statement. On SQLite this is the single write
+///   connection, which is always correct; use it for writes and for rare reads.
+/// - `on_pool!(store, read p => body)`: a read on a frequent path, served on SQLite by the
+///   read-only pool so that it never waits behind writes.
+/// - `on_pool!(store, p, begin => body)`: a write transaction, with `$begin` bound to the
+///   statement that opens it. SQLite needs `BEGIN IMMEDIATE`: a deferred transaction that
+///   later writes fails with SQLITE_BUSY instead of waiting.
 macro_rules! on_pool {
+    ($store:expr, read $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite { read: $p, .. } => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
     ($store:expr, $p:ident => $body:expr) => {
         match &$store.pool {
-            $crate::store::Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Sqlite { write: $p, .. } => $body,
             $crate::store::Pool::Postgres($p) => $body,
         }
     };
     ($store:expr, $p:ident, $begin:ident => $body:expr) => {
         match &$store.pool {
-            $crate::store::Pool::Sqlite($p) => {
+            $crate::store::Pool::Sqlite { write: $p, .. } => {
                 let $begin = "BEGIN IMMEDIATE";
                 $body
             }
@@ -148,6 +174,11 @@ macro_rules! impl_from_row {
 }
 pub(crate) use impl_from_row;
 
+/// Past this size (bytes) the SQLite WAL is checkpointed and truncated by
+/// [`Store::checkpoint_if_large`]; SQLite's own automatic checkpoint cannot reset the log
+/// while readers keep arriving, so without this it grows for as long as the load lasts.
+pub const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// Pool and timeout settings.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
@@ -169,6 +200,10 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// SQLite only: the group-commit writer of token inserts (see [`writer`]).
+    token_writer: Option<std::sync::Arc<writer::TokenWriter>>,
+    /// Validated tokens and applications, when the server enabled it (see [`cache`]).
+    token_cache: Option<std::sync::Arc<cache::TokenCache>>,
 }
 
 impl Store {
@@ -178,20 +213,42 @@ impl Store {
     pub fn connect(url: &str, options: &StoreOptions) -> StoreResult<Store> {
         let pool = match Backend::of_url(url) {
             Some(Backend::Sqlite) => {
-                let connect = SqliteConnectOptions::from_str(url)?
+                let base = SqliteConnectOptions::from_str(url)?
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                let write = base
+                    .clone()
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     // With WAL, NORMAL is durable against process crashes (kill -9); only
                     // an OS crash or power loss can lose the last transactions.
                     .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
-                Pool::Sqlite(
+                    // Once a checkpoint has reset the log, truncate the file back to this
+                    // size, so a burst of writes does not leave a huge WAL behind.
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
+                let write_pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_lazy_with(write);
+                // An in-memory database exists once per connection: everything must share
+                // the one connection there.
+                let read_pool = if url.contains(":memory:") || url.contains("mode=memory") {
+                    write_pool.clone()
+                } else {
+                    let read = base
+                        .read_only(true)
+                        // 8 MB of page cache per reader (SQLite's default is 2 MB), so the
+                        // upper levels of large token indexes stay in memory.
+                        .pragma("cache_size", "-8000");
                     SqlitePoolOptions::new()
                         .max_connections(options.max_connections)
                         .acquire_timeout(options.acquire_timeout)
-                        .connect_lazy_with(connect),
-                )
+                        .connect_lazy_with(read)
+                };
+                Pool::Sqlite {
+                    read: read_pool,
+                    write: write_pool,
+                }
             }
             Some(Backend::Postgres) => {
                 let connect = PgConnectOptions::from_str(url)?.application_name("doorward");
@@ -208,12 +265,24 @@ impl Store {
                 )));
             }
         };
-        Ok(Store { pool })
+        // The writer task needs a Tokio runtime; without one (never the case for the
+        // server) token writes simply run one transaction each.
+        let token_writer = match &pool {
+            Pool::Sqlite { write, .. } if tokio::runtime::Handle::try_current().is_ok() => Some(
+                std::sync::Arc::new(writer::TokenWriter::spawn(write.clone())),
+            ),
+            _ => None,
+        };
+        Ok(Store {
+            pool,
+            token_writer,
+            token_cache: None,
+        })
     }
 
     pub fn backend(&self) -> Backend {
         match self.pool {
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite { .. } => Backend::Sqlite,
             Pool::Postgres(_) => Backend::Postgres,
         }
     }
@@ -225,16 +294,61 @@ impl Store {
 
     /// One round trip, for readiness.
     pub async fn ping(&self) -> StoreResult<()> {
-        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, read p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
         Ok(())
     }
 
-    /// (open connections, idle connections), for metrics.
+    /// (open connections, idle connections), for metrics; both SQLite pools together.
     pub fn pool_figures(&self) -> (u32, usize) {
-        on_pool!(self, p => (p.size(), p.num_idle()))
+        match &self.pool {
+            Pool::Sqlite { read, write } => (
+                read.size() + write.size(),
+                read.num_idle() + write.num_idle(),
+            ),
+            Pool::Postgres(p) => (p.size(), p.num_idle()),
+        }
+    }
+
+    /// SQLite: checkpoints and truncates the WAL whenever it has grown past
+    /// [`WAL_SIZE_LIMIT`], checking every second, for as long as the server runs. SQLite's
+    /// automatic checkpoint copies pages back but can only restart the log at a moment when
+    /// no reader is using it, which never comes under steady load. A TRUNCATE checkpoint
+    /// waits (busy handler) for the readers of old pages to finish, on the write
+    /// connection, so writes pause for that long instead of the file growing without end.
+    pub async fn keep_wal_small(self) {
+        let Pool::Sqlite { write, .. } = &self.pool else {
+            return;
+        };
+        let mut wal = write
+            .connect_options()
+            .get_filename()
+            .as_os_str()
+            .to_owned();
+        wal.push("-wal");
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+            if size <= WAL_SIZE_LIMIT {
+                continue;
+            }
+            match sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(write)
+                .await
+            {
+                Ok(_) => tracing::debug!(bytes = size, "checkpointed the WAL"),
+                Err(e) => tracing::warn!(error = %e, "cannot checkpoint the WAL"),
+            }
+        }
     }
 
     pub async fn close(&self) {
-        on_pool!(self, p => p.close().await)
+        match &self.pool {
+            Pool::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pool::Postgres(p) => p.close().await,
+        }
     }
 }

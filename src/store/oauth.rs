@@ -4,6 +4,7 @@
 //! gives exactly one winner on both backends and across nodes, and the token pair is
 //! inserted in the same short transaction.
 
+use super::cache::Invalidation;
 use super::{Store, StoreResult, impl_from_row, on_pool};
 use crate::domain::user::User;
 
@@ -99,7 +100,7 @@ pub struct TokenWithOwner {
     pub client_id: Option<String>,
 }
 
-const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
+pub(super) const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
      (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 
@@ -117,6 +118,7 @@ macro_rules! bind_new_token {
             .bind($t.expires_at)
     };
 }
+pub(super) use bind_new_token;
 
 /// One of the two fixed token lookups: by access-token hash or by refresh-token hash.
 macro_rules! token_with_owner_sql {
@@ -163,7 +165,7 @@ impl Store {
         const SQL: &str = "SELECT id, application_id, user_id, redirect_uri, scopes, code_challenge, \
              code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at \
              FROM oauth_grants WHERE code_hash = $1";
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?)
     }
 
     /// Consumes the code and inserts the token pair, atomically. `None` when the code had
@@ -190,6 +192,9 @@ impl Store {
         now: i64,
         token: &NewToken<'_>,
     ) -> StoreResult<Option<i64>> {
+        if let Some(writer) = &self.token_writer {
+            return writer.claim_then_insert(claim, id, now, token).await;
+        }
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
             let claimed = sqlx::query(claim).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
@@ -204,6 +209,9 @@ impl Store {
 
     /// Inserts a token pair on its own (grants with no code to consume).
     pub async fn insert_token(&self, token: &NewToken<'_>) -> StoreResult<i64> {
+        if let Some(writer) = &self.token_writer {
+            return writer.insert(token).await;
+        }
         Ok(
             on_pool!(self, p => bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(p).await)?,
         )
@@ -213,26 +221,26 @@ impl Store {
     /// descendants (RFC 6749 §4.1.2: a code used twice).
     pub async fn revoke_tokens_of_grant(&self, grant_id: i64, now: i64) -> StoreResult<u64> {
         const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
-        Ok(
-            on_pool!(self, p => sqlx::query(SQL).bind(grant_id).bind(now).execute(p).await.map(|r| r.rows_affected()))?,
-        )
+        let n = on_pool!(self, p => sqlx::query(SQL).bind(grant_id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        self.forget_all();
+        Ok(n)
     }
 
     /// Revokes one token row (its access token and the refresh token on it).
     pub async fn revoke_token(&self, id: i64, now: i64) -> StoreResult<u64> {
         const SQL: &str =
             "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
-        Ok(
-            on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?,
-        )
+        let n = on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        self.forget(Invalidation::Token(id));
+        Ok(n)
     }
 
     /// Revokes a whole chain of refreshed tokens.
     pub async fn revoke_token_family(&self, family: &[u8], now: i64) -> StoreResult<u64> {
         const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL";
-        Ok(
-            on_pool!(self, p => sqlx::query(SQL).bind(family).bind(now).execute(p).await.map(|r| r.rows_affected()))?,
-        )
+        let n = on_pool!(self, p => sqlx::query(SQL).bind(family).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        self.forget_all();
+        Ok(n)
     }
 
     /// The access token with this hash, its owner and its client's id: one indexed lookup.
@@ -241,7 +249,8 @@ impl Store {
         token_hash: &[u8],
     ) -> StoreResult<Option<TokenWithOwner>> {
         const SQL: &str = token_with_owner_sql!("t.token_hash");
-        self.token_with_owner(SQL, token_hash).await
+        self.cached_token(token_hash, self.token_with_owner(SQL, token_hash))
+            .await
     }
 
     /// The token row holding this refresh token, with its owner and client.
@@ -282,7 +291,7 @@ impl Store {
             revoked_at: Option<i64>,
             client_id: Option<String>,
         });
-        let found = on_pool!(self, p => {
+        let found = on_pool!(self, read p => {
             match sqlx::query(sql).bind(hash).fetch_optional(p).await? {
                 Some(row) => {
                     let t: Row = sqlx::FromRow::from_row(&row)?;
@@ -327,7 +336,11 @@ impl Store {
     ) -> StoreResult<Option<i64>> {
         const REVOKE: &str =
             "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
-        self.claim_then_insert_token(REVOKE, old_id, now, new).await
+        let rotated = self
+            .claim_then_insert_token(REVOKE, old_id, now, new)
+            .await?;
+        self.forget(Invalidation::Token(old_id));
+        Ok(rotated)
     }
 
     /// True when `user_id` holds an unrevoked token of `application_id` with exactly these
@@ -340,7 +353,7 @@ impl Store {
     ) -> StoreResult<bool> {
         const SQL: &str = "SELECT id FROM oauth_access_tokens \
              WHERE user_id = $1 AND application_id = $2 AND scopes = $3 AND revoked_at IS NULL LIMIT 1";
-        let found: Option<i64> = on_pool!(self, p => sqlx::query_scalar(SQL)
+        let found: Option<i64> = on_pool!(self, read p => sqlx::query_scalar(SQL)
             .bind(user_id)
             .bind(application_id)
             .bind(scopes)
@@ -358,7 +371,7 @@ impl Store {
         const SQL: &str = "SELECT application_id, scopes, MAX(created_at) AS last_at FROM oauth_access_tokens \
              WHERE user_id = $1 AND application_id IS NOT NULL AND revoked_at IS NULL \
              GROUP BY application_id, scopes ORDER BY application_id";
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(user_id).fetch_all(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(user_id).fetch_all(p).await)?)
     }
 
     /// Revokes everything `user_id` granted `application_id`: its tokens, at once, and its
@@ -387,6 +400,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            self.forget_all();
             Ok(n)
         })
     }
@@ -406,6 +420,7 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
-        Ok(grants + tokens)
+        let log = self.purge_cache_invalidations(now).await?;
+        Ok(grants + tokens + log)
     }
 }

@@ -74,7 +74,7 @@ impl Store {
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.state = 'active'"
         );
-        let row = on_pool!(self, p => {
+        let row = on_pool!(self, read p => {
             match sqlx::query(SQL).bind(token_hash).bind(now).bind(idle_cutoff).fetch_optional(p).await? {
                 Some(row) => {
                     let s: SessionRow = sqlx::FromRow::from_row(&row)?;

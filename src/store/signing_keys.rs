@@ -38,13 +38,13 @@ impl Store {
     pub async fn signing_keys(&self) -> StoreResult<Vec<StoredKey>> {
         const SQL: &str = "SELECT id, generation, kid, alg, private_key_encrypted, created_at \
              FROM signing_keys ORDER BY generation DESC";
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).fetch_all(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).fetch_all(p).await)?)
     }
 
     /// The newest generation, if any key exists: one cheap query, so nodes can poll it.
     pub async fn newest_signing_key_generation(&self) -> StoreResult<Option<i64>> {
         const SQL: &str = "SELECT MAX(generation) FROM signing_keys";
-        Ok(on_pool!(self, p => sqlx::query_scalar(SQL).fetch_one(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_scalar(SQL).fetch_one(p).await)?)
     }
 
     /// Inserts a key of a new generation. `false` when that generation already exists:

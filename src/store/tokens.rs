@@ -102,7 +102,7 @@ impl Store {
             last_used_at: Option<i64>,
             revoked: bool,
         });
-        let found = on_pool!(self, p => {
+        let found = on_pool!(self, read p => {
             match sqlx::query(SQL).bind(token_hash).fetch_optional(p).await? {
                 Some(row) => {
                     let t: Row = sqlx::FromRow::from_row(&row)?;
@@ -147,7 +147,7 @@ impl Store {
     ) -> StoreResult<Vec<PersonalAccessToken>> {
         const SQL: &str = "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked \
              FROM personal_access_tokens WHERE user_id = $1 ORDER BY id";
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(user_id).fetch_all(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(user_id).fetch_all(p).await)?)
     }
 
     pub async fn personal_access_token_by_id(
@@ -156,7 +156,7 @@ impl Store {
     ) -> StoreResult<Option<PersonalAccessToken>> {
         const SQL: &str = "SELECT id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked \
              FROM personal_access_tokens WHERE id = $1";
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
     }
 
     /// One page of tokens ordered by id, and the total matching the filter. `now` decides
@@ -193,7 +193,7 @@ impl Store {
             .search
             .as_ref()
             .map(|s| format!("%{}%", super::users::escape_like(&s.to_lowercase())));
-        on_pool!(self, p => {
+        on_pool!(self, read p => {
             let tokens: Vec<PersonalAccessToken> = sqlx::query_as(LIST)
                 .bind(filter.user_id)
                 .bind(filter.revoked)

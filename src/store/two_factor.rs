@@ -3,6 +3,7 @@
 //! whose second factor has not yet. Every "use once" rule is one conditional UPDATE or
 //! DELETE, so two nodes racing on the same code or challenge cannot both win.
 
+use super::cache::Invalidation;
 use super::{Store, StoreResult, impl_from_row, on_pool};
 
 /// A user's authenticator: the secret as stored (encrypted) and its state.
@@ -39,7 +40,7 @@ impl Store {
     pub async fn two_factor_by_user(&self, user_id: i64) -> StoreResult<Option<TwoFactorRecord>> {
         const SQL: &str = "SELECT secret_encrypted, confirmed_at, last_used_step \
              FROM user_two_factor WHERE user_id = $1";
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(user_id).fetch_optional(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(user_id).fetch_optional(p).await)?)
     }
 
     /// Stores a new, unconfirmed secret, replacing an earlier unconfirmed one. Returns
@@ -114,6 +115,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            self.forget(Invalidation::User(user_id));
             Ok(true)
         })
     }
@@ -216,6 +218,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            self.forget(Invalidation::User(user_id));
             Ok(())
         })
     }

@@ -1,5 +1,6 @@
 //! Users.
 
+use super::cache::Invalidation;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::user::{NewUser, Profile, User};
 
@@ -77,13 +78,13 @@ impl Store {
 
     pub async fn count_users(&self) -> StoreResult<i64> {
         Ok(
-            on_pool!(self, p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await)?,
+            on_pool!(self, read p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await)?,
         )
     }
 
     pub async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
         const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
     }
 
     /// Finds a user by username or email, case-insensitively (the sign-in field takes either).
@@ -93,7 +94,7 @@ impl Store {
             user_columns!(),
             " FROM users WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1"
         );
-        Ok(on_pool!(self, p => sqlx::query_as(SQL).bind(login).fetch_optional(p).await)?)
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(login).fetch_optional(p).await)?)
     }
 
     /// One page of users ordered by id, and the total matching the filter.
@@ -129,7 +130,7 @@ impl Store {
             .search
             .as_ref()
             .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
-        on_pool!(self, p => {
+        on_pool!(self, read p => {
             let users: Vec<User> = sqlx::query_as(LIST)
                 .bind(filter.username.as_deref())
                 .bind(search.as_deref())
@@ -168,6 +169,7 @@ impl Store {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             }
             tx.commit().await?;
+            self.forget(Invalidation::User(id));
             Ok(())
         })
     }
@@ -196,6 +198,7 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        self.forget(Invalidation::User(id));
         if done == 0 {
             Err(StoreError::NotFound)
         } else {
@@ -225,6 +228,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            self.forget(Invalidation::User(id));
             Ok(())
         })
     }
@@ -232,6 +236,7 @@ impl Store {
     pub async fn record_sign_in(&self, id: i64, now: i64) -> StoreResult<()> {
         const SQL: &str = "UPDATE users SET last_sign_in_at = current_sign_in_at, current_sign_in_at = $2 WHERE id = $1";
         on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        self.forget(Invalidation::User(id));
         Ok(())
     }
 }

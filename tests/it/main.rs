@@ -20,4 +20,5 @@ mod personal_access_tokens;
 mod personal_access_tokens_api;
 mod python_clients;
 mod sign_in;
+mod token_cache;
 mod two_factor;

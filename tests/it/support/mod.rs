@@ -102,6 +102,21 @@ impl TestApp {
         }
         let data_dir = tempfile::tempdir().expect("tempdir");
         let database_url = fresh_database(backend, data_dir.path()).await;
+        Self::start(backend, data_dir, database_url, extra_env).await
+    }
+
+    /// A second server (node) on this one's database, with its own data directory.
+    pub async fn another_node(&self, extra_env: &[(&str, &str)]) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        Self::start(self.backend, data_dir, self.database_url.clone(), extra_env).await
+    }
+
+    async fn start(
+        backend: Backend,
+        data_dir: tempfile::TempDir,
+        database_url: String,
+        extra_env: &[(&str, &str)],
+    ) -> TestApp {
         let mut env: HashMap<String, String> = HashMap::from([
             ("DOORWARD_LISTEN".into(), "127.0.0.1:0".into()),
             (

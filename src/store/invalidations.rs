@@ -1,0 +1,185 @@
+//! Keeping each node's [`TokenCache`] right: the cached lookups, the evictions a node makes
+//! for its own writes, and the poll of the `cache_invalidations` log written by triggers
+//! (migration 0006) for everyone else's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::cache::{Invalidation, TokenCache};
+use super::oauth::TokenWithOwner;
+use super::{Pool, Store, StoreResult, on_pool};
+use crate::domain::application::Application;
+
+/// Log rows are kept this long (seconds); a node that has not polled for that long has
+/// emptied its cache anyway (a failed poll empties it).
+const LOG_RETENTION: i64 = 3600;
+
+/// Where a node's reading of the log stands.
+#[derive(Clone, Copy, Debug)]
+enum Cursor {
+    /// SQLite: the last row id applied. SQLite has one writer, so ids are committed in order.
+    LastId(i64),
+    /// PostgreSQL: the snapshot xmin of the previous poll; rows of transactions from there
+    /// on are read again, because they may have committed since.
+    Xmin(i64),
+}
+
+impl Store {
+    /// Turns the cache on. Nothing is served from it until [`Store::follow_invalidations`]
+    /// runs and its first poll succeeds.
+    pub fn enable_token_cache(&mut self, ttl: Duration, poll: Duration) {
+        let cache = TokenCache::new(ttl, poll);
+        cache.set_healthy(false);
+        self.token_cache = Some(Arc::new(cache));
+    }
+
+    /// The cache, when enabled (for metrics and tests).
+    pub fn token_cache(&self) -> Option<&TokenCache> {
+        self.token_cache.as_deref()
+    }
+
+    /// Polls the invalidation log for as long as the server runs.
+    pub async fn follow_invalidations(self) {
+        let Some(cache) = self.token_cache.clone() else {
+            return;
+        };
+        let mut tick = tokio::time::interval(cache.poll);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut cursor = None;
+        loop {
+            tick.tick().await;
+            match self.poll_invalidations(&cache, cursor).await {
+                Ok(next) => {
+                    cursor = Some(next);
+                    cache.set_healthy(true);
+                }
+                Err(e) => {
+                    if cursor.is_some() {
+                        tracing::warn!(error = %e, "cannot read cache invalidations; token cache off until the database answers");
+                    }
+                    cursor = None;
+                    cache.set_healthy(false);
+                }
+            }
+        }
+    }
+
+    /// One poll: applies the rows after `cursor` (or, at first, only finds where the log
+    /// ends: the cache is empty then) and returns the new cursor.
+    async fn poll_invalidations(
+        &self,
+        cache: &TokenCache,
+        cursor: Option<Cursor>,
+    ) -> StoreResult<Cursor> {
+        const XMIN: &str = "SELECT pg_snapshot_xmin(pg_current_snapshot())::TEXT::BIGINT";
+        const SINCE_XMIN: &str =
+            "SELECT kind, subject FROM cache_invalidations WHERE txid >= $1 ORDER BY id";
+        const LAST_ID: &str = "SELECT COALESCE(MAX(id), 0) FROM cache_invalidations";
+        const AFTER_ID: &str = "SELECT id, kind, subject FROM cache_invalidations WHERE id > $1 ORDER BY id LIMIT 5000";
+        match (&self.pool, cursor) {
+            (Pool::Postgres(p), cursor) => {
+                // Taken before reading the rows: everything older than it is committed, so
+                // it is visible to the read that follows.
+                let xmin: i64 = sqlx::query_scalar(XMIN).fetch_one(p).await?;
+                if let Some(Cursor::Xmin(from)) = cursor {
+                    let rows: Vec<(i16, i64)> =
+                        sqlx::query_as(SINCE_XMIN).bind(from).fetch_all(p).await?;
+                    apply(cache, rows.into_iter());
+                }
+                Ok(Cursor::Xmin(xmin))
+            }
+            (Pool::Sqlite { read, .. }, Some(Cursor::LastId(mut last))) => loop {
+                let rows: Vec<(i64, i16, i64)> =
+                    sqlx::query_as(AFTER_ID).bind(last).fetch_all(read).await?;
+                let Some(&(id, _, _)) = rows.last() else {
+                    return Ok(Cursor::LastId(last));
+                };
+                last = id;
+                apply(cache, rows.into_iter().map(|(_, k, s)| (k, s)));
+            },
+            (Pool::Sqlite { read, .. }, _) => {
+                let last: i64 = sqlx::query_scalar(LAST_ID).fetch_one(read).await?;
+                Ok(Cursor::LastId(last))
+            }
+        }
+    }
+
+    /// Deletes log rows every node has long applied.
+    pub async fn purge_cache_invalidations(&self, now: i64) -> StoreResult<u64> {
+        const SQL: &str = "DELETE FROM cache_invalidations WHERE created_at <= $1";
+        Ok(on_pool!(self, p => sqlx::query(SQL)
+            .bind(now - LOG_RETENTION)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
+    /// A cached lookup of a token; `read` runs the query on a miss.
+    pub(super) async fn cached_token<F>(
+        &self,
+        key: &[u8],
+        read: F,
+    ) -> StoreResult<Option<TokenWithOwner>>
+    where
+        F: Future<Output = StoreResult<Option<TokenWithOwner>>>,
+    {
+        let (Some(cache), Ok(key)) = (&self.token_cache, <[u8; 32]>::try_from(key)) else {
+            return read.await;
+        };
+        if let Some(hit) = cache.token(&key) {
+            return Ok(Some(hit));
+        }
+        let epoch = cache.epoch();
+        let found = read.await?;
+        if let Some(found) = &found {
+            cache.put_token(key, epoch, found);
+        }
+        Ok(found)
+    }
+
+    /// A cached lookup of an application by `client_id`; `read` runs the query on a miss.
+    pub(super) async fn cached_application<F>(
+        &self,
+        client_id: &str,
+        read: F,
+    ) -> StoreResult<Option<Application>>
+    where
+        F: Future<Output = StoreResult<Option<Application>>>,
+    {
+        let Some(cache) = &self.token_cache else {
+            return read.await;
+        };
+        if let Some(hit) = cache.application(client_id) {
+            return Ok(Some(hit));
+        }
+        let epoch = cache.epoch();
+        let found = read.await?;
+        if let Some(found) = &found {
+            cache.put_application(epoch, found);
+        }
+        Ok(found)
+    }
+
+    /// This node changed `what`: evict it here before answering (other nodes learn it from
+    /// the log).
+    pub(super) fn forget(&self, what: Invalidation) {
+        if let Some(cache) = &self.token_cache {
+            cache.evict(&[what]);
+        }
+    }
+
+    /// This node revoked tokens it cannot name cheaply (a whole chain, grant or
+    /// authorization): forget every cached token and application.
+    pub(super) fn forget_all(&self) {
+        if let Some(cache) = &self.token_cache {
+            cache.clear();
+        }
+    }
+}
+
+fn apply(cache: &TokenCache, rows: impl Iterator<Item = (i16, i64)>) {
+    let evictions: Vec<Invalidation> = rows
+        .filter_map(|(kind, subject)| Invalidation::from_row(kind, subject))
+        .collect();
+    cache.evict(&evictions);
+}
