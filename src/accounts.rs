@@ -226,12 +226,15 @@ pub async fn check_password(
     ip: std::net::IpAddr,
 ) -> Result<PasswordCheck, StoreError> {
     use crate::domain::sign_in_throttle::{self as throttle, ADDRESS_POLICY, LOGIN_POLICY};
+    use crate::store::throttles::ThrottleStatus;
     let now = clock.now();
     let (login_key, address_key) = (throttle::login_key(login), throttle::address_key(ip));
-    for key in [&login_key, &address_key] {
-        if let Some(seconds) = store.throttle_locked_for(key, now).await? {
-            return Ok(PasswordCheck::Locked(seconds));
-        }
+    let login_status = store.throttle_status(&login_key, now).await?;
+    if let Some(seconds) = login_status.locked_for() {
+        return Ok(PasswordCheck::Locked(seconds));
+    }
+    if let Some(seconds) = store.throttle_locked_for(&address_key, now).await? {
+        return Ok(PasswordCheck::Locked(seconds));
     }
     let user = store.user_by_login(login).await?;
     let valid = hasher
@@ -239,7 +242,12 @@ pub async fn check_password(
         .await;
     match user {
         Some(user) if valid => {
-            store.throttle_clear(&login_key).await?;
+            // Most sign-ins follow no failure: then the read above found no row and there is
+            // nothing to delete, so the write is skipped. A failure recorded by a concurrent
+            // attempt since that read stays counted, as if it had come just after.
+            if login_status != ThrottleStatus::Clear {
+                store.throttle_clear(&login_key).await?;
+            }
             Ok(PasswordCheck::Valid(Box::new(user)))
         }
         _ => {

@@ -1,20 +1,30 @@
 //! Password hashing with Argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1).
 //!
-//! Each hash costs ~20 ms of a core and 19 MiB of memory, so hashing runs on tokio's blocking
-//! pool (never on the async workers) behind a semaphore: a flood of sign-in attempts queues
-//! for a permit instead of allocating 19 MiB per request.
+//! Each hash costs ~15 ms of a core and 19 MiB of memory, so hashing runs on tokio's blocking
+//! pool (never on the async workers) behind a semaphore, and each permit comes with one
+//! reusable 19 MiB block buffer. A flood of sign-in attempts queues for a permit, and memory
+//! stays at `limit` × 19 MiB: allocating a buffer per hash instead let glibc keep the freed
+//! buffers in its heaps, close to 1 GB under load (docs/performance.md, W6).
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
-use super::secret::SecretString;
+use super::secret::{self, SecretString};
 
 /// Shortest and longest accepted passwords. The upper bound keeps a single hash cheap.
 pub const MIN_PASSWORD_LEN: usize = 8;
 pub const MAX_PASSWORD_LEN: usize = 128;
+
+/// Verified against when the login matches no account, so that an unknown username costs a
+/// full Argon2id verification at our parameters, like a wrong password, and timing cannot
+/// tell them apart. It guards nothing: its salt is fixed, its password is in the tests below,
+/// and [`PasswordHasher::verify`] answers `false` without an account whatever it computes.
+/// A constant so that starting the server does not spend a hash (and 19 MiB) on it.
+pub const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$ZG9vcndhcmQtZHVtbXktc2FsdA$utp8uLI+HXnKj3JM0dh0GWXQp1b5dHWgSp4FvH98jyE";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PasswordError {
@@ -38,91 +48,318 @@ pub fn validate_new_password(password: &str) -> Result<(), PasswordError> {
     }
 }
 
-fn argon2() -> Argon2<'static> {
-    // OWASP Password Storage Cheat Sheet: Argon2id, 19 MiB, 2 iterations, 1 lane.
-    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+/// OWASP Password Storage Cheat Sheet: Argon2id, 19 MiB, 2 iterations, 1 lane.
+fn params() -> Params {
+    Params::new(19 * 1024, 2, 1, None).unwrap_or_default()
 }
 
-/// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`). Blocking.
+/// A zeroed buffer of `blocks` Argon2 blocks, or `None` when the memory is not there (a
+/// stored hash may ask for any amount: failing that verification beats aborting).
+fn allocate(blocks: usize) -> Option<Box<[Block]>> {
+    let mut memory = Vec::new();
+    memory.try_reserve_exact(blocks).ok()?;
+    memory.resize(blocks, Block::new());
+    Some(memory.into_boxed_slice())
+}
+
+/// Hashes `password` with `salt` at our parameters, using `memory` (at least
+/// `params().block_count()` blocks; its previous contents do not matter), into a PHC string.
+fn hash_with_salt(
+    password: &[u8],
+    salt: &[u8],
+    memory: &mut [Block],
+) -> Result<String, PasswordError> {
+    let params = params();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password_into_with_memory(password, salt, &mut out, memory)
+        .map_err(|_| PasswordError::Hashing)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|_| PasswordError::Hashing)?,
+        salt: Some(Salt::new(salt).map_err(|_| PasswordError::Hashing)?),
+        hash: Some(Output::new(&out).map_err(|_| PasswordError::Hashing)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Hashes `password` with a fresh random salt into `memory`.
+fn hash_in(password: &str, memory: &mut [Block]) -> Result<String, PasswordError> {
+    hash_with_salt(password.as_bytes(), &secret::random_bytes::<16>(), memory)
+}
+
+/// Hashes `password` into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`). Blocking, and
+/// allocates its own 19 MiB: for one-off hashes outside a [`PasswordHasher`] (the `root`
+/// password at first start), not for request paths.
 pub fn hash_blocking(password: &str) -> Result<String, PasswordError> {
-    argon2()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|_| PasswordError::Hashing)
+    let mut memory = allocate(params().block_count()).ok_or(PasswordError::Hashing)?;
+    hash_in(password, &mut memory)
 }
 
-/// Checks `password` against a PHC string. Blocking; constant-time in the digest compare.
-pub fn verify_blocking(password: &str, phc: &str) -> bool {
-    argon2().verify_password(password.as_bytes(), phc).is_ok()
+/// A stored PHC string, parsed: the Argon2 its own algorithm, version and parameters
+/// describe (hashes made with other parameters keep verifying), its salt and its output.
+struct StoredHash {
+    argon2: Argon2<'static>,
+    salt: Salt,
+    expected: Output,
 }
 
-/// Runs password hashes on the blocking pool, at most `limit` at a time.
+impl StoredHash {
+    fn parse(phc: &str) -> Option<StoredHash> {
+        let hash = PasswordHash::new(phc).ok()?;
+        let algorithm = Algorithm::new(hash.algorithm.as_str()).ok()?;
+        let version = match hash.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&hash).ok()?;
+        Some(StoredHash {
+            argon2: Argon2::new(algorithm, version, params),
+            salt: hash.salt?,
+            expected: hash.hash?,
+        })
+    }
+
+    fn blocks_needed(&self) -> usize {
+        self.argon2.params().block_count()
+    }
+
+    /// Recomputes the hash of `password` in `memory` and compares in constant time.
+    fn matches(&self, password: &[u8], memory: &mut [Block]) -> bool {
+        let mut buf = [0u8; Output::MAX_LENGTH];
+        let Some(out) = buf.get_mut(..self.expected.len()) else {
+            return false;
+        };
+        self.argon2
+            .hash_password_into_with_memory(password, &self.salt, out, memory)
+            .is_ok()
+            && secret::constant_time_eq(out, self.expected.as_bytes())
+    }
+}
+
+/// Checks `password` against a PHC string, hashing in `memory` when it is big enough (Argon2
+/// uses only the blocks it needs) and in a buffer of its own when the hash was made with
+/// more memory than ours (such hashes are rare: older or imported parameters).
+fn verify_in(password: &str, phc: &str, memory: &mut [Block]) -> bool {
+    let Some(stored) = StoredHash::parse(phc) else {
+        return false;
+    };
+    let needed = stored.blocks_needed();
+    if needed <= memory.len() {
+        stored.matches(password.as_bytes(), memory)
+    } else {
+        allocate(needed).is_some_and(|mut own| stored.matches(password.as_bytes(), &mut own))
+    }
+}
+
+/// Block buffers at our parameters' size, created on first use and then reused. Only a
+/// holder of a [`PasswordHasher`] permit takes one, and gives it back before releasing the
+/// permit, so there are never more buffers than permits.
+#[derive(Default)]
+struct BufferPool(Mutex<Vec<Box<[Block]>>>);
+
+impl BufferPool {
+    fn take(&self) -> Option<Box<[Block]>> {
+        let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        spare.or_else(|| allocate(params().block_count()))
+    }
+
+    fn give_back(&self, memory: Box<[Block]>) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(memory);
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+impl fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("buffers", &self.len())
+            .finish()
+    }
+}
+
+/// Runs password hashes on the blocking pool, at most `limit` at a time, each in one of at
+/// most `limit` reused block buffers.
 #[derive(Clone, Debug)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
-    /// Verified against when the account does not exist, so that an unknown username costs
-    /// the same time as a wrong password and timing cannot tell them apart.
-    dummy_hash: Arc<str>,
+    buffers: Arc<BufferPool>,
 }
 
 impl PasswordHasher {
     pub fn new(limit: usize) -> PasswordHasher {
-        let dummy = hash_blocking(&super::secret::base64url(
-            &super::secret::random_bytes::<16>(),
-        ))
-        .unwrap_or_default();
         PasswordHasher {
             permits: Arc::new(Semaphore::new(limit.max(1))),
-            dummy_hash: dummy.into(),
+            buffers: Arc::default(),
         }
     }
 
     pub async fn hash(&self, password: &SecretString) -> Result<String, PasswordError> {
         let password = password.clone();
-        self.run(move || hash_blocking(password.expose())).await?
+        self.run(move |memory| hash_in(password.expose(), memory))
+            .await
     }
 
     /// `true` when `password` matches `phc`. With no stored hash (unknown user) it still
-    /// spends one verification and answers `false`.
+    /// spends one verification, against [`DUMMY_HASH`], and answers `false`.
     pub async fn verify(&self, password: &SecretString, phc: Option<&str>) -> bool {
-        let (phc, real) = match phc {
-            Some(p) => (Arc::<str>::from(p), true),
-            None => (self.dummy_hash.clone(), false),
-        };
+        let real = phc.is_some();
+        let phc = phc.unwrap_or(DUMMY_HASH).to_owned();
         let password = password.clone();
         let ok = self
-            .run(move || verify_blocking(password.expose(), &phc))
+            .run(move |memory| Ok(verify_in(password.expose(), &phc, memory)))
             .await;
         real && ok.unwrap_or(false)
     }
 
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut [Block]) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let _permit = self
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| PasswordError::Hashing)?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|_| PasswordError::Hashing)
+        let buffers = self.buffers.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut memory = buffers.take().ok_or(PasswordError::Hashing)?;
+            let result = work(&mut memory);
+            buffers.give_back(memory);
+            // The permit moved in here, so it is released after the buffer is back even when
+            // the request was dropped meanwhile: no other hash can start, and allocate a
+            // buffer beyond `limit`, while this one still runs.
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|_| PasswordError::Hashing)?
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use argon2::{CustomizedPasswordHasher as _, PasswordHasher as _};
+
+    /// The password [`DUMMY_HASH`] was made from, with the salt `doorward-dummy-salt`.
+    const DUMMY_PASSWORD: &str = "doorward-dummy-password";
+
+    fn pool_buffer() -> Box<[Block]> {
+        allocate(params().block_count()).unwrap()
+    }
 
     #[test]
     fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
-        let phc = hash_blocking("correct horse").unwrap();
+        let memory = &mut pool_buffer();
+        let phc = hash_in("correct horse", memory).unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        assert!(verify_blocking("correct horse", &phc));
-        assert!(!verify_blocking("correct horsf", &phc));
-        assert!(!verify_blocking("correct horse", "not a phc string"));
+        assert!(verify_in("correct horse", &phc, memory));
+        assert!(!verify_in("correct horsf", &phc, memory));
+        assert!(!verify_in("correct horse", "not a phc string", memory));
+        assert!(!verify_in(
+            "correct horse",
+            "$argon2id$v=19$m=19456,t=2,p=1",
+            memory
+        ));
+        // Salts are random: the same password never gives the same string twice.
+        assert_ne!(hash_in("correct horse", memory).unwrap(), phc);
+        assert!(verify_in(
+            "correct horse",
+            &hash_blocking("correct horse").unwrap(),
+            memory
+        ));
+    }
+
+    #[test]
+    fn hashes_from_the_argon2_crate_verify_whatever_their_parameters() {
+        let memory = &mut pool_buffer();
+        let pw = b"legacy password";
+        let default = Argon2::default().hash_password(pw).unwrap().to_string();
+        assert!(
+            default.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{default}"
+        );
+        // Less memory than our buffer (its first blocks are used), more (a buffer of its
+        // own), another variant and output length, and the old version.
+        let others = [
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(8 * 1024, 3, 2, None),
+            ),
+            (
+                Algorithm::Argon2id,
+                Version::V0x13,
+                Params::new(24 * 1024, 1, 1, None),
+            ),
+            (
+                Algorithm::Argon2i,
+                Version::V0x13,
+                Params::new(4 * 1024, 2, 1, Some(64)),
+            ),
+            (
+                Algorithm::Argon2d,
+                Version::V0x10,
+                Params::new(1024, 1, 1, None),
+            ),
+        ];
+        let mut phcs = vec![default];
+        for (algorithm, version, params) in others {
+            let hasher = Argon2::new(algorithm, version, params.unwrap());
+            let salt = secret::random_bytes::<16>();
+            phcs.push(
+                hasher
+                    .hash_password_with_salt(pw, &salt)
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        for phc in &phcs {
+            assert!(verify_in("legacy password", phc, memory), "{phc}");
+            assert!(!verify_in("legacy passwore", phc, memory), "{phc}");
+        }
+        assert!(
+            phcs[2].starts_with("$argon2id$v=19$m=24576,t=1,p=1$"),
+            "{}",
+            phcs[2]
+        );
+        // The bigger hash did not make the pooled buffer grow.
+        assert_eq!(memory.len(), params().block_count());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_hash_at_our_parameters() {
+        let dummy = PasswordHash::new(DUMMY_HASH).unwrap();
+        assert_eq!(dummy.algorithm, Algorithm::Argon2id.ident());
+        assert_eq!(dummy.version, Some(Version::V0x13.into()));
+        let p = Params::try_from(&dummy).unwrap();
+        let ours = params();
+        assert_eq!(
+            (p.m_cost(), p.t_cost(), p.p_cost(), p.output_len()),
+            (ours.m_cost(), ours.t_cost(), ours.p_cost(), Some(32))
+        );
+        // The argon2 crate makes the same string from the documented password and salt, so
+        // checking a password against it is a full computation, not an early parse error.
+        let remade = Argon2::default()
+            .hash_password_customized(
+                DUMMY_PASSWORD.as_bytes(),
+                b"doorward-dummy-salt",
+                None,
+                None,
+                params(),
+            )
+            .unwrap();
+        assert_eq!(remade.to_string(), DUMMY_HASH);
+        assert!(verify_in(DUMMY_PASSWORD, DUMMY_HASH, &mut pool_buffer()));
     }
 
     #[test]
@@ -141,9 +378,44 @@ mod tests {
     #[tokio::test]
     async fn unknown_accounts_never_verify() {
         let hasher = PasswordHasher::new(2);
+        assert!(
+            !hasher
+                .verify(&SecretString::new(DUMMY_PASSWORD), None)
+                .await
+        );
         let pw = SecretString::new("whatever-password");
         assert!(!hasher.verify(&pw, None).await);
         let phc = hasher.hash(&pw).await.unwrap();
         assert!(hasher.verify(&pw, Some(&phc)).await);
+        assert!(
+            !hasher
+                .verify(&SecretString::new("whatever-passwore"), Some(&phc))
+                .await
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn there_are_never_more_buffers_than_permits() {
+        let hasher = PasswordHasher::new(2);
+        assert_eq!(hasher.buffers.len(), 0, "buffers are made on first use");
+        let pw = SecretString::new("whatever-password");
+        let phc = hasher.hash(&pw).await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (hasher, pw, phc) = (hasher.clone(), pw.clone(), phc.clone());
+                tokio::spawn(async move { hasher.verify(&pw, Some(&phc)).await })
+            })
+            .collect();
+        // Requests dropped mid-hash (clients hanging up) must not free their permit early.
+        for task in &tasks[..4] {
+            task.abort();
+        }
+        for task in tasks {
+            assert!(task.await.unwrap_or(true));
+        }
+        // Aborted tasks may leave their hashes running: wait for all permits to return.
+        let all = hasher.permits.acquire_many(2).await.unwrap();
+        drop(all);
+        assert!(hasher.buffers.len() <= 2, "{:?}", hasher.buffers);
     }
 }

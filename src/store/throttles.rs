@@ -13,15 +13,45 @@ pub struct ThrottlePolicy {
     pub lock_for: i64,
 }
 
+/// What the counters hold for one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThrottleStatus {
+    /// Nothing recorded: there is nothing to clear either.
+    Clear,
+    /// Failures recorded (possibly an old window or a lock that has lifted), not locked now.
+    Counting,
+    /// Locked for this many more seconds.
+    Locked(i64),
+}
+
+impl ThrottleStatus {
+    pub fn locked_for(self) -> Option<i64> {
+        match self {
+            ThrottleStatus::Locked(seconds) => Some(seconds),
+            ThrottleStatus::Clear | ThrottleStatus::Counting => None,
+        }
+    }
+}
+
 impl Store {
     /// Seconds until the lock on `key` lifts, or `None` when it is not locked.
     pub async fn throttle_locked_for(&self, key: &str, now: i64) -> StoreResult<Option<i64>> {
+        Ok(self.throttle_status(key, now).await?.locked_for())
+    }
+
+    /// Whether `key` is locked, has failures recorded, or has nothing: one read, which also
+    /// tells a successful sign-in whether it has anything to clear.
+    pub async fn throttle_status(&self, key: &str, now: i64) -> StoreResult<ThrottleStatus> {
         let until: Option<i64> = on_pool!(self, p => sqlx::query_scalar(
             "SELECT locked_until FROM sign_in_throttles WHERE throttle_key = $1")
             .bind(key)
             .fetch_optional(p)
             .await)?;
-        Ok(until.filter(|&u| u > now).map(|u| u - now))
+        Ok(match until {
+            None => ThrottleStatus::Clear,
+            Some(until) if until > now => ThrottleStatus::Locked(until - now),
+            Some(_) => ThrottleStatus::Counting,
+        })
     }
 
     /// Counts one failure for `key` (one atomic upsert, safe across nodes) and locks the key
