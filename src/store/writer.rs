@@ -16,7 +16,7 @@
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::oauth::{INSERT_TOKEN, NewToken, bind_new_token};
+use super::oauth::{NewToken, bind_new_token};
 use super::{StoreError, StoreResult};
 
 /// Most operations one transaction carries; more wait for the next one.
@@ -144,16 +144,46 @@ async fn run(pool: SqlitePool, mut jobs: mpsc::Receiver<Job>) {
 
 /// Runs `batch` in one transaction and answers every job: with its own result when the
 /// commit succeeded, with the commit's error otherwise.
+///
+/// Each statement is a round trip to the connection's thread, the main cost here, so the
+/// transaction runs the claims one by one (each must know whether it won), then inserts every
+/// token pair to create with one multi-row INSERT per [`ROWS_PER_INSERT`] rows.
 async fn commit(pool: &SqlitePool, batch: &mut Vec<Job>) {
-    let mut results = Vec::with_capacity(batch.len());
+    let mut results: Vec<Option<StoreResult<Option<i64>>>> = Vec::with_capacity(batch.len());
     let outcome: StoreResult<()> = async {
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        for job in batch.iter() {
-            // A failing statement is rolled back on its own (SQLite aborts the statement,
-            // not the transaction), so one bad operation does not sink its neighbours. If
-            // an insert fails after its claim succeeded, the claim stays: the code or
-            // refresh token is spent and no token is issued, which fails closed.
-            results.push(execute(&mut tx, &job.operation).await);
+        let mut to_insert = Vec::with_capacity(batch.len());
+        for (index, job) in batch.iter().enumerate() {
+            match &job.operation {
+                Operation::Insert(token) => {
+                    results.push(None);
+                    to_insert.push((index, token));
+                }
+                Operation::ClaimThenInsert {
+                    claim,
+                    id,
+                    now,
+                    token,
+                } => {
+                    let claimed = sqlx::query(*claim)
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map(|r| r.rows_affected());
+                    match claimed {
+                        Ok(0) => results.push(Some(Ok(None))),
+                        Ok(_) => {
+                            results.push(None);
+                            to_insert.push((index, token));
+                        }
+                        Err(e) => results.push(Some(Err(e.into()))),
+                    }
+                }
+            }
+        }
+        for chunk in to_insert.chunks(ROWS_PER_INSERT) {
+            insert_rows(&mut tx, chunk, &mut results).await;
         }
         tx.commit().await?;
         Ok(())
@@ -162,6 +192,7 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Job>) {
     match outcome {
         Ok(()) => {
             for (job, result) in batch.drain(..).zip(results) {
+                let result = result.unwrap_or(Err(StoreError::NotFound));
                 let _ = job.reply.send(result);
             }
         }
@@ -173,32 +204,66 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Job>) {
     }
 }
 
-async fn execute(conn: &mut sqlx::SqliteConnection, op: &Operation) -> StoreResult<Option<i64>> {
-    let token = match op {
-        Operation::Insert(token) => token,
-        Operation::ClaimThenInsert {
-            claim,
-            id,
-            now,
-            token,
-        } => {
-            let claimed = sqlx::query(*claim)
-                .bind(id)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
-            if claimed == 0 {
-                return Ok(None);
+/// Rows one INSERT carries at most (9 parameters each; SQLite allows 32,766).
+const ROWS_PER_INSERT: usize = 64;
+
+/// `INSERT … VALUES (…), (…) RETURNING id, token_hash` for 1 to [`ROWS_PER_INSERT`] rows,
+/// built once: the statement text must be stable for the prepared-statement cache.
+fn multi_row_insert(rows: usize) -> &'static str {
+    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| {
+        (1..=ROWS_PER_INSERT)
+            .map(|n| {
+                let values: Vec<String> = (0..n)
+                    .map(|r| {
+                        let p: Vec<String> = (1..=9).map(|c| format!("${}", r * 9 + c)).collect();
+                        format!("({})", p.join(", "))
+                    })
+                    .collect();
+                format!(
+                    "INSERT INTO oauth_access_tokens (token_hash, refresh_token_hash, application_id, \
+                     user_id, grant_id, family, scopes, created_at, expires_at) VALUES {} \
+                     RETURNING id, token_hash",
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    &texts[rows - 1]
+}
+
+/// Inserts `rows` (job index, token) and records each job's new id in `results`. Should the
+/// multi-row statement fail (a constraint: say, the application was deleted meanwhile), the
+/// rows are inserted one by one, so that only the faulty one fails. A failing statement is
+/// rolled back on its own (SQLite aborts the statement, not the transaction). If an insert
+/// fails after its claim succeeded, the claim stays: the code or refresh token is spent and
+/// no token is issued, which fails closed.
+async fn insert_rows(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[(usize, &OwnedToken)],
+    results: &mut [Option<StoreResult<Option<i64>>>],
+) {
+    let mut query = sqlx::query_as::<_, (i64, Vec<u8>)>(multi_row_insert(rows.len()));
+    for (_, token) in rows {
+        let t = token.borrowed();
+        query = bind_new_token!(query, t);
+    }
+    match query.fetch_all(&mut *conn).await {
+        Ok(created) => {
+            // RETURNING gives no order guarantee: match the rows by their unique hash.
+            for (id, hash) in created {
+                if let Some((index, _)) = rows.iter().find(|(_, t)| t.token_hash == hash) {
+                    results[*index] = Some(Ok(Some(id)));
+                }
             }
-            token
         }
-    };
-    let token = token.borrowed();
-    let id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(Some(id))
+        Err(_) if rows.len() > 1 => {
+            for row in rows {
+                Box::pin(insert_rows(conn, std::slice::from_ref(row), results)).await;
+            }
+        }
+        Err(e) => results[rows[0].0] = Some(Err(e.into())),
+    }
 }
 
 /// The same failure for every job of a failed batch (sqlx errors cannot be cloned); the

@@ -9,6 +9,7 @@ mod applications_api;
 mod applications_pages;
 mod bad_input;
 mod cli;
+mod concurrent_issuance;
 mod health;
 mod nodes;
 mod oauth_code_flow;
