@@ -1,17 +1,17 @@
 //! Micro-benchmarks of the pure functions on Doorward's hot paths (`cargo bench`), with
 //! divan. Under `cargo test --all-targets` each runs once, as a test.
-//!
-//! JWT signing is not here yet: OpenID Connect id_tokens are being built; it joins this file
-//! when they land (see docs/performance.md).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use divan::{Bencher, black_box};
 use doorward::domain::pkce::{self, Method};
 use doorward::domain::scope::ScopeSet;
 use doorward::domain::secret;
+use doorward::domain::user::User;
 use doorward::oauth::client_auth;
 use doorward::oauth::issue::MintedTokens;
 use doorward::oauth::params::Params;
+use doorward::oidc::id_token::{self, Subject};
+use doorward::oidc::signing_keys::{self, Alg, SigningKey};
 
 fn main() {
     divan::main();
@@ -85,4 +85,57 @@ fn pkce_verify(bencher: Bencher, method: Method) {
         assert!(ok);
         ok
     });
+}
+
+/// An id_token as the token endpoint issues one (`oidc::id_token::attach` without the key
+/// cache): its claims for `openid profile email` with a nonce, then the compact JWS signed
+/// by a key generated as `oidc::keys` generates it (RS256: RSA 2048; ES256: P-256).
+#[divan::bench(args = [Alg::Rs256, Alg::Es256])]
+fn id_token_sign(bencher: Bencher, alg: Alg) {
+    let pem = signing_keys::generate(alg).unwrap_or_else(|e| panic!("generating a key: {e}"));
+    let key = SigningKey::from_pem(alg, &pem).unwrap_or_else(|e| panic!("loading the key: {e}"));
+    let user = bench_user();
+    let scopes = ScopeSet::parse("openid profile email").unwrap_or_default();
+    let access_token = secret::generate(secret::ACCESS_TOKEN_PREFIX);
+    let client_id = secret::generate_client_id();
+    let subject = Subject {
+        user: &user,
+        client_id: &client_id,
+        auth_time: 1_760_000_000,
+        nonce: Some("n-0S6_WzA2Mj"),
+    };
+    bencher.bench(|| {
+        let claims = id_token::claims(
+            black_box("https://doorward.example"),
+            black_box(&subject),
+            black_box(&scopes),
+            black_box(access_token.expose()),
+            black_box(1_760_000_100),
+            black_box(120),
+        );
+        key.sign(&claims).unwrap_or_else(|e| panic!("signing: {e}"))
+    });
+}
+
+fn bench_user() -> User {
+    User {
+        id: 42,
+        username: "ada".into(),
+        email: "ada@example.com".into(),
+        name: "Ada Lovelace".into(),
+        password_hash: String::new(),
+        is_admin: false,
+        state: "active".into(),
+        public_email: String::new(),
+        website_url: "https://ada.example".into(),
+        bio: String::new(),
+        location: String::new(),
+        organization: String::new(),
+        job_title: String::new(),
+        created_at: 1_700_000_000,
+        updated_at: 1_700_000_000,
+        last_sign_in_at: None,
+        current_sign_in_at: None,
+        two_factor_enabled: false,
+    }
 }

@@ -11,13 +11,28 @@
 //! with its own load generator, and prints a table (also written as JSON under
 //! `bench/results/`). It reports; it does not fail on missed targets. `--smoke` is a
 //! five-second run with tiny numbers that exits non-zero if any request failed.
+//!
+//! The modules: `run` (the whole run and its JSON document), `backend` (everything on one
+//! backend, in order), `startup` (starting Doorward: ready time, idle RSS), `seed` (the CLI,
+//! the API, sign-in and the code flow), `drive` (recording runs; W1–W5 and the W7 mix),
+//! `password` (the Argon2id rate and W6), `bulk` (the large table), `db` (direct database
+//! access), `workloads` (each workload's requests and checks), `load` and `client` (the load
+//! generator), `server` (child processes, the hello-world baseline), `procfs` (CPU and
+//! memory from /proc), `report` (the table, the targets, the JSON file).
 
+mod backend;
+mod bulk;
 mod client;
+mod db;
+mod drive;
 mod load;
+mod password;
 mod procfs;
 mod report;
 mod run;
+mod seed;
 mod server;
+mod startup;
 mod workloads;
 
 use std::net::SocketAddr;

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::backend::BackendRun;
 use crate::load::Outcome;
-use crate::run::BackendRun;
 
 /// One measured run.
 pub struct Measured {
@@ -20,7 +20,8 @@ pub struct Measured {
     /// The baseline's requests/s at the same connection count.
     pub ceiling: Option<f64>,
     pub note: String,
-    /// SQLite only: (database file, WAL file) sizes in bytes right after the run.
+    /// SQLite only: (database file, WAL file `<db>-wal`) sizes in bytes right after the run
+    /// (JSON `sqlite_db_mb`, `sqlite_wal_mb`; the table's `WAL MB`).
     pub db_bytes: Option<(u64, u64)>,
 }
 
@@ -73,7 +74,7 @@ impl Measured {
     fn columns(&self) -> String {
         let o = &self.outcome;
         format!(
-            "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10.0} {:>7} {:>8.2} {:>8.2} {:>6} {:>6.0} {:>6.0} {:>6.0} {:>7.1}",
+            "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10.0} {:>7} {:>8.2} {:>8.2} {:>6} {:>6.0} {:>6.0} {:>6.0} {:>7.1} {:>7}",
             self.backend,
             self.id,
             truncate(&self.label, 48),
@@ -92,6 +93,9 @@ impl Measured {
             o.client_cpu_percent(),
             o.other_cpu_percent(),
             mb(o.server_peak_rss_kb),
+            self.db_bytes
+                .map(|(_, wal)| format!("{:.1}", wal as f64 / MB))
+                .unwrap_or_else(|| "-".into()),
         )
     }
 
@@ -165,7 +169,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 pub fn header() -> String {
     format!(
-        "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7}",
+        "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}",
         "backend",
         "id",
         "workload",
@@ -179,7 +183,8 @@ pub fn header() -> String {
         "cpu%",
         "gen%",
         "other%",
-        "peak MB"
+        "peak MB",
+        "WAL MB"
     )
 }
 
