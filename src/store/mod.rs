@@ -18,6 +18,7 @@ pub mod throttles;
 pub mod tokens;
 pub mod two_factor;
 pub mod users;
+mod wal;
 mod writer;
 
 use std::str::FromStr;
@@ -83,6 +84,11 @@ fn is_unavailable(code: Option<&str>) -> bool {
             .any(|p| c.starts_with(p))
             || matches!(c, "5" | "6" | "14")
     })
+}
+
+/// True for a `sqlite:` URL naming an in-memory database.
+fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 /// The native pool of the configured backend.
@@ -174,11 +180,6 @@ macro_rules! impl_from_row {
 }
 pub(crate) use impl_from_row;
 
-/// Past this size (bytes) the SQLite WAL is checkpointed and truncated by
-/// [`Store::checkpoint_if_large`]; SQLite's own automatic checkpoint cannot reset the log
-/// while readers keep arriving, so without this it grows for as long as the load lasts.
-pub const WAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
-
 /// Pool and timeout settings.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
@@ -225,14 +226,20 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     // Once a checkpoint has reset the log, truncate the file back to this
                     // size, so a burst of writes does not leave a huge WAL behind.
-                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
+                    .pragma("journal_size_limit", wal::SIZE_LIMIT.to_string())
+                    // Checkpoints run on their own connection (see `wal`), not inside the
+                    // commits of whoever happens to write.
+                    .pragma("wal_autocheckpoint", "0");
                 let write_pool = SqlitePoolOptions::new()
                     .max_connections(1)
+                    // A local file cannot go stale, and the token writer acquires this
+                    // connection for every batch: no ping on acquire.
+                    .test_before_acquire(false)
                     .acquire_timeout(options.acquire_timeout)
                     .connect_lazy_with(write);
                 // An in-memory database exists once per connection: everything must share
                 // the one connection there.
-                let read_pool = if url.contains(":memory:") || url.contains("mode=memory") {
+                let read_pool = if is_in_memory(url) {
                     write_pool.clone()
                 } else {
                     let read = base
@@ -265,12 +272,17 @@ impl Store {
                 )));
             }
         };
-        // The writer task needs a Tokio runtime; without one (never the case for the
-        // server) token writes simply run one transaction each.
+        // A database file gets the group-commit writer; an in-memory one (a connection of
+        // its own would see another database) writes one transaction per token.
         let token_writer = match &pool {
-            Pool::Sqlite { write, .. } if tokio::runtime::Handle::try_current().is_ok() => Some(
-                std::sync::Arc::new(writer::TokenWriter::spawn(write.clone())),
-            ),
+            Pool::Sqlite { write, .. } if !is_in_memory(url) => {
+                let path = write.connect_options().get_filename().to_path_buf();
+                let runtime = tokio::runtime::Handle::try_current()
+                    .map_err(|e| StoreError::Other(sqlx::Error::Configuration(e.into())))?;
+                let writer = writer::TokenWriter::spawn(path, write.clone(), runtime)
+                    .map_err(|e| StoreError::Other(sqlx::Error::Io(e)))?;
+                Some(std::sync::Arc::new(writer))
+            }
             _ => None,
         };
         Ok(Store {
@@ -306,39 +318,6 @@ impl Store {
                 read.num_idle() + write.num_idle(),
             ),
             Pool::Postgres(p) => (p.size(), p.num_idle()),
-        }
-    }
-
-    /// SQLite: checkpoints and truncates the WAL whenever it has grown past
-    /// [`WAL_SIZE_LIMIT`], checking every second, for as long as the server runs. SQLite's
-    /// automatic checkpoint copies pages back but can only restart the log at a moment when
-    /// no reader is using it, which never comes under steady load. A TRUNCATE checkpoint
-    /// waits (busy handler) for the readers of old pages to finish, on the write
-    /// connection, so writes pause for that long instead of the file growing without end.
-    pub async fn keep_wal_small(self) {
-        let Pool::Sqlite { write, .. } = &self.pool else {
-            return;
-        };
-        let mut wal = write
-            .connect_options()
-            .get_filename()
-            .as_os_str()
-            .to_owned();
-        wal.push("-wal");
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-            if size <= WAL_SIZE_LIMIT {
-                continue;
-            }
-            match sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(write)
-                .await
-            {
-                Ok(_) => tracing::debug!(bytes = size, "checkpointed the WAL"),
-                Err(e) => tracing::warn!(error = %e, "cannot checkpoint the WAL"),
-            }
         }
     }
 

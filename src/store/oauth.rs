@@ -100,7 +100,7 @@ pub struct TokenWithOwner {
     pub client_id: Option<String>,
 }
 
-pub(super) const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
+const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
      (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
 
@@ -118,7 +118,6 @@ macro_rules! bind_new_token {
             .bind($t.expires_at)
     };
 }
-pub(super) use bind_new_token;
 
 /// One of the two fixed token lookups: by access-token hash or by refresh-token hash.
 macro_rules! token_with_owner_sql {
