@@ -4,6 +4,7 @@
 //! GitLab has and Doorward does not model are present with neutral values, so strict
 //! clients find every key.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::domain::application::Application;
@@ -12,115 +13,182 @@ use crate::domain::secret::SecretString;
 use crate::domain::user::User;
 use crate::store::tokens::PersonalAccessToken;
 
-fn opt(s: &str) -> Value {
-    if s.is_empty() {
-        Value::Null
-    } else {
-        Value::String(s.to_string())
-    }
+/// An empty string as JSON `null`, as GitLab prints unset optional text.
+fn none_if_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
 }
 
-fn text(s: &str) -> Value {
-    Value::String(s.to_string())
+/// A user as one of GitLab's four user entities. Serialised straight from the borrowed
+/// row, without building a `serde_json::Value` map first: `GET /user` is the path bearer
+/// validation is measured on, and the map's allocations were a visible share of it.
+#[derive(Serialize)]
+pub struct UserEntity<'a> {
+    #[serde(flatten)]
+    basic: UserBasic<'a>,
+    #[serde(flatten)]
+    public: Option<UserPublicPart<'a>>,
+    #[serde(flatten)]
+    own: Option<UserOwnPart<'a>>,
+    #[serde(flatten)]
+    admin: Option<UserAdminPart>,
 }
 
 /// `UserBasic`: what anyone may see in lists.
-pub fn user_basic(u: &User, base_url: &str) -> Value {
-    json!({
-        "id": u.id,
-        "username": u.username,
-        "public_email": opt(&u.public_email),
-        "name": u.name,
-        "state": u.state,
-        "locked": false,
-        "avatar_url": Value::Null,
-        "web_url": format!("{base_url}/{}", u.username),
-    })
+#[derive(Serialize)]
+struct UserBasic<'a> {
+    id: i64,
+    username: &'a str,
+    public_email: Option<&'a str>,
+    name: &'a str,
+    state: &'a str,
+    locked: bool,
+    avatar_url: Option<()>,
+    web_url: String,
+}
+
+/// What `User` adds: a profile as other users see it.
+#[derive(Serialize)]
+struct UserPublicPart<'a> {
+    created_at: String,
+    bio: &'a str,
+    location: &'a str,
+    skype: &'a str,
+    linkedin: &'a str,
+    twitter: &'a str,
+    discord: &'a str,
+    website_url: &'a str,
+    organization: &'a str,
+    job_title: &'a str,
+    pronouns: Option<()>,
+    bot: bool,
+    work_information: Option<&'a str>,
+    followers: u32,
+    following: u32,
+    is_followed: bool,
+    local_time: Option<()>,
+}
+
+/// What `UserPublic` adds: the caller's own account.
+#[derive(Serialize)]
+struct UserOwnPart<'a> {
+    last_sign_in_at: Option<String>,
+    confirmed_at: String,
+    last_activity_on: Option<()>,
+    email: &'a str,
+    theme_id: u32,
+    color_scheme_id: u32,
+    projects_limit: u32,
+    current_sign_in_at: Option<String>,
+    identities: [(); 0],
+    can_create_group: bool,
+    can_create_project: bool,
+    two_factor_enabled: bool,
+    external: bool,
+    private_profile: bool,
+    commit_email: &'a str,
+}
+
+/// What `UserWithAdmin` adds.
+#[derive(Serialize)]
+struct UserAdminPart {
+    is_admin: bool,
+    note: Option<()>,
+    namespace_id: Option<()>,
+    created_by: Option<()>,
+    email_reset_offered_at: Option<()>,
+    using_license_seat: bool,
+    is_auditor: bool,
+    provisioned_by_group_id: Option<()>,
+    enterprise_group_id: Option<()>,
+    enterprise_group_associated_at: Option<()>,
+}
+
+/// `UserBasic`: what anyone may see in lists.
+pub fn user_basic<'a>(u: &'a User, base_url: &str) -> UserEntity<'a> {
+    UserEntity {
+        basic: UserBasic {
+            id: u.id,
+            username: &u.username,
+            public_email: none_if_empty(&u.public_email),
+            name: &u.name,
+            state: &u.state,
+            locked: false,
+            avatar_url: None,
+            web_url: format!("{base_url}/{}", u.username),
+        },
+        public: None,
+        own: None,
+        admin: None,
+    }
 }
 
 /// `User`: a profile as other users see it.
-pub fn user_public(u: &User, base_url: &str) -> Value {
-    let mut v = user_basic(u, base_url);
-    if let Value::Object(m) = &mut v {
-        m.extend([
-            ("created_at".into(), text(&iso8601(u.created_at))),
-            ("bio".into(), text(&u.bio)),
-            ("location".into(), text(&u.location)),
-            ("skype".into(), text("")),
-            ("linkedin".into(), text("")),
-            ("twitter".into(), text("")),
-            ("discord".into(), text("")),
-            ("website_url".into(), text(&u.website_url)),
-            ("organization".into(), text(&u.organization)),
-            ("job_title".into(), text(&u.job_title)),
-            ("pronouns".into(), Value::Null),
-            ("bot".into(), Value::Bool(false)),
-            ("work_information".into(), opt(&u.organization)),
-            ("followers".into(), json!(0)),
-            ("following".into(), json!(0)),
-            ("is_followed".into(), Value::Bool(false)),
-            ("local_time".into(), Value::Null),
-        ]);
+pub fn user_public<'a>(u: &'a User, base_url: &str) -> UserEntity<'a> {
+    UserEntity {
+        public: Some(UserPublicPart {
+            created_at: iso8601(u.created_at),
+            bio: &u.bio,
+            location: &u.location,
+            skype: "",
+            linkedin: "",
+            twitter: "",
+            discord: "",
+            website_url: &u.website_url,
+            organization: &u.organization,
+            job_title: &u.job_title,
+            pronouns: None,
+            bot: false,
+            work_information: none_if_empty(&u.organization),
+            followers: 0,
+            following: 0,
+            is_followed: false,
+            local_time: None,
+        }),
+        ..user_basic(u, base_url)
     }
-    v
 }
 
 /// `UserPublic` (GitLab's name): the caller's own account, as `GET /user` returns it.
-pub fn user_self(u: &User, base_url: &str) -> Value {
-    let mut v = user_public(u, base_url);
-    if let Value::Object(m) = &mut v {
-        m.extend([
-            (
-                "last_sign_in_at".into(),
-                u.last_sign_in_at
-                    .map(|t| text(&iso8601(t)))
-                    .unwrap_or(Value::Null),
-            ),
-            ("confirmed_at".into(), text(&iso8601(u.created_at))),
-            ("last_activity_on".into(), Value::Null),
-            ("email".into(), text(&u.email)),
-            ("theme_id".into(), json!(1)),
-            ("color_scheme_id".into(), json!(1)),
-            ("projects_limit".into(), json!(0)),
-            (
-                "current_sign_in_at".into(),
-                u.current_sign_in_at
-                    .map(|t| text(&iso8601(t)))
-                    .unwrap_or(Value::Null),
-            ),
-            ("identities".into(), json!([])),
-            ("can_create_group".into(), Value::Bool(false)),
-            ("can_create_project".into(), Value::Bool(false)),
-            (
-                "two_factor_enabled".into(),
-                Value::Bool(u.two_factor_enabled),
-            ),
-            ("external".into(), Value::Bool(false)),
-            ("private_profile".into(), Value::Bool(false)),
-            ("commit_email".into(), text(&u.email)),
-        ]);
+pub fn user_self<'a>(u: &'a User, base_url: &str) -> UserEntity<'a> {
+    UserEntity {
+        own: Some(UserOwnPart {
+            last_sign_in_at: u.last_sign_in_at.map(iso8601),
+            confirmed_at: iso8601(u.created_at),
+            last_activity_on: None,
+            email: &u.email,
+            theme_id: 1,
+            color_scheme_id: 1,
+            projects_limit: 0,
+            current_sign_in_at: u.current_sign_in_at.map(iso8601),
+            identities: [],
+            can_create_group: false,
+            can_create_project: false,
+            two_factor_enabled: u.two_factor_enabled,
+            external: false,
+            private_profile: false,
+            commit_email: &u.email,
+        }),
+        ..user_public(u, base_url)
     }
-    v
 }
 
 /// `UserWithAdmin`: what administrators see of any account.
-pub fn user_admin(u: &User, base_url: &str) -> Value {
-    let mut v = user_self(u, base_url);
-    if let Value::Object(m) = &mut v {
-        m.extend([
-            ("is_admin".into(), Value::Bool(u.is_admin)),
-            ("note".into(), Value::Null),
-            ("namespace_id".into(), Value::Null),
-            ("created_by".into(), Value::Null),
-            ("email_reset_offered_at".into(), Value::Null),
-            ("using_license_seat".into(), Value::Bool(false)),
-            ("is_auditor".into(), Value::Bool(false)),
-            ("provisioned_by_group_id".into(), Value::Null),
-            ("enterprise_group_id".into(), Value::Null),
-            ("enterprise_group_associated_at".into(), Value::Null),
-        ]);
+pub fn user_admin<'a>(u: &'a User, base_url: &str) -> UserEntity<'a> {
+    UserEntity {
+        admin: Some(UserAdminPart {
+            is_admin: u.is_admin,
+            note: None,
+            namespace_id: None,
+            created_by: None,
+            email_reset_offered_at: None,
+            using_license_seat: false,
+            is_auditor: false,
+            provisioned_by_group_id: None,
+            enterprise_group_id: None,
+            enterprise_group_associated_at: None,
+        }),
+        ..user_self(u, base_url)
     }
-    v
 }
 
 /// `Application`: GitLab's five keys, plus Doorward's `trusted`, `require_pkce` and
@@ -143,7 +211,10 @@ pub fn application(a: &Application) -> Value {
 pub fn application_with_secret(a: &Application, client_secret: &SecretString) -> Value {
     let mut v = application(a);
     if let Value::Object(m) = &mut v {
-        m.insert("secret".into(), text(client_secret.expose()));
+        m.insert(
+            "secret".into(),
+            Value::String(client_secret.expose().to_string()),
+        );
     }
     v
 }
@@ -163,4 +234,36 @@ pub fn personal_access_token(t: &PersonalAccessToken, now: i64) -> Value {
         "active": t.is_active(now),
         "expires_at": t.expires_at.map(date),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_user_entity_adds_its_keys_with_gitlabs_null_and_empty_values() {
+        let u = User::example();
+        let keys = |v: &Value| v.as_object().unwrap().len();
+        let basic = serde_json::to_value(user_basic(&u, "https://id.example")).unwrap();
+        let public = serde_json::to_value(user_public(&u, "https://id.example")).unwrap();
+        let own = serde_json::to_value(user_self(&u, "https://id.example")).unwrap();
+        let admin = serde_json::to_value(user_admin(&u, "https://id.example")).unwrap();
+        assert_eq!(
+            (keys(&basic), keys(&public), keys(&own), keys(&admin)),
+            (8, 25, 40, 50)
+        );
+        assert_eq!(basic["web_url"], "https://id.example/ada");
+        assert_eq!(basic["public_email"], Value::Null);
+        assert_eq!(basic["avatar_url"], Value::Null);
+        assert!(public.get("email").is_none());
+        assert_eq!(public["bio"], "");
+        assert_eq!(public["work_information"], Value::Null);
+        assert_eq!(own["email"], "ada@example.com");
+        assert_eq!(own["identities"], json!([]));
+        assert_eq!(own["last_sign_in_at"], Value::Null);
+        assert_eq!(own["confirmed_at"], "1970-01-01T00:00:00.000Z");
+        assert!(own.get("is_admin").is_none());
+        assert_eq!(admin["is_admin"], false);
+        assert_eq!(admin["note"], Value::Null);
+    }
 }

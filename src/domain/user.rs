@@ -40,6 +40,31 @@ pub const STATE_ACTIVE: &str = "active";
 pub const STATE_BLOCKED: &str = "blocked";
 
 impl User {
+    /// An active, non-admin account with only the required fields set, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn example() -> User {
+        User {
+            id: 42,
+            username: "ada".into(),
+            email: "ada@example.com".into(),
+            name: "Ada Lovelace".into(),
+            password_hash: String::new(),
+            is_admin: false,
+            state: "active".into(),
+            public_email: String::new(),
+            website_url: String::new(),
+            bio: String::new(),
+            location: String::new(),
+            organization: String::new(),
+            job_title: String::new(),
+            created_at: 0,
+            updated_at: 0,
+            last_sign_in_at: None,
+            current_sign_in_at: None,
+            two_factor_enabled: false,
+        }
+    }
+
     pub fn is_active(&self) -> bool {
         self.state == STATE_ACTIVE
     }

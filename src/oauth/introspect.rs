@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::bearer;
 use super::client_auth;
@@ -81,21 +81,35 @@ pub async fn introspect(
     if t.revoked_at.is_some() || expired || owner_blocked || t.application_id != Some(caller_app) {
         return Ok(inactive());
     }
-    let mut body = json!({
-        "active": true,
-        "scope": t.scopes,
-        "client_id": found.client_id,
-        "token_type": token_type,
-        "iat": t.created_at,
-        "aud": found.client_id,
-        "iss": state.config.external_url,
-    });
-    if token_type == "Bearer" {
-        body["exp"] = json!(t.expires_at);
-    }
-    if let Some(user) = &found.user {
-        body["sub"] = Value::String(user.id.to_string());
-        body["username"] = Value::String(user.username.clone());
-    }
+    let body = Active {
+        active: true,
+        scope: &t.scopes,
+        client_id: found.client_id.as_deref(),
+        token_type,
+        exp: (token_type == "Bearer").then_some(t.expires_at),
+        iat: t.created_at,
+        aud: found.client_id.as_deref(),
+        iss: &state.config.external_url,
+        sub: found.user.as_ref().map(|u| u.id.to_string()),
+        username: found.user.as_ref().map(|u| u.username.as_str()),
+    };
     Ok(no_store(Json(body).into_response()))
+}
+
+/// The answer for an active token (RFC 7662 §2.2), serialised without an intermediate map.
+#[derive(serde::Serialize)]
+struct Active<'a> {
+    active: bool,
+    scope: &'a str,
+    client_id: Option<&'a str>,
+    token_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    iat: i64,
+    aud: Option<&'a str>,
+    iss: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    username: Option<&'a str>,
 }

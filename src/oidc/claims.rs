@@ -67,26 +67,7 @@ mod tests {
     use super::*;
 
     fn user() -> User {
-        User {
-            id: 42,
-            username: "ada".into(),
-            email: "ada@example.com".into(),
-            name: "Ada Lovelace".into(),
-            password_hash: String::new(),
-            is_admin: false,
-            state: "active".into(),
-            public_email: String::new(),
-            website_url: String::new(),
-            bio: String::new(),
-            location: String::new(),
-            organization: String::new(),
-            job_title: String::new(),
-            created_at: 0,
-            updated_at: 0,
-            last_sign_in_at: None,
-            current_sign_in_at: None,
-            two_factor_enabled: false,
-        }
+        User::example()
     }
 
     #[test]
