@@ -5,7 +5,8 @@
 //! inserted in the same short transaction.
 
 use super::cache::Invalidation;
-use super::{Store, StoreResult, impl_from_row, on_pool};
+use super::writer::Claim;
+use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::user::User;
 
 /// An authorization code as stored (the code itself only as its hash).
@@ -192,7 +193,12 @@ impl Store {
         token: &NewToken<'_>,
     ) -> StoreResult<Option<i64>> {
         if let Some(writer) = &self.token_writer {
-            return writer.claim_then_insert(claim, id, now, token).await;
+            let claim = Claim {
+                sql: claim,
+                id,
+                now,
+            };
+            return writer.submit(Some(claim), token).await;
         }
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
@@ -209,7 +215,10 @@ impl Store {
     /// Inserts a token pair on its own (grants with no code to consume).
     pub async fn insert_token(&self, token: &NewToken<'_>) -> StoreResult<i64> {
         if let Some(writer) = &self.token_writer {
-            return writer.insert(token).await;
+            return writer
+                .submit(None, token)
+                .await?
+                .ok_or(StoreError::NotFound);
         }
         Ok(
             on_pool!(self, p => bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(p).await)?,

@@ -65,21 +65,17 @@ impl From<&NewToken<'_>> for OwnedToken {
     }
 }
 
-/// What a queued operation does.
-enum Operation {
-    Insert(OwnedToken),
-    /// `claim` is a conditional UPDATE of row `id` (`$1`, with `$2` = now); the token is
-    /// inserted only when it changed a row.
-    ClaimThenInsert {
-        claim: &'static str,
-        id: i64,
-        now: i64,
-        token: OwnedToken,
-    },
+/// A conditional UPDATE of row `id` (`$1`, with `$2` = now): the token is inserted only
+/// when it changed a row.
+pub(super) struct Claim {
+    pub(super) sql: &'static str,
+    pub(super) id: i64,
+    pub(super) now: i64,
 }
 
 struct Job {
-    operation: Operation,
+    claim: Option<Claim>,
+    token: OwnedToken,
     /// The new token's id, or `None` when the claim found nothing to claim.
     reply: oneshot::Sender<StoreResult<Option<i64>>>,
 }
@@ -106,31 +102,20 @@ impl TokenWriter {
         Ok(TokenWriter { queue })
     }
 
-    pub(super) async fn insert(&self, token: &NewToken<'_>) -> StoreResult<i64> {
-        let id = self.submit(Operation::Insert(token.into())).await?;
-        id.ok_or(StoreError::NotFound)
-    }
-
-    pub(super) async fn claim_then_insert(
+    /// Inserts `token`, after `claim` if there is one; `None` when the claim found nothing.
+    pub(super) async fn submit(
         &self,
-        claim: &'static str,
-        id: i64,
-        now: i64,
+        claim: Option<Claim>,
         token: &NewToken<'_>,
     ) -> StoreResult<Option<i64>> {
-        self.submit(Operation::ClaimThenInsert {
-            claim,
-            id,
-            now,
-            token: token.into(),
-        })
-        .await
-    }
-
-    async fn submit(&self, operation: Operation) -> StoreResult<Option<i64>> {
         let (reply, answer) = oneshot::channel();
+        let token = token.into();
         self.queue
-            .send(Job { operation, reply })
+            .send(Job {
+                claim,
+                token,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
         answer
@@ -245,30 +230,21 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
         .map_err(store_error)?;
     let mut to_insert = Vec::with_capacity(batch.len());
     for (index, job) in batch.iter().enumerate() {
-        match &job.operation {
-            Operation::Insert(token) => {
+        let won = match &job.claim {
+            None => Ok(true),
+            // The shared statements use `$1`/`$2`, which SQLite treats as names.
+            Some(Claim { sql, id, now }) => tx
+                .prepare_cached(sql)
+                .and_then(|mut st| st.execute(rusqlite::named_params! {"$1": id, "$2": now}))
+                .map(|changed| changed > 0),
+        };
+        match won {
+            Ok(true) => {
                 results.push(None);
-                to_insert.push((index, token));
+                to_insert.push((index, &job.token));
             }
-            Operation::ClaimThenInsert {
-                claim,
-                id,
-                now,
-                token,
-            } => {
-                // The shared statements use `$1`/`$2`, which SQLite treats as names.
-                let claimed = tx
-                    .prepare_cached(claim)
-                    .and_then(|mut st| st.execute(rusqlite::named_params! {"$1": id, "$2": now}));
-                match claimed {
-                    Ok(0) => results.push(Some(Ok(None))),
-                    Ok(_) => {
-                        results.push(None);
-                        to_insert.push((index, token));
-                    }
-                    Err(e) => results.push(Some(Err(store_error(e)))),
-                }
-            }
+            Ok(false) => results.push(Some(Ok(None))),
+            Err(e) => results.push(Some(Err(store_error(e)))),
         }
     }
     for chunk in to_insert.chunks(ROWS_PER_INSERT) {

@@ -58,6 +58,19 @@ async fn until_status(node: &TestApp, token: &str, expected: u16) -> Duration {
     }
 }
 
+/// `POST /oauth/revoke` of `token` by `client` on `node` (RFC 7009); the status.
+async fn revoke(node: &TestApp, client: &Client, token: &str) -> u16 {
+    reqwest::Client::new()
+        .post(node.url("/oauth/revoke"))
+        .basic_auth(&client.client_id, Some(&client.secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 fn cached_tokens(node: &TestApp) -> usize {
     node.state.store.token_cache().expect("cache on").len().0
 }
@@ -77,14 +90,7 @@ both_backends! {
         }
         assert!(cached_tokens(&a) >= 1 && cached_tokens(&b) >= 1);
 
-        let res = reqwest::Client::new()
-            .post(a.url("/oauth/revoke"))
-            .basic_auth(&client.client_id, Some(&client.secret))
-            .form(&[("token", access)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(revoke(&a, &client, access).await, 200);
         // The revoking node refuses it on the very next request...
         assert_eq!(user_status(&a, access).await, 401);
         // ...and the other one within a poll.
@@ -197,14 +203,7 @@ both_backends! {
         let tokens = password_tokens(&a, &client, "cora").await;
         let access = tokens["access_token"].as_str().unwrap();
         assert_eq!(user_status(&b, access).await, 200);
-        let res = reqwest::Client::new()
-            .post(a.url("/oauth/revoke"))
-            .basic_auth(&client.client_id, Some(&client.secret))
-            .form(&[("token", access)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(revoke(&a, &client, access).await, 200);
         assert_eq!(user_status(&b, access).await, 401);
     }
 }
