@@ -6,7 +6,7 @@ use crate::domain::password::{self, PasswordHasher};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{self, PERSONAL_ACCESS_TOKEN_PREFIX, SecretString};
 use crate::domain::user::{self, FieldErrors, NewUser, User};
-use crate::store::tokens::{NewPersonalAccessToken, PersonalAccessToken};
+use crate::store::personal_access_tokens::{NewPersonalAccessToken, PersonalAccessToken};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,9 @@
-//! Builds the server: state, routes, layers; and runs it until a shutdown signal.
+//! Builds the server: routes and layers over the handlers; and runs it until a shutdown
+//! signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -14,69 +14,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::bootstrap;
 use crate::config::Config;
 use crate::domain::clock::Clock;
-use crate::domain::password::PasswordHasher;
-use crate::domain::secret::MasterKey;
-use crate::http::metrics::Metrics;
-use crate::oidc::keys::KeyCache;
-use crate::store::Store;
-use crate::web::templates::Templates;
-
-/// Largest request body accepted (forms and JSON are small; this stops memory abuse).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Everything a handler may need. No globals: tests run several of these in one process.
-///
-/// One `Arc` around it all: the state is cloned for every middleware and extractor of
-/// every request, and one reference count is cheaper than one per field.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
-
-/// The fields of [`AppState`].
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub store: Store,
-    pub clock: Clock,
-    pub hasher: PasswordHasher,
-    /// Subkey for CSRF tokens, derived from the master key.
-    pub csrf_key: Arc<[u8; 32]>,
-    /// Subkey encrypting TOTP secrets at rest (AES-256-GCM), derived from the master key.
-    pub totp_key: Arc<[u8; 32]>,
-    pub templates: Arc<Templates>,
-    /// The OpenID Connect signing keys, as last read from the database (`oidc::keys`).
-    pub signing_keys: Arc<KeyCache>,
-    pub metrics: Arc<Metrics>,
-    /// Set when shutdown starts, so readiness turns 503 and load balancers drain us.
-    pub shutting_down: Arc<AtomicBool>,
-}
-
-impl AppState {
-    pub fn new(
-        config: Config,
-        store: Store,
-        clock: Clock,
-        master_key: &MasterKey,
-    ) -> anyhow::Result<AppState> {
-        Ok(AppState(Arc::new(Shared {
-            hasher: PasswordHasher::new(config.password_hash_concurrency),
-            csrf_key: Arc::new(master_key.derive("csrf")),
-            totp_key: Arc::new(master_key.derive("totp-encryption")),
-            templates: Arc::new(Templates::load()?),
-            signing_keys: Arc::new(KeyCache::new(master_key, config.id_token_lifetime)),
-            metrics: Arc::new(Metrics::new()),
-            config: Arc::new(config),
-            store,
-            clock,
-            shutting_down: Arc::new(AtomicBool::new(false)),
-        })))
-    }
-}
+use crate::http::body::MAX_BODY_BYTES;
+use crate::state::AppState;
 
 /// All routes with their layers.
 pub fn router(state: AppState) -> Router {
@@ -88,7 +27,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v4", crate::api::routes())
         // A route layer runs after routing, so it sees which route matched.
         .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            state.metrics.clone(),
             crate::http::metrics::track,
         ))
         .fallback(crate::web::not_found)
@@ -107,17 +46,25 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Reads every request body completely before routing. A handler that ignores a body
-/// (python-gitlab sends `{}` with `POST /users/:id/block`) would otherwise leave bytes
-/// unread, and hyper closes such a keep-alive connection when they arrive late: the
-/// client's next request on it then fails. Bodies are small (64 KiB at most), so one copy
-/// is cheap; a larger one is refused here, in the format of the endpoint it was sent to.
+/// Refuses, before routing, a request target that is not UTF-8 or holds a control
+/// character once percent-decoded (a `%00` in a query parameter would otherwise reach the
+/// database, which PostgreSQL refuses with an error), then reads every request body
+/// completely. A handler that ignores a body (python-gitlab sends `{}` with
+/// `POST /users/:id/block`) would otherwise leave bytes unread, and hyper closes such a
+/// keep-alive connection when they arrive late: the client's next request on it then fails.
+/// Bodies are small (64 KiB at most), so one copy is cheap. Every refusal is in the format
+/// of the endpoint the request was sent to.
 async fn buffer_request_body(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
+    use crate::http::body::BodyError;
+    use crate::http::sink::Sink;
     let (parts, body) = req.into_parts();
+    let sink = Sink::for_path(parts.uri.path());
+    if let Err(e) = crate::http::body::check_target(&parts.uri) {
+        return sink.refuse(e);
+    }
     match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => {
             next.run(axum::extract::Request::from_parts(
@@ -126,24 +73,15 @@ async fn buffer_request_body(
             ))
             .await
         }
-        Err(_) => {
-            let path = parts.uri.path();
-            let too_large = crate::http::body::BodyError::TooLarge;
-            if path.starts_with("/api/") {
-                crate::api::error::ApiError::Body(too_large).into_response()
-            } else if matches!(
-                path,
-                "/oauth/token" | "/oauth/revoke" | "/oauth/introspect" | "/oauth/authorize_device"
-            ) {
-                let body = serde_json::json!({"error": "invalid_request", "error_description": too_large.to_string()});
-                (axum::http::StatusCode::PAYLOAD_TOO_LARGE, axum::Json(body)).into_response()
+        Err(e) => {
+            // Over the limit, or the body could not be read at all (cut short, timed out).
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            sink.refuse(if too_large {
+                BodyError::TooLarge
             } else {
-                crate::web::WebError::Body {
-                    status: too_large.status(),
-                    message: too_large.to_string(),
-                }
-                .into_response()
-            }
+                BodyError::Malformed(format!("the request body could not be read: {e}"))
+            })
         }
     }
 }
@@ -237,6 +175,3 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
 }
-
-/// How long the maintenance loop sleeps between purges.
-pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(300);

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::app::AppState;
 use crate::config::Config;
 use crate::domain::clock::Clock;
 use crate::domain::password;
 use crate::domain::secret::{self, MasterKey, SecretString};
 use crate::domain::user::{NewUser, Profile};
+use crate::state::AppState;
 use crate::store::{Backend, Store, StoreError, StoreOptions};
 
 pub struct Prepared {
@@ -194,9 +194,12 @@ async fn ensure_root_user(config: &Config, store: &Store, clock: &Clock) -> anyh
     Ok(())
 }
 
+/// How long the maintenance loop sleeps between purges.
+pub const MAINTENANCE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// Purges expired rows every few minutes.
 pub async fn maintenance_loop(state: AppState) {
-    let mut tick = tokio::time::interval(crate::app::MAINTENANCE_INTERVAL);
+    let mut tick = tokio::time::interval(MAINTENANCE_INTERVAL);
     loop {
         tick.tick().await;
         purge_expired(&state).await;

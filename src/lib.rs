@@ -16,6 +16,7 @@ pub mod http;
 pub mod logging;
 pub mod oauth;
 pub mod oidc;
+pub mod state;
 pub mod store;
 pub mod two_factor;
 pub mod web;

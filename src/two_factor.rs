@@ -3,9 +3,9 @@
 //! recovery codes, and turning it off. The rules are in [`crate::domain::two_factor`]; this
 //! module adds the keys, the clock and the store.
 
-use crate::app::AppState;
 use crate::domain::secret::SecretString;
 use crate::domain::two_factor::{self as rules, Attempt, TotpSecret};
+use crate::state::AppState;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]

@@ -13,10 +13,10 @@ use super::entities::{application, application_with_secret};
 use super::error::ApiError;
 use super::input::{ApiInput, parse_query};
 use super::pagination::Page;
-use crate::app::AppState;
 use crate::applications;
 use crate::domain::application::{Application, validate_settings};
 use crate::domain::scope::access;
+use crate::state::AppState;
 use crate::store::StoreError;
 
 const NOT_FOUND: &str = "404 Application Not Found";

@@ -1,19 +1,19 @@
 //! Who is calling the API: the token is looked up by its SHA-256 in one indexed query
 //! joined with its owner, then checked for revocation, expiry and the owner's state.
 //!
-//! Token sources, in GitLab's order: the `private_token` parameter, the `PRIVATE-TOKEN`
-//! header, the `access_token` parameter, then `Authorization: Bearer`.
+//! Token sources (read by the bearer sink, `oauth::bearer`): the `private_token` parameter,
+//! the `PRIVATE-TOKEN` header, the `access_token` parameter and `Authorization: Bearer`;
+//! exactly one of them (RFC 6750 §2), where GitLab would take the first in that order.
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
-use crate::app::AppState;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, PERSONAL_ACCESS_TOKEN_PREFIX};
 use crate::domain::user::User;
-use crate::oauth::bearer::{self, TokenProblem};
+use crate::oauth::bearer::{self, Methods, PresentError, TokenProblem};
+use crate::state::AppState;
 
 /// `last_used_at` is refreshed at most this often (seconds), so that reads stay reads.
 const LAST_USED_GRANULARITY: i64 = 600;
@@ -62,34 +62,6 @@ impl Caller {
     }
 }
 
-/// The first token the request carries, in GitLab's order of precedence.
-fn extract_token(parts: &Parts) -> Option<String> {
-    let param = |name: &str| {
-        parts.uri.query().and_then(|q| {
-            url::form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-        })
-    };
-    param("private_token")
-        .or_else(|| {
-            parts
-                .headers
-                .get("private-token")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        })
-        .or_else(|| param("access_token"))
-        .or_else(|| {
-            let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-            let (scheme, token) = value.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        })
-        .filter(|t| !t.is_empty())
-}
-
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
@@ -97,7 +69,11 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = extract_token(parts).ok_or(ApiError::Unauthorized)?;
+        let token = match bearer::presented(&(&*parts).into(), None, Methods::GITLAB_API) {
+            Ok(token) => token,
+            Err(PresentError::Missing) => return Err(ApiError::Unauthorized),
+            Err(PresentError::SeveralMethods) => return Err(ApiError::SeveralTokens),
+        };
         if token.starts_with(ACCESS_TOKEN_PREFIX) {
             return oauth_caller(state, &token).await;
         }

@@ -11,7 +11,7 @@ use crate::domain::application::Application;
 use crate::domain::clock::{date, iso8601};
 use crate::domain::secret::SecretString;
 use crate::domain::user::User;
-use crate::store::tokens::PersonalAccessToken;
+use crate::store::personal_access_tokens::PersonalAccessToken;
 
 /// An empty string as JSON `null`, as GitLab prints unset optional text.
 fn none_if_empty(s: &str) -> Option<&str> {

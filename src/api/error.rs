@@ -2,12 +2,13 @@
 //! (with `WWW-Authenticate`) for token problems.
 
 use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use crate::domain::user::FieldErrors;
 use crate::http::body::BodyError;
+use crate::oauth::bearer::{self, Challenge};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -15,6 +16,9 @@ pub enum ApiError {
     /// No token at all.
     #[error("401 Unauthorized")]
     Unauthorized,
+    /// A token sent by more than one method (RFC 6750 §2: 400 `invalid_request`).
+    #[error("token sent by more than one method")]
+    SeveralTokens,
     /// A token was sent but is unknown, expired or revoked (RFC 6750 `invalid_token`).
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
@@ -63,51 +67,42 @@ impl From<BodyError> for ApiError {
     }
 }
 
-const REALM: &str = "Bearer realm=\"Doorward\"";
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let message =
             |status: StatusCode, m: String| (status, Json(json!({ "message": m }))).into_response();
         match self {
-            ApiError::Unauthorized => {
-                // RFC 6750 §3.1: no error code when the request carried no credentials.
-                let mut res = message(StatusCode::UNAUTHORIZED, "401 Unauthorized".into());
-                res.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(REALM));
-                res
+            // RFC 6750 §3.1: no error code when the request carried no credentials.
+            ApiError::Unauthorized => with_challenge(
+                message(StatusCode::UNAUTHORIZED, "401 Unauthorized".into()),
+                &Challenge::Missing,
+            ),
+            ApiError::SeveralTokens => {
+                let challenge = Challenge::InvalidRequest(bearer::SEVERAL_METHODS);
+                let body = json!({"error": "invalid_request", "error_description": bearer::SEVERAL_METHODS});
+                with_challenge((challenge.status(), Json(body)).into_response(), &challenge)
             }
             ApiError::InvalidToken(description) => {
-                let mut res = (
-                    StatusCode::UNAUTHORIZED,
-                    Json(json!({"error": "invalid_token", "error_description": description})),
-                )
-                    .into_response();
-                let challenge = format!(
-                    "{REALM}, error=\"invalid_token\", error_description=\"{description}\""
-                );
-                if let Ok(v) = HeaderValue::from_str(&challenge) {
-                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-                res
+                let challenge = Challenge::InvalidToken(description);
+                let body = json!({"error": "invalid_token", "error_description": description});
+                with_challenge((challenge.status(), Json(body)).into_response(), &challenge)
             }
             ApiError::InsufficientScope(scopes) => {
                 let scope = scopes.join(" ");
-                let mut res = (
-                    StatusCode::FORBIDDEN,
-                    Json(json!({
-                        "error": "insufficient_scope",
-                        "error_description": "The request requires higher privileges than provided by the access token.",
-                        "scope": scope,
-                    })),
-                )
-                    .into_response();
-                // GitLab omits this header (a known FIXME there); RFC 6750 §3.1 asks for it.
-                let challenge = format!("{REALM}, error=\"insufficient_scope\", scope=\"{scope}\"");
-                if let Ok(v) = HeaderValue::from_str(&challenge) {
-                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                }
-                res
+                let description =
+                    "The request requires higher privileges than provided by the access token.";
+                let body = json!({
+                    "error": "insufficient_scope",
+                    "error_description": description,
+                    "scope": scope,
+                });
+                // GitLab omits this header (a known FIXME there); RFC 6750 §3.1 asks for it,
+                // without the description GitLab's clients have never seen in it.
+                let challenge = Challenge::InsufficientScope {
+                    description: None,
+                    scope: &scope,
+                };
+                with_challenge((challenge.status(), Json(body)).into_response(), &challenge)
             }
             ApiError::Forbidden(m) => message(StatusCode::FORBIDDEN, m),
             ApiError::NotFound(m) => message(StatusCode::NOT_FOUND, m),
@@ -141,4 +136,10 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+fn with_challenge(mut res: Response, challenge: &Challenge<'_>) -> Response {
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, challenge.www_authenticate());
+    res
 }

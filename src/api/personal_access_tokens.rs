@@ -17,9 +17,9 @@ use super::entities::personal_access_token;
 use super::error::ApiError;
 use super::input::{gitlab_bool, parse_query};
 use super::pagination::Page;
-use crate::app::AppState;
 use crate::domain::scope::access;
-use crate::store::tokens::{PersonalAccessToken, TokenFilter};
+use crate::state::AppState;
+use crate::store::personal_access_tokens::{PersonalAccessToken, TokenFilter};
 
 const NOT_FOUND: &str = "404 Not Found";
 

@@ -13,10 +13,10 @@ use super::error::ApiError;
 use super::input::{ApiInput, gitlab_bool, parse_query};
 use super::pagination::Page;
 use crate::accounts::{self, AccountError};
-use crate::app::AppState;
 use crate::domain::scope::access;
 use crate::domain::secret::{self, SecretString};
 use crate::domain::user::{NewUser, Profile, STATE_ACTIVE, STATE_BLOCKED};
+use crate::state::AppState;
 use crate::store::users::UserFilter;
 
 /// `GET /user`: the token's owner; administrators get the admin entity.

@@ -7,6 +7,9 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 
+/// Largest request body accepted (forms and JSON are small; this stops memory abuse).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BodyError {
     #[error("the request body is too large")]
@@ -15,6 +18,10 @@ pub enum BodyError {
     UnsupportedMediaType,
     #[error("the request body is not valid UTF-8")]
     InvalidUtf8,
+    /// NUL and the other C0/C1 controls (tab, line feed and carriage return excepted) are
+    /// refused wherever text enters: PostgreSQL cannot store NUL, and no field needs them.
+    #[error("the request contains a control character")]
+    ControlCharacter,
     #[error("{0}")]
     Malformed(String),
 }
@@ -89,21 +96,68 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
     if std::str::from_utf8(bytes).is_err() {
         return Err(BodyError::InvalidUtf8);
     }
-    serde_json::from_slice(bytes).map_err(|e| BodyError::Malformed(format!("invalid JSON: {e}")))
+    let malformed = |e: serde_json::Error| BodyError::Malformed(format!("invalid JSON: {e}"));
+    // Through a `Value` first, so escaped controls (`"\u0000"`) in any key or string are
+    // seen before a typed field (or a `serde_json::Value` field) carries them to storage.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
+    check_json_text(&value)?;
+    serde_json::from_value(value).map_err(malformed)
+}
+
+/// Whether `c` is refused in text input: C0 and C1 controls and DEL, except tab, line feed
+/// and carriage return (multi-line fields such as redirect URI lists use them).
+pub fn is_refused_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Refuses text holding a control character (see [`is_refused_control`]).
+pub fn check_text(text: &str) -> Result<(), BodyError> {
+    if text.chars().any(is_refused_control) {
+        Err(BodyError::ControlCharacter)
+    } else {
+        Ok(())
+    }
+}
+
+fn check_json_text(value: &serde_json::Value) -> Result<(), BodyError> {
+    match value {
+        serde_json::Value::String(s) => check_text(s),
+        serde_json::Value::Array(items) => items.iter().try_for_each(check_json_text),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            check_text(k)?;
+            check_json_text(v)
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The form decoder replaces invalid UTF-8 with U+FFFD silently; check every decoded key
-/// and value first so bad bytes are refused rather than stored mangled.
+/// and value first so bad bytes are refused rather than stored mangled, and refuse
+/// control characters.
 fn check_form_utf8(bytes: &[u8]) -> Result<(), BodyError> {
     for part in bytes.split(|&b| b == b'&' || b == b'=') {
-        let plus_free: Vec<u8> = part
-            .iter()
-            .map(|&b| if b == b'+' { b' ' } else { b })
-            .collect();
-        let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_free).collect();
-        if std::str::from_utf8(&decoded).is_err() {
-            return Err(BodyError::InvalidUtf8);
-        }
+        check_text(&decode_component(part)?)?;
+    }
+    Ok(())
+}
+
+/// One decoded form or query component (`+` is a space), or `InvalidUtf8`.
+pub fn decode_component(part: &[u8]) -> Result<String, BodyError> {
+    let plus_free: Vec<u8> = part
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_free).collect();
+    String::from_utf8(decoded).map_err(|_| BodyError::InvalidUtf8)
+}
+
+/// Checks a request target: the percent-decoded path and every decoded query component
+/// must be UTF-8 without control characters. Run once for every request, before routing.
+pub fn check_target(uri: &axum::http::Uri) -> Result<(), BodyError> {
+    let path: Vec<u8> = percent_encoding::percent_decode(uri.path().as_bytes()).collect();
+    check_text(std::str::from_utf8(&path).map_err(|_| BodyError::InvalidUtf8)?)?;
+    if let Some(query) = uri.query() {
+        check_form_utf8(query.as_bytes())?;
     }
     Ok(())
 }

@@ -4,15 +4,14 @@
 
 use std::time::Instant;
 
+use std::sync::Arc;
+
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
-
-use crate::app::AppState;
 
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -38,8 +37,14 @@ impl Metrics {
         Metrics { recorder, handle }
     }
 
-    fn with<T>(&self, f: impl FnOnce() -> T) -> T {
+    /// Runs `f` with this server's recorder as the `metrics` macros' target.
+    pub fn with<T>(&self, f: impl FnOnce() -> T) -> T {
         metrics::with_local_recorder(&self.recorder, f)
+    }
+
+    /// Everything recorded, in the Prometheus text format.
+    pub fn render(&self) -> String {
+        self.handle.render()
     }
 }
 
@@ -50,7 +55,7 @@ impl Default for Metrics {
 }
 
 /// Route middleware (installed with `route_layer`, so the matched route is known).
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req
@@ -61,34 +66,10 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let res = next.run(req).await;
     let seconds = start.elapsed().as_secs_f64();
     let status = res.status().as_u16().to_string();
-    state.metrics.with(|| {
+    metrics.with(|| {
         metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
             .increment(1);
         metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route).record(seconds);
     });
     res
-}
-
-/// `GET /-/metrics` in the Prometheus text format.
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
-    let (open, idle) = state.store.pool_figures();
-    let backend = match state.store.backend() {
-        crate::store::Backend::Sqlite => "sqlite",
-        crate::store::Backend::Postgres => "postgres",
-    };
-    state.metrics.with(|| {
-        metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "open")
-            .set(f64::from(open));
-        metrics::gauge!("db_pool_connections", "backend" => backend, "state" => "idle")
-            .set(idle as f64);
-        metrics::gauge!("db_pool_max_connections", "backend" => backend)
-            .set(f64::from(state.config.db_max_connections));
-    });
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.handle.render(),
-    )
 }

@@ -6,6 +6,7 @@ pub mod client_ip;
 pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod sink;
 
 use axum::Router;
 use axum::body::Body;
@@ -15,14 +16,14 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/-/health", get(health::health))
         .route("/-/liveness", get(health::liveness))
         .route("/-/readiness", get(health::readiness))
-        .route("/-/metrics", get(metrics::render))
+        .route("/-/metrics", get(health::metrics))
 }
 
 type MakeSpan = fn(&Request<Body>) -> Span;

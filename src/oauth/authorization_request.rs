@@ -6,11 +6,11 @@
 
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
-use crate::app::AppState;
 use crate::domain::application::Application;
 use crate::domain::pkce;
 use crate::domain::redirect_uri;
 use crate::domain::scope::ScopeSet;
+use crate::state::AppState;
 
 /// Where the authorization response parameters go (OAuth 2.0 Multiple Response Types §2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,15 +10,16 @@ use url::Url;
 use super::authorization_request::{
     self, AuthorizationRequest, AuthorizeError, ResponseMode, ResponseType,
 };
+use super::consent;
 use super::error::{ErrorCode, OAuthError};
-use super::issue::{MintedTokens, TokenOwner, new_family};
+use super::issue::{Issuance, Write, issue};
 use super::params::Params;
-use crate::app::AppState;
 use crate::domain::redirect_uri::csp_source;
 use crate::domain::secret::{self, AUTHORIZATION_CODE_PREFIX};
 use crate::http::body;
 use crate::oidc::prompt;
-use crate::store::oauth::NewGrant;
+use crate::state::AppState;
+use crate::store::grants::NewGrant;
 use crate::web::csrf::Csrf;
 use crate::web::session::{CurrentUser, MaybeUser};
 
@@ -146,12 +147,28 @@ async fn read_form(req: axum::extract::Request, state: &AppState) -> Result<Para
 }
 
 async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: bool) -> Response {
-    // The form repeats the request; it is validated again, so the consent given is for
-    // exactly what was shown (CVE-2020-13300: no scope change after consent).
+    // The form repeats the request; it is validated again, and must be exactly the request
+    // the page was rendered for, in this session (`consent`): an edited field gives no code.
     let request = match authorization_request::validate(state, params).await {
         Ok(r) => r,
         Err(e) => return refuse(state, e),
     };
+    if !consent::verify(
+        &state.consent_key[..],
+        &user.session_hash,
+        &request,
+        params.get(consent::FIELD).unwrap_or_default(),
+        state.clock.now(),
+    ) {
+        return error_page(
+            state,
+            OAuthError::with_description(
+                ErrorCode::InvalidRequest,
+                "The authorization request changed after it was shown, or the page is too old. Start again from the application.",
+            )
+            .detail("consent binding missing, stale or not matching the submitted request"),
+        );
+    }
     if deny {
         tracing::info!(user_id = user.user.id, client_id = %request.application.uid, "authorization denied");
         let error = OAuthError::new(ErrorCode::AccessDenied);
@@ -212,34 +229,28 @@ async fn approve_implicit(
     request: &AuthorizationRequest,
     user: &CurrentUser,
 ) -> Response {
-    let now = state.clock.now();
-    let lifetime = state.config.access_token_lifetime;
-    let tokens = MintedTokens::new(false);
-    let family = new_family();
-    let scopes = request.scopes.to_string();
-    let owner = TokenOwner {
-        application_id: Some(request.application.id),
-        user_id: Some(user.user.id),
-        grant_id: None,
-        family: &family,
-        scopes: &scopes,
+    // No refresh token (RFC 6749 §4.2.2) and no id_token: only `response_type=token` is
+    // offered, never `id_token token`.
+    let issued = issue(
+        state,
+        Issuance {
+            application_id: Some(request.application.id),
+            user_id: Some(user.user.id),
+            grant_id: None,
+            family: None,
+            scopes: &request.scopes,
+            with_refresh: false,
+            write: Write::Insert,
+            subject: None,
+        },
+    )
+    .await;
+    let response = match issued {
+        Ok(Some(response)) => response,
+        Ok(None) => return error_page(state, OAuthError::new(ErrorCode::ServerError)),
+        Err(error) => return redirect_error_for(state, request, &error),
     };
-    if let Err(e) = state
-        .store
-        .insert_token(&tokens.row(&owner, now, lifetime))
-        .await
-    {
-        let error: OAuthError = e.into();
-        return redirect_error(
-            state,
-            &request.redirect_uri,
-            request.response_mode,
-            request.state.as_deref(),
-            &error,
-        );
-    }
-    tracing::info!(user_id = user.user.id, client_id = %request.application.uid, scopes = %scopes, "implicit grant");
-    let response = tokens.response(&request.scopes, now, lifetime);
+    tracing::info!(user_id = user.user.id, client_id = %request.application.uid, scopes = %response.scope, "implicit grant");
     let expires_in = response.expires_in.to_string();
     let mut pairs = vec![
         ("access_token", response.access_token.as_str()),
@@ -402,6 +413,7 @@ async fn consent_page(
                 code_challenge => challenge,
                 code_challenge_method => method,
                 nonce => request.nonce.as_deref(),
+                consent_binding => consent::bind(&state.consent_key[..], &user.session_hash, request, state.clock.now()),
             },
         },
     );

@@ -7,9 +7,9 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::domain::clock::human;
 use crate::domain::scope::ScopeSet;
+use crate::state::AppState;
 use crate::web::WebError;
 use crate::web::csrf::Csrf;
 use crate::web::form::WebForm;

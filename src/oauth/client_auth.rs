@@ -1,4 +1,5 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3).
+//! Client authentication (RFC 6749 §2.3), the one entry for the token, revocation,
+//! introspection and device authorization endpoints: [`require`] or [`optional`].
 //!
 //! A client authenticates with HTTP Basic (`client_id:client_secret`, each part
 //! form-urlencoded before base64, §2.3.1) or with `client_id` and `client_secret` in the
@@ -78,10 +79,18 @@ fn decode_basic(encoded: &str) -> Result<(String, String), OAuthError> {
     let raw = STANDARD.decode(encoded).map_err(|_| invalid())?;
     let text = String::from_utf8(raw).map_err(|_| invalid())?;
     let (id, secret) = text.split_once(':').ok_or_else(invalid)?;
-    Ok((
+    let (id, secret) = (
         form_decode(id).ok_or_else(invalid)?,
         form_decode(secret).ok_or_else(invalid)?,
-    ))
+    );
+    // No client id or secret holds a control character; a NUL must not reach the lookup
+    // (PostgreSQL refuses NUL in text), so such credentials are simply wrong ones.
+    if crate::http::body::check_text(&id).is_err()
+        || crate::http::body::check_text(&secret).is_err()
+    {
+        return Err(invalid());
+    }
+    Ok((id, secret))
 }
 
 /// `application/x-www-form-urlencoded` decoding of one value: `+` is a space, `%XX` a byte.
@@ -101,9 +110,34 @@ pub struct AuthenticatedClient {
     pub with_secret: bool,
 }
 
+/// The authenticated client of a request that must name one (RFC 6749 §3.2.1, RFC 7009
+/// §2.1, RFC 8628 §3.1). No credentials at all is `invalid_client`.
+pub async fn require(
+    store: &Store,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<AuthenticatedClient, OAuthError> {
+    optional(store, headers, params)
+        .await?
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials"))
+}
+
+/// The authenticated client, or `None` when the request names no client (introspection
+/// by bearer token; GitLab's refresh of a token issued without a client).
+pub async fn optional(
+    store: &Store,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Option<AuthenticatedClient>, OAuthError> {
+    match presented(headers, params)? {
+        Some(creds) => Ok(Some(authenticate(store, &creds).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Looks the client up and checks its secret: a confidential client must present the right
 /// secret; a public client may present none, but a wrong one fails (GitLab).
-pub async fn authenticate(
+async fn authenticate(
     store: &Store,
     creds: &PresentedCredentials,
 ) -> Result<AuthenticatedClient, OAuthError> {

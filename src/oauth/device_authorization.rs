@@ -9,12 +9,11 @@ use serde_json::json;
 
 use super::authorization_request::requested_scopes;
 use super::client_auth;
-use super::error::{ErrorCode, OAuthError};
 use super::params::BodyParams;
 use super::response::{TokenError, no_store};
-use crate::app::AppState;
 use crate::domain::secret::{self, SecretString};
 use crate::domain::user_code;
+use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::device::NewDeviceGrant;
 
@@ -29,9 +28,8 @@ pub async fn create(
     BodyParams(params): BodyParams,
 ) -> Result<Response, TokenError> {
     params.reject_repeated()?;
-    let creds = client_auth::presented(&headers, &params)?
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials"))?;
-    let client = client_auth::authenticate(&state.store, &creds).await?;
+    // RFC 8628 §3.1: the client authenticates as at the token endpoint.
+    let client = client_auth::require(&state.store, &headers, &params).await?;
     let scopes = requested_scopes(&client.application, params.get("scope"))?;
     let now = state.clock.now();
     let device_code = secret::generate(DEVICE_CODE_PREFIX);

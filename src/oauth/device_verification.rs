@@ -8,10 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use crate::app::AppState;
 use crate::domain::secret;
 use crate::domain::user_code;
 use crate::http::client_ip::ClientIp;
+use crate::state::AppState;
 use crate::store::device::{self, DeviceGrant};
 use crate::store::throttles::ThrottlePolicy;
 use crate::web::csrf::Csrf;

@@ -4,45 +4,40 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::bearer;
+use super::bearer::{self, Methods, RequestTarget};
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError};
 use super::params::BodyParams;
 use super::response::{TokenError, no_store};
-use crate::app::AppState;
 use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
+use crate::state::AppState;
 
 pub async fn introspect(
     State(state): State<AppState>,
+    uri: Uri,
     headers: HeaderMap,
     BodyParams(params): BodyParams,
 ) -> Result<Response, TokenError> {
     params.reject_repeated()?;
     let now = state.clock.now();
     let token = params.require("token")?;
-    let caller_app = match client_auth::presented(&headers, &params)? {
-        Some(creds) => {
-            client_auth::authenticate(&state.store, &creds)
-                .await?
-                .application
-                .id
-        }
+    // RFC 7662 §2.1: the caller authenticates, as a client or by a bearer token.
+    let caller_app = match client_auth::optional(&state.store, &headers, &params).await? {
+        Some(client) => client.application.id,
         None => {
             // A resource server may authenticate with an access token of its own.
-            let presented = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split_once(' '))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, t)| t.trim().to_string())
-                .ok_or_else(|| {
-                    OAuthError::new(ErrorCode::InvalidClient)
-                        .detail("no client credentials or bearer token")
-                })?;
+            let target = RequestTarget {
+                uri: &uri,
+                headers: &headers,
+            };
+            let presented = bearer::presented(&target, None, Methods::HEADER).map_err(|_| {
+                OAuthError::new(ErrorCode::InvalidClient)
+                    .detail("no client credentials or bearer token")
+            })?;
             if presented == token {
                 return Err(OAuthError::new(ErrorCode::InvalidClient)
                     .detail("a token cannot introspect itself")

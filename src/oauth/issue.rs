@@ -1,10 +1,85 @@
-//! Minting token pairs: fresh random tokens, their hashes for storage, and the response.
+//! Issuing tokens, once for every grant: minting fresh random tokens, storing their hashes
+//! (alone, or in the same transaction as the single-use claim that entitles them),
+//! answering RFC 6749 §5.1, and attaching the OpenID Connect id_token. The code, refresh,
+//! password, device, client-credentials and implicit paths each only decide the inputs.
 
+use super::error::OAuthError;
 use super::response::TokenResponse;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, SecretString};
-use crate::store::oauth::NewToken;
+use crate::oidc::id_token::{self, Subject};
+use crate::state::AppState;
+use crate::store::access_tokens::NewToken;
 
+/// What entitles the new tokens, written atomically with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// Nothing to claim (password, client credentials, implicit).
+    Insert,
+    /// Consume authorization code `grant_id` (RFC 6749 §4.1.2: single use).
+    ExchangeCode { grant_id: i64 },
+    /// Consume approved device grant `id` (RFC 8628 §3.5).
+    RedeemDevice { id: i64 },
+    /// Revoke the refreshed token `token_id` (RFC 9700 §4.14.2: rotation).
+    Rotate { token_id: i64 },
+}
+
+/// Everything a grant decides about the tokens it issues.
+pub struct Issuance<'a> {
+    pub application_id: Option<i64>,
+    pub user_id: Option<i64>,
+    /// The authorization code the tokens descend from, so a replay can revoke them.
+    pub grant_id: Option<i64>,
+    /// The refresh chain to continue; `None` starts a new one.
+    pub family: Option<&'a [u8]>,
+    pub scopes: &'a ScopeSet,
+    /// Whether a refresh token is issued (never for client credentials, §4.4.3, or
+    /// implicit, §4.2.2).
+    pub with_refresh: bool,
+    pub write: Write,
+    /// The signed-in user the id_token speaks for, when the scope has `openid`.
+    pub subject: Option<Subject<'a>>,
+}
+
+/// Issues tokens: `Ok(None)` when the claim was lost (the code, device grant or refresh
+/// token was used concurrently); the caller decides what that means.
+pub async fn issue(
+    state: &AppState,
+    issuance: Issuance<'_>,
+) -> Result<Option<TokenResponse>, OAuthError> {
+    let now = state.clock.now();
+    let lifetime = state.config.access_token_lifetime;
+    let tokens = MintedTokens::new(issuance.with_refresh);
+    let new_chain = new_family();
+    let scope_text = issuance.scopes.to_string();
+    let owner = TokenOwner {
+        application_id: issuance.application_id,
+        user_id: issuance.user_id,
+        grant_id: issuance.grant_id,
+        family: issuance.family.unwrap_or(&new_chain),
+        scopes: &scope_text,
+    };
+    let row = tokens.row(&owner, now, lifetime);
+    let store = &state.store;
+    let stored = match issuance.write {
+        Write::Insert => Some(store.insert_token(&row).await?),
+        Write::ExchangeCode { grant_id } => store.exchange_grant(grant_id, &row, now).await?,
+        Write::RedeemDevice { id } => store.consume_device_grant(id, &row, now).await?,
+        Write::Rotate { token_id } => store.rotate_token(token_id, &row, now).await?,
+    };
+    if stored.is_none() {
+        return Ok(None);
+    }
+    let mut response = tokens.response(issuance.scopes, now, lifetime);
+    if let Some(subject) = &issuance.subject {
+        id_token::attach(state, &mut response, issuance.scopes, subject).await?;
+    }
+    Ok(Some(response))
+}
+
+/// The building blocks of [`issue`], public for the benchmark's bulk seeding and the
+/// micro-benchmarks; product code issues only through [`issue`].
+///
 /// A new access token (and refresh token), in clear for the response and hashed for the
 /// database.
 pub struct MintedTokens {

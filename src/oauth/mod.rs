@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod authorized_applications;
 pub mod bearer;
 pub mod client_auth;
+pub mod consent;
 pub mod device_authorization;
 pub mod device_verification;
 pub mod error;
@@ -24,7 +25,7 @@ use axum::http::{Method, header};
 use axum::routing::{delete, get, post};
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 pub fn routes(state: AppState) -> Router<AppState> {
     // Pages (consent, authorized applications) need the CSRF cookie; the token endpoints

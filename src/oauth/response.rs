@@ -68,16 +68,31 @@ impl IntoResponse for TokenError {
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         };
-        let body =
-            serde_json::json!({"error": e.code.as_str(), "error_description": e.description});
-        let mut res = no_store((status, Json(body)).into_response());
-        if status == StatusCode::UNAUTHORIZED {
-            // RFC 6749 §5.2: a 401 names the authentication scheme the client should use.
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"Doorward\""),
-            );
-        }
-        res
+        error_response(status, e.code, &e.description)
     }
+}
+
+/// A body the OAuth JSON endpoints cannot read, refused before the handler ran: 413 for
+/// one over the limit (what these endpoints have always answered), else 400; both
+/// `invalid_request` (RFC 6749 §5.2) and never cached.
+pub fn body_refused(e: &crate::http::body::BodyError) -> Response {
+    error_response(
+        e.status(),
+        ErrorCode::InvalidRequest,
+        &format!("The request could not be read: {e}."),
+    )
+}
+
+/// The one place an RFC 6749 §5.2 error body is written.
+fn error_response(status: StatusCode, code: ErrorCode, description: &str) -> Response {
+    let body = serde_json::json!({"error": code.as_str(), "error_description": description});
+    let mut res = no_store((status, Json(body)).into_response());
+    if status == StatusCode::UNAUTHORIZED {
+        // RFC 6749 §5.2: a 401 names the authentication scheme the client should use.
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"Doorward\""),
+        );
+    }
+    res
 }

@@ -11,11 +11,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::client_auth;
-use super::error::{ErrorCode, OAuthError};
+use super::error::ErrorCode;
 use super::params::BodyParams;
 use super::response::{TokenError, no_store};
-use crate::app::AppState;
 use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
+use crate::state::AppState;
 
 pub async fn revoke(
     State(state): State<AppState>,
@@ -23,9 +23,8 @@ pub async fn revoke(
     BodyParams(params): BodyParams,
 ) -> Result<Response, TokenError> {
     params.reject_repeated()?;
-    let creds = client_auth::presented(&headers, &params)?
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials"))?;
-    let client = client_auth::authenticate(&state.store, &creds).await?;
+    // RFC 7009 §2.1: the client authenticates; it may revoke only its own tokens.
+    let client = client_auth::require(&state.store, &headers, &params).await?;
     let token = params.require("token")?;
     // The prefix says what the token is, so `token_type_hint` (a mere hint, §2.1) is not
     // needed for the lookup.

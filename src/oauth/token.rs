@@ -9,8 +9,8 @@ use super::error::{ErrorCode, OAuthError};
 use super::grants::{authorization_code, client_credentials, device_code, password, refresh_token};
 use super::params::BodyParams;
 use super::response::{TokenError, TokenResponse};
-use crate::app::AppState;
 use crate::http::client_ip::ClientIp;
+use crate::state::AppState;
 
 pub async fn token(
     State(state): State<AppState>,
@@ -20,27 +20,53 @@ pub async fn token(
 ) -> Result<TokenResponse, TokenError> {
     params.reject_repeated()?;
     let grant_type = params.require("grant_type")?;
-    let creds = client_auth::presented(&headers, &params)?;
-    let response = match grant_type {
-        "authorization_code" => {
-            // RFC 6749 §4.1.3: a public client identifies itself with client_id.
-            let creds = creds.ok_or_else(|| {
-                OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials")
-            })?;
-            let client = client_auth::authenticate(&state.store, &creds).await?;
-            authorization_code::exchange(&state, &client, &params).await?
+    let grant = Grant::parse(grant_type).ok_or_else(|| {
+        OAuthError::new(ErrorCode::UnsupportedGrantType).detail(format!("grant_type {grant_type}"))
+    })?;
+    // Authenticated once, here, for every grant (RFC 6749 §3.2.1); each grant then says
+    // whether it needs a client.
+    let client = client_auth::optional(&state.store, &headers, &params).await?;
+    let client = client.as_ref();
+    let require = || {
+        client.ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials")
+        })
+    };
+    let response = match grant {
+        // RFC 6749 §4.1.3: a public client identifies itself with client_id.
+        Grant::AuthorizationCode => {
+            authorization_code::exchange(&state, require()?, &params).await?
         }
-        "refresh_token" => refresh_token::refresh(&state, creds.as_ref(), &params).await?,
-        "password" => password::exchange(&state, creds.as_ref(), &params, ip).await?,
-        "client_credentials" => {
-            client_credentials::exchange(&state, creds.as_ref(), &params).await?
+        // GitLab: a token issued without a client refreshes without one (spec §1.4).
+        Grant::RefreshToken => refresh_token::refresh(&state, client, &params).await?,
+        Grant::Password => password::exchange(&state, require()?, &params, ip).await?,
+        Grant::ClientCredentials => {
+            client_credentials::exchange(&state, require()?, &params).await?
         }
-        device_code::GRANT_TYPE => device_code::exchange(&state, creds.as_ref(), &params).await?,
-        other => {
-            return Err(OAuthError::new(ErrorCode::UnsupportedGrantType)
-                .detail(format!("grant_type {other}"))
-                .into());
-        }
+        Grant::DeviceCode => device_code::exchange(&state, require()?, &params).await?,
     };
     Ok(response)
+}
+
+/// The grant types of this endpoint (RFC 6749 §4, RFC 8628 §3.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grant {
+    AuthorizationCode,
+    RefreshToken,
+    Password,
+    ClientCredentials,
+    DeviceCode,
+}
+
+impl Grant {
+    fn parse(grant_type: &str) -> Option<Grant> {
+        Some(match grant_type {
+            "authorization_code" => Grant::AuthorizationCode,
+            "refresh_token" => Grant::RefreshToken,
+            "password" => Grant::Password,
+            "client_credentials" => Grant::ClientCredentials,
+            device_code::GRANT_TYPE => Grant::DeviceCode,
+            _ => return None,
+        })
+    }
 }

@@ -2,19 +2,33 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::bearer;
+use super::bearer::{self, Challenge, Methods, PresentError};
 use super::response::no_store;
-use crate::app::AppState;
 use crate::domain::scope::ScopeSet;
+use crate::state::AppState;
 
 pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
     let now = state.clock.now();
-    let found = match bearer::presented(&parts) {
+    let token = match bearer::presented(&(&parts).into(), None, Methods::HEADER_OR_QUERY) {
+        Ok(token) => Some(token),
+        // RFC 6750 §2: one method only.
+        Err(PresentError::SeveralMethods) => {
+            let challenge = bearer::challenge_for(PresentError::SeveralMethods);
+            let body =
+                json!({"error": challenge.error(), "error_description": challenge.description()});
+            let mut res = no_store((challenge.status(), Json(body)).into_response());
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge.www_authenticate());
+            return res;
+        }
+        Err(PresentError::Missing) => None,
+    };
+    let found = match token {
         Some(token) => bearer::validate(&state.store, &token, now).await,
         None => Ok(Err(bearer::TokenProblem::Unknown)),
     };
@@ -43,13 +57,10 @@ pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
                 "error_description": "The access token is invalid",
                 "state": "unauthorized",
             });
-            let mut res = no_store((StatusCode::UNAUTHORIZED, Json(body)).into_response());
-            res.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(
-                    "Bearer realm=\"Doorward\", error=\"invalid_token\", error_description=\"The access token is invalid\"",
-                ),
-            );
+            let challenge = Challenge::InvalidToken("The access token is invalid");
+            let mut res = no_store((challenge.status(), Json(body)).into_response());
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge.www_authenticate());
             res
         }
         Err(e) => super::response::TokenError::from(e).into_response(),

@@ -14,9 +14,9 @@ use serde_json::{Value, json};
 
 use super::claims;
 use super::keys::KeyCache;
-use crate::app::AppState;
 use crate::domain::scope::CATALOGUE;
 use crate::oauth::grants::device_code;
+use crate::state::AppState;
 
 /// GitLab's caching of the JWKS and the discovery documents (spec §1.10).
 const PUBLIC_CACHE: &str = "max-age=86400, public, must-revalidate, no-transform";

@@ -6,12 +6,12 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::claims::user_claims;
-use crate::app::AppState;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::base64url;
 use crate::domain::user::User;
 use crate::oauth::error::OAuthError;
 use crate::oauth::response::TokenResponse;
+use crate::state::AppState;
 
 /// What an id_token is about.
 pub struct Subject<'a> {

@@ -16,10 +16,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 use url::Url;
 
-use crate::app::AppState;
 use crate::domain::application::Application;
 use crate::domain::redirect_uri::csp_source;
 use crate::oauth::params::Params;
+use crate::state::AppState;
 use crate::web::WebError;
 use crate::web::csrf::{self, Csrf};
 use crate::web::session::MaybeUser;

@@ -17,8 +17,8 @@ use axum::http::{Method, header};
 use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::app::AppState;
 use crate::oauth::error::{ErrorCode, OAuthError};
+use crate::state::AppState;
 
 /// A failure of ours while issuing a token: `server_error` to the client, the reason to
 /// the log.

@@ -1,71 +1,54 @@
 //! `GET` and `POST /oauth/userinfo` (OpenID Connect Core §5.3, spec §1.9): `sub` and the
 //! profile claims for an access token with `openid`.
 //!
-//! The token is read in GitLab's order: the `access_token` parameter (query, or a form
-//! body on POST), then `Authorization: Bearer`. Errors follow RFC 6750 §3 with GitLab's
+//! The token is read by the bearer sink: the `access_token` parameter (query, or a form
+//! body on POST) or `Authorization: Bearer`, exactly one of them (RFC 6750 §2). Errors follow RFC 6750 §3 with GitLab's
 //! empty bodies: 401 `invalid_token` for a missing, unknown, expired or revoked token (or a
 //! blocked owner), 403 `insufficient_scope` without `openid`.
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::claims::user_claims;
-use crate::app::AppState;
 use crate::domain::scope::ScopeSet;
 use crate::http::body;
-use crate::oauth::bearer::{self, TokenProblem};
+use crate::oauth::bearer::{self, Challenge, Methods, TokenProblem};
 use crate::oauth::response::no_store;
+use crate::state::AppState;
 
-fn challenge(status: StatusCode, value: &str) -> Response {
-    let mut res = no_store(status.into_response());
-    if let Ok(v) = HeaderValue::from_str(value) {
-        res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
+/// An RFC 6750 §3 answer with GitLab's empty body.
+fn challenge(challenge: Challenge<'_>) -> Response {
+    let mut res = no_store(challenge.status().into_response());
+    res.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, challenge.www_authenticate());
     res
 }
 
 fn invalid_token(description: &str) -> Response {
-    challenge(
-        StatusCode::UNAUTHORIZED,
-        &format!(
-            "Bearer realm=\"Doorward\", error=\"invalid_token\", error_description=\"{description}\""
-        ),
-    )
-}
-
-/// The `access_token` of a form body, if there is one.
-async fn from_body(body: axum::body::Body) -> Option<String> {
-    let bytes = axum::body::to_bytes(body, crate::app::MAX_BODY_BYTES)
-        .await
-        .ok()?;
-    body::parse_form_pairs(&bytes)
-        .ok()?
-        .into_iter()
-        .find(|(k, v)| k == "access_token" && !v.is_empty())
-        .map(|(_, v)| v)
+    challenge(Challenge::InvalidToken(description))
 }
 
 pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
     let (parts, body_stream) = req.into_parts();
-    // A parameter in the query is found by `bearer::presented`, before the header.
-    let in_query = parts.uri.query().is_some_and(|q| {
-        url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "access_token" && !v.is_empty())
-    });
-    let mut presented = None;
-    if !in_query && parts.method == axum::http::Method::POST {
-        let form = parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| {
+    // Core §5.3.1 / RFC 6750 §2.2: a form body may carry the token on POST.
+    let form = parts.method == axum::http::Method::POST
+        && parts.headers.get(header::CONTENT_TYPE).is_some_and(|v| {
             v.as_bytes()
                 .starts_with(b"application/x-www-form-urlencoded")
         });
-        if form {
-            presented = from_body(body_stream).await;
-        }
-    }
-    let Some(token) = presented.or_else(|| bearer::presented(&parts)) else {
-        // RFC 6750 §3.1: no credentials, no error code.
-        return challenge(StatusCode::UNAUTHORIZED, "Bearer realm=\"Doorward\"");
+    let pairs = if form {
+        let bytes = axum::body::to_bytes(body_stream, body::MAX_BODY_BYTES)
+            .await
+            .unwrap_or_default();
+        body::parse_form_pairs(&bytes).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let token = match bearer::presented(&(&parts).into(), Some(&pairs), Methods::RFC6750) {
+        Ok(token) => token,
+        Err(problem) => return challenge(bearer::challenge_for(problem)),
     };
     let now = state.clock.now();
     let found = match bearer::validate(&state.store, &token, now).await {
@@ -84,10 +67,12 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
     };
     let scopes = ScopeSet::parse(&found.token.scopes).unwrap_or_default();
     if !scopes.contains("openid") {
-        return challenge(
-            StatusCode::FORBIDDEN,
-            "Bearer realm=\"Doorward\", error=\"insufficient_scope\", error_description=\"The request requires higher privileges than provided by the access token.\", scope=\"openid\"",
-        );
+        return challenge(Challenge::InsufficientScope {
+            description: Some(
+                "The request requires higher privileges than provided by the access token.",
+            ),
+            scope: "openid",
+        });
     }
     no_store(Json(user_claims(&user, &scopes, &state.config.external_url)).into_response())
 }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::oauth::TokenWithOwner;
+use super::access_tokens::TokenWithOwner;
 use crate::domain::application::Application;
 
 /// Entries kept at most; past this, new values are not cached until expiry frees room.
@@ -235,7 +235,7 @@ fn rebuild_keys(inner: &mut Inner) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::oauth::AccessToken;
+    use crate::store::access_tokens::AccessToken;
 
     fn token(id: i64, user: Option<i64>, app: Option<i64>) -> TokenWithOwner {
         TokenWithOwner {

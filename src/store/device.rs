@@ -2,7 +2,7 @@
 //! only as hashes; each state change is one conditional UPDATE, so a code is decided and
 //! redeemed exactly once even with several nodes polling and confirming.
 
-use super::oauth::NewToken;
+use super::rows::NewToken;
 use super::{Store, StoreResult, impl_from_row, on_pool};
 
 pub const PENDING: &str = "pending";

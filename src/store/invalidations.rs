@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::cache::{Invalidation, TokenCache};
-use super::oauth::TokenWithOwner;
+use super::rows::TokenWithOwner;
 use super::{Pool, Store, StoreResult, on_pool};
 use crate::domain::application::Application;
 

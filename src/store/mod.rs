@@ -6,16 +6,19 @@
 //! so each arm keeps its driver's native types. Where the dialects truly differ, a method
 //! matches on [`Pool`] explicitly and says why.
 
+pub mod access_tokens;
 pub mod applications;
 mod cache;
 pub mod device;
+pub mod grants;
 mod invalidations;
 mod migrations;
-pub mod oauth;
+pub mod personal_access_tokens;
+pub mod row_counts;
+pub mod rows;
 pub mod sessions;
 pub mod signing_keys;
 pub mod throttles;
-pub mod tokens;
 pub mod two_factor;
 pub mod users;
 mod wal;

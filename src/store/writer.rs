@@ -25,7 +25,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::oauth::NewToken;
+use super::rows::NewToken;
 use super::{StoreError, StoreResult};
 
 /// Most operations one transaction carries; more wait for the next one.

@@ -13,12 +13,12 @@ use super::csrf::Csrf;
 use super::form::{WebForm, WebFormPairs};
 use super::session::CurrentUser;
 use super::{WebError, page_with_status};
-use crate::app::AppState;
 use crate::applications;
 use crate::domain::application::{Application, ApplicationSettings, validate_settings};
 use crate::domain::clock::human;
 use crate::domain::secret::SecretString;
 use crate::domain::user::{FieldErrors, User};
+use crate::state::AppState;
 
 pub const LIST_PATH: &str = "/-/user_settings/applications";
 

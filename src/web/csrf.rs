@@ -1,8 +1,15 @@
-//! CSRF protection for every form: a random cookie per browser, and in each form a token
-//! that is the HMAC of that cookie under a key derived from the master key. A cross-site
-//! page can neither read the cookie nor compute the token, and because the token does not
-//! need a session it protects the sign-in form too (login CSRF). The cookie is replaced at
-//! sign-in and sign-out, so tokens do not outlive the session they were shown in.
+//! CSRF protection for every form, in two layers.
+//!
+//! - **A token bound to the session.** While the browser holds a session cookie, the form
+//!   token is the HMAC (under a key derived from the master key) of the SHA-256 of that
+//!   session id; before sign-in, of a random pre-session cookie (`doorward_csrf`), so the
+//!   sign-in form is protected too (login CSRF). Whoever can plant the pre-session cookie
+//!   (a sibling subdomain, a plain-http network path) learns nothing that works once the
+//!   victim is signed in: the session id is HttpOnly and never leaves the browser. The
+//!   pre-session cookie is renewed at sign-in and sign-out.
+//! - **The Origin check.** A browser names the page a POST came from; an unsafe request
+//!   whose `Origin` is another site (or `null`, from a sandboxed frame or a data: page) is
+//!   refused before the handler runs (OWASP CSRF cheat sheet, "verifying origin").
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -11,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use super::WebError;
-use crate::app::AppState;
 use crate::domain::secret;
+use crate::state::AppState;
 
 /// The form field, named as in GitLab.
 pub const FIELD: &str = "authenticity_token";
@@ -50,17 +57,28 @@ pub fn cookie_name(state: &AppState) -> &'static str {
     }
 }
 
-fn token_for(state: &AppState, cookie_value: &str) -> String {
-    secret::base64url(&secret::hmac_sha256(
-        &state.csrf_key[..],
-        cookie_value.as_bytes(),
-    ))
+/// What a form token is bound to.
+enum Binding<'a> {
+    /// The session cookie's value (only its hash enters the MAC).
+    Session(&'a str),
+    /// The pre-session cookie's value.
+    PreSession(&'a str),
 }
 
-/// A new CSRF cookie (at first visit, sign-in and sign-out).
+fn token_for(state: &AppState, binding: Binding<'_>) -> String {
+    // Domain-separated inputs: a pre-session value can never produce a session's token.
+    let input = match binding {
+        Binding::Session(id) => [&b"session\0"[..], &secret::hash(id)[..]].concat(),
+        Binding::PreSession(value) => [&b"pre-session\0"[..], value.as_bytes()].concat(),
+    };
+    secret::base64url(&secret::hmac_sha256(&state.csrf_key[..], &input))
+}
+
+/// A new pre-session CSRF cookie (at first visit, sign-in and sign-out) and the token it
+/// gives while no session cookie is present.
 pub fn new_cookie(state: &AppState) -> (Cookie<'static>, String) {
     let value = secret::generate("").into_inner();
-    let token = token_for(state, &value);
+    let token = token_for(state, Binding::PreSession(&value));
     let cookie = Cookie::build((cookie_name(state), value))
         .path("/")
         .http_only(true)
@@ -70,28 +88,42 @@ pub fn new_cookie(state: &AppState) -> (Cookie<'static>, String) {
     (cookie, token)
 }
 
-/// Middleware on the page routes: makes sure the browser has a CSRF cookie and hands the
-/// matching token to the handler.
+/// Middleware on the page routes: refuses cross-origin unsafe requests, makes sure the
+/// browser has a pre-session cookie, and hands the handler the token for this session.
 pub async fn ensure_cookie(
     State(state): State<AppState>,
     jar: CookieJar,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let existing = jar
+    if !req.method().is_safe() && !same_origin(&state, req.headers()) {
+        tracing::info!(path = %req.uri().path(), "cross-origin form post refused");
+        return WebError::Csrf.into_response();
+    }
+    let session = jar
+        .get(super::session::cookie_name(&state))
+        .map(|c| c.value().to_string())
+        .filter(|v| !v.is_empty());
+    let pre_session = jar
         .get(cookie_name(&state))
         .map(|c| c.value().to_string())
         .filter(|v| v.len() == 43);
-    match existing {
+    let bound = |pre: &str| match &session {
+        Some(id) => token_for(&state, Binding::Session(id)),
+        None => token_for(&state, Binding::PreSession(pre)),
+    };
+    match pre_session {
         Some(value) => {
             req.extensions_mut().insert(Csrf {
-                token: token_for(&state, &value),
+                token: bound(&value),
             });
             next.run(req).await
         }
         None => {
-            let (cookie, token) = new_cookie(&state);
-            req.extensions_mut().insert(Csrf { token });
+            let (cookie, _) = new_cookie(&state);
+            req.extensions_mut().insert(Csrf {
+                token: bound(cookie.value()),
+            });
             let res = next.run(req).await;
             // A handler that set its own CSRF cookie (sign-in) wins.
             if res
@@ -105,6 +137,33 @@ pub async fn ensure_cookie(
             (jar.add(cookie), res).into_response()
         }
     }
+}
+
+/// Whether an unsafe request may come from where it says it comes from: no `Origin` (not a
+/// browser, or an old one; the token still decides), or exactly the external URL's origin
+/// or this request's own `Host` (the browser sets `Host`; a page cannot forge it).
+fn same_origin(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(axum::http::header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let external = url::Url::parse(&state.config.external_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    if origin == external {
+        return true;
+    }
+    let scheme = if state.config.is_https() {
+        "https"
+    } else {
+        "http"
+    };
+    headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|host| origin == format!("{scheme}://{host}"))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Csrf {

@@ -88,7 +88,7 @@ pub struct ErrorPage {
 
 /// Middleware that turns responses marked with [`ErrorPage`] into the rendered page.
 pub async fn render_error_pages(
-    axum::extract::State(state): axum::extract::State<crate::app::AppState>,
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {

@@ -14,12 +14,12 @@ use super::form::{WebForm, WebFormPairs};
 use super::session::CurrentUser;
 use super::{WebError, page_with_status};
 use crate::accounts::{self, AccountError};
-use crate::app::AppState;
 use crate::domain::clock::{date, human};
 use crate::domain::scope::{self, ScopeSet};
 use crate::domain::secret::SecretString;
 use crate::domain::user::{FieldErrors, User};
-use crate::store::tokens::PersonalAccessToken;
+use crate::state::AppState;
+use crate::store::personal_access_tokens::PersonalAccessToken;
 
 pub const LIST_PATH: &str = "/-/user_settings/personal_access_tokens";
 

@@ -9,11 +9,11 @@ use super::csrf::Csrf;
 use super::form::WebForm;
 use super::session::CurrentUser;
 use super::{WebError, page_with_status};
-use crate::app::AppState;
 use crate::domain::clock::human;
 use crate::domain::password;
 use crate::domain::secret::SecretString;
 use crate::domain::user::{self, FieldErrors, Profile, User};
+use crate::state::AppState;
 use crate::store::StoreError;
 
 /// The editable fields, as the form posts them.

@@ -7,9 +7,9 @@ use axum::http::request::Parts;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
 use super::WebError;
-use crate::app::AppState;
 use crate::domain::secret;
 use crate::domain::user::User;
+use crate::state::AppState;
 use crate::store::sessions::SessionOrigin;
 
 /// Seconds between two `last_seen_at` updates of one session: activity tracking must not

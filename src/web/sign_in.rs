@@ -17,10 +17,10 @@ use super::form::WebForm;
 use super::session::{self, CurrentUser, MaybeUser};
 use super::{WebError, page_with_status};
 use crate::accounts::{self, PasswordCheck};
-use crate::app::AppState;
 use crate::domain::secret::SecretString;
 use crate::domain::sign_in_throttle::lockout_message;
 use crate::http::client_ip::ClientIp;
+use crate::state::AppState;
 use crate::store::sessions::SessionOrigin;
 
 pub const INVALID_LOGIN: &str = "Invalid login or password.";

@@ -20,10 +20,10 @@ use super::form::WebForm;
 use super::session::CurrentUser;
 use super::two_factor_sign_in::{CODE_POLICY, code_lockout_message, code_throttle_key};
 use super::{WebError, page_with_status};
-use crate::app::AppState;
 use crate::domain::secret::SecretString;
 use crate::domain::two_factor::{self as rules, TotpSecret};
 use crate::domain::user::User;
+use crate::state::AppState;
 use crate::two_factor::{self, TwoFactorError};
 
 pub const PATH: &str = "/-/profile/two_factor_auth";

@@ -190,7 +190,7 @@ both_backends! {
         let now = app.clock.now();
         app.state
             .store
-            .insert_token(&doorward::store::oauth::NewToken {
+            .insert_token(&doorward::store::access_tokens::NewToken {
                 token_hash: &token_hash,
                 refresh_token_hash: None,
                 application_id: Some(id),

@@ -17,6 +17,7 @@ mod oauth_errors;
 mod oauth_grants;
 mod oidc;
 mod oidc_sessions;
+mod outside_review;
 mod password_pool;
 mod personal_access_tokens;
 mod personal_access_tokens_api;

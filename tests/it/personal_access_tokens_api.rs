@@ -3,7 +3,7 @@
 
 use doorward::domain::clock::iso8601;
 use doorward::domain::secret;
-use doorward::store::tokens::NewPersonalAccessToken;
+use doorward::store::personal_access_tokens::NewPersonalAccessToken;
 use serde_json::{Value, json};
 
 use crate::both_backends;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use doorward::domain::clock::Clock;
 use doorward::domain::scope::ScopeSet;
 use doorward::oauth::issue::{MintedTokens, TokenOwner, new_family};
-use doorward::store::oauth::NewToken;
+use doorward::store::access_tokens::NewToken;
 use doorward::store::{Backend, Store, StoreOptions};
 
 use crate::drive::TOKEN_SAMPLE;
@@ -22,7 +22,7 @@ const ACCESS_TOKEN_LIFETIME: i64 = 7200;
 /// Rows to insert per SQLite transaction in the bulk path.
 const BULK_BATCH: usize = 1_000;
 
-/// The statement of `doorward::store::oauth::INSERT_TOKEN` (crate-private there), which
+/// The statement of `doorward::store::access_tokens::INSERT_TOKEN` (crate-private there), which
 /// `Store::insert_token` runs: the SQLite bulk path sends exactly this text.
 const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
      (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at) \

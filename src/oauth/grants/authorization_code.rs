@@ -6,14 +6,14 @@
 
 use super::super::client_auth::AuthenticatedClient;
 use super::super::error::{ErrorCode, OAuthError};
-use super::super::issue::{MintedTokens, TokenOwner, new_family};
+use super::super::issue::{Issuance, Write, issue};
 use super::super::params::Params;
 use super::super::response::TokenResponse;
-use crate::app::AppState;
 use crate::domain::pkce;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret;
-use crate::oidc::id_token::{self, Subject};
+use crate::oidc::id_token::Subject;
+use crate::state::AppState;
 
 fn invalid_grant(detail: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant).detail(detail)
@@ -85,35 +85,29 @@ pub async fn exchange(
     };
 
     let scopes = ScopeSet::parse(&grant.scopes).unwrap_or_default();
-    let lifetime = state.config.access_token_lifetime;
-    let tokens = MintedTokens::new(true);
-    let family = new_family();
-    let scope_text = scopes.to_string();
-    let owner = TokenOwner {
-        application_id: Some(client.application.id),
-        user_id: Some(grant.user_id),
-        grant_id: Some(grant.id),
-        family: &family,
-        scopes: &scope_text,
-    };
-    match state
-        .store
-        .exchange_grant(grant.id, &tokens.row(&owner, now, lifetime), now)
-        .await?
-    {
-        Some(_) => {
-            let mut response = tokens.response(&scopes, now, lifetime);
-            // OpenID Connect Core §3.1.3.3: with `openid`, an id_token with the nonce of the
-            // authorization request and the time of the sign-in it was made in.
-            let subject = Subject {
+    let issued = issue(
+        state,
+        Issuance {
+            application_id: Some(client.application.id),
+            user_id: Some(grant.user_id),
+            grant_id: Some(grant.id),
+            family: None,
+            scopes: &scopes,
+            with_refresh: true,
+            write: Write::ExchangeCode { grant_id: grant.id },
+            // OpenID Connect Core §3.1.3.3: with `openid`, an id_token with the nonce of
+            // the authorization request and the time of the sign-in it was made in.
+            subject: Some(Subject {
                 user: &user,
                 client_id: &client.application.uid,
                 auth_time: grant.auth_time,
                 nonce: grant.nonce.as_deref(),
-            };
-            id_token::attach(state, &mut response, &scopes, &subject).await?;
-            Ok(response)
-        }
+            }),
+        },
+    )
+    .await?;
+    match issued {
+        Some(response) => Ok(response),
         None => {
             // Another exchange of the same code won the race: treat as a replay.
             state.store.revoke_tokens_of_grant(grant.id, now).await?;

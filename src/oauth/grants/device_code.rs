@@ -1,14 +1,14 @@
 //! RFC 8628 §3.4–3.5: the device polling the token endpoint with its device code.
 
-use super::super::client_auth::{self, PresentedCredentials};
+use super::super::client_auth::AuthenticatedClient;
 use super::super::error::{ErrorCode, OAuthError};
-use super::super::issue::{MintedTokens, TokenOwner, new_family};
+use super::super::issue::{Issuance, Write, issue};
 use super::super::params::Params;
 use super::super::response::TokenResponse;
-use crate::app::AppState;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret;
-use crate::oidc::id_token::{self, Subject};
+use crate::oidc::id_token::Subject;
+use crate::state::AppState;
 use crate::store::device;
 
 /// The grant type URN of RFC 8628 §3.4.
@@ -19,12 +19,9 @@ const SLOW_DOWN_STEP: i64 = 5;
 
 pub async fn exchange(
     state: &AppState,
-    creds: Option<&PresentedCredentials>,
+    client: &AuthenticatedClient,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let creds = creds
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials"))?;
-    let client = client_auth::authenticate(&state.store, creds).await?;
     let device_code = params.require("device_code")?;
     let now = state.clock.now();
     let grant = state
@@ -74,33 +71,27 @@ pub async fn exchange(
     };
 
     let scopes = ScopeSet::parse(&grant.scopes).unwrap_or_default();
-    let lifetime = state.config.access_token_lifetime;
-    let tokens = MintedTokens::new(true);
-    let family = new_family();
-    let scope_text = scopes.to_string();
-    let owner = TokenOwner {
-        application_id: Some(client.application.id),
-        user_id: Some(user_id),
-        grant_id: None,
-        family: &family,
-        scopes: &scope_text,
-    };
-    match state
-        .store
-        .consume_device_grant(grant.id, &tokens.row(&owner, now, lifetime), now)
-        .await?
-    {
-        Some(_) => {
-            let mut response = tokens.response(&scopes, now, lifetime);
-            let subject = Subject {
+    let issued = issue(
+        state,
+        Issuance {
+            application_id: Some(client.application.id),
+            user_id: Some(user_id),
+            grant_id: None,
+            family: None,
+            scopes: &scopes,
+            with_refresh: true,
+            write: Write::RedeemDevice { id: grant.id },
+            subject: Some(Subject {
                 user: &user,
                 client_id: &client.application.uid,
                 auth_time: grant.auth_time.unwrap_or(now),
                 nonce: None,
-            };
-            id_token::attach(state, &mut response, &scopes, &subject).await?;
-            Ok(response)
-        }
+            }),
+        },
+    )
+    .await?;
+    match issued {
+        Some(response) => Ok(response),
         None => {
             Err(OAuthError::new(ErrorCode::InvalidGrant)
                 .detail("device code redeemed concurrently"))

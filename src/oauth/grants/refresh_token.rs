@@ -4,15 +4,15 @@
 //! refresh token that was already rotated or revoked is treated as theft: the whole chain
 //! of tokens descending from the same authorization is revoked.
 
-use super::super::client_auth::{self, PresentedCredentials};
+use super::super::client_auth::AuthenticatedClient;
 use super::super::error::{ErrorCode, OAuthError};
-use super::super::issue::{MintedTokens, TokenOwner};
+use super::super::issue::{Issuance, Write, issue};
 use super::super::params::Params;
 use super::super::response::TokenResponse;
-use crate::app::AppState;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret;
-use crate::oidc::id_token::{self, Subject};
+use crate::oidc::id_token::Subject;
+use crate::state::AppState;
 
 fn invalid_grant(detail: &str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidGrant).detail(detail)
@@ -20,7 +20,7 @@ fn invalid_grant(detail: &str) -> OAuthError {
 
 pub async fn refresh(
     state: &AppState,
-    creds: Option<&PresentedCredentials>,
+    client: Option<&AuthenticatedClient>,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params.require("refresh_token")?;
@@ -34,9 +34,8 @@ pub async fn refresh(
 
     // The client that holds the token must authenticate as at the code exchange. GitLab
     // answers invalid_grant (not invalid_client) when an app-bound refresh has no client.
-    match (token.application_id, creds) {
-        (Some(app_id), Some(creds)) => {
-            let client = client_auth::authenticate(&state.store, creds).await?;
+    match (token.application_id, client) {
+        (Some(app_id), Some(client)) => {
             if client.application.id != app_id {
                 return Err(invalid_grant("refresh token issued to another client"));
             }
@@ -46,10 +45,7 @@ pub async fn refresh(
                 "client authentication required for this refresh token",
             ));
         }
-        (None, Some(creds)) => {
-            client_auth::authenticate(&state.store, creds).await?;
-        }
-        (None, None) => {}
+        (None, _) => {}
     }
 
     if token.revoked_at.is_some() {
@@ -77,36 +73,33 @@ pub async fn refresh(
         None => original,
     };
 
-    let lifetime = state.config.access_token_lifetime;
-    let tokens = MintedTokens::new(true);
-    let scope_text = scopes.to_string();
-    let owner = TokenOwner {
-        application_id: token.application_id,
-        user_id: token.user_id,
-        grant_id: token.grant_id,
-        family: &token.family,
-        scopes: &scope_text,
+    // OpenID Connect Core §12.2: a new id_token for the same subject and client, without
+    // a nonce. GitLab's `auth_time` is the user's last sign-in.
+    let subject = match (&found.user, &found.client_id) {
+        (Some(user), Some(client_id)) => Some(Subject {
+            user,
+            client_id,
+            auth_time: user.current_sign_in_at.unwrap_or(token.created_at),
+            nonce: None,
+        }),
+        _ => None,
     };
-    match state
-        .store
-        .rotate_token(token.id, &tokens.row(&owner, now, lifetime), now)
-        .await?
-    {
-        Some(_) => {
-            let mut response = tokens.response(&scopes, now, lifetime);
-            // OpenID Connect Core §12.2: a new id_token for the same subject and client,
-            // without a nonce. GitLab's `auth_time` is the user's last sign-in.
-            if let (Some(user), Some(client_id)) = (&found.user, &found.client_id) {
-                let subject = Subject {
-                    user,
-                    client_id,
-                    auth_time: user.current_sign_in_at.unwrap_or(token.created_at),
-                    nonce: None,
-                };
-                id_token::attach(state, &mut response, &scopes, &subject).await?;
-            }
-            Ok(response)
-        }
+    let issued = issue(
+        state,
+        Issuance {
+            application_id: token.application_id,
+            user_id: token.user_id,
+            grant_id: token.grant_id,
+            family: Some(&token.family),
+            scopes: &scopes,
+            with_refresh: true,
+            write: Write::Rotate { token_id: token.id },
+            subject,
+        },
+    )
+    .await?;
+    match issued {
+        Some(response) => Ok(response),
         None => {
             // Rotated by a concurrent request between our read and our write: a reuse.
             state.store.revoke_token_family(&token.family, now).await?;

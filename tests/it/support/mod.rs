@@ -9,10 +9,11 @@ pub mod oauth;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use doorward::app::{AppState, Server};
+use doorward::app::Server;
 use doorward::config::Config;
 use doorward::domain::clock::Clock;
 use doorward::domain::scope::ScopeSet;
+use doorward::state::AppState;
 use doorward::store::Backend;
 
 pub const ROOT_PASSWORD: &str = "root-password-for-tests";

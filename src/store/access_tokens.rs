@@ -1,105 +1,15 @@
-//! Authorization codes and access/refresh token pairs.
+//! Access/refresh token pairs: insertion (alone or after a single-use claim), lookup,
+//! rotation and revocation.
 //!
 //! Single use is enforced by one conditional UPDATE (`... WHERE consumed_at IS NULL`), which
 //! gives exactly one winner on both backends and across nodes, and the token pair is
 //! inserted in the same short transaction.
 
 use super::cache::Invalidation;
+pub use super::rows::{AccessToken, NewToken, TokenWithOwner};
 use super::writer::Claim;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::user::User;
-
-/// An authorization code as stored (the code itself only as its hash).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Grant {
-    pub id: i64,
-    pub application_id: i64,
-    pub user_id: i64,
-    pub redirect_uri: String,
-    pub scopes: String,
-    pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
-    pub nonce: Option<String>,
-    pub auth_time: i64,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub consumed_at: Option<i64>,
-}
-impl_from_row!(Grant {
-    id: i64,
-    application_id: i64,
-    user_id: i64,
-    redirect_uri: String,
-    scopes: String,
-    code_challenge: Option<String>,
-    code_challenge_method: Option<String>,
-    nonce: Option<String>,
-    auth_time: i64,
-    created_at: i64,
-    expires_at: i64,
-    consumed_at: Option<i64>,
-});
-
-pub struct NewGrant<'a> {
-    pub code_hash: &'a [u8],
-    pub application_id: i64,
-    pub user_id: i64,
-    pub redirect_uri: &'a str,
-    pub scopes: &'a str,
-    pub code_challenge: Option<&'a str>,
-    pub code_challenge_method: Option<&'a str>,
-    pub nonce: Option<&'a str>,
-    pub auth_time: i64,
-    pub expires_at: i64,
-}
-
-/// An access token row; the refresh token, when there is one, lives on the same row.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessToken {
-    pub id: i64,
-    pub application_id: Option<i64>,
-    pub user_id: Option<i64>,
-    pub grant_id: Option<i64>,
-    /// Shared by every token of one chain of refreshes; revoking a chain uses it.
-    pub family: Vec<u8>,
-    pub scopes: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub revoked_at: Option<i64>,
-}
-impl_from_row!(AccessToken {
-    id: i64,
-    application_id: Option<i64>,
-    user_id: Option<i64>,
-    grant_id: Option<i64>,
-    family: Vec<u8>,
-    scopes: String,
-    created_at: i64,
-    expires_at: i64,
-    revoked_at: Option<i64>,
-});
-
-/// What to insert for a new token pair.
-pub struct NewToken<'a> {
-    pub token_hash: &'a [u8],
-    pub refresh_token_hash: Option<&'a [u8]>,
-    pub application_id: Option<i64>,
-    pub user_id: Option<i64>,
-    pub grant_id: Option<i64>,
-    pub family: &'a [u8],
-    pub scopes: &'a str,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
-
-/// An access token with its owner and client, as bearer validation needs them.
-#[derive(Clone, Debug)]
-pub struct TokenWithOwner {
-    pub token: AccessToken,
-    pub user: Option<User>,
-    /// The `client_id` of the application, if any.
-    pub client_id: Option<String>,
-}
 
 const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
      (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at) \
@@ -139,49 +49,6 @@ macro_rules! token_with_owner_sql {
 }
 
 impl Store {
-    pub async fn create_grant(&self, g: &NewGrant<'_>, now: i64) -> StoreResult<()> {
-        const SQL: &str = "INSERT INTO oauth_grants (code_hash, application_id, user_id, redirect_uri, scopes, \
-             code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
-        on_pool!(self, p => sqlx::query(SQL)
-            .bind(g.code_hash)
-            .bind(g.application_id)
-            .bind(g.user_id)
-            .bind(g.redirect_uri)
-            .bind(g.scopes)
-            .bind(g.code_challenge)
-            .bind(g.code_challenge_method)
-            .bind(g.nonce)
-            .bind(g.auth_time)
-            .bind(now)
-            .bind(g.expires_at)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
-    }
-
-    pub async fn grant_by_code_hash(&self, code_hash: &[u8]) -> StoreResult<Option<Grant>> {
-        const SQL: &str = "SELECT id, application_id, user_id, redirect_uri, scopes, code_challenge, \
-             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at \
-             FROM oauth_grants WHERE code_hash = $1";
-        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?)
-    }
-
-    /// Consumes the code and inserts the token pair, atomically. `None` when the code had
-    /// already been consumed (a replay, or a concurrent exchange that won).
-    pub async fn exchange_grant(
-        &self,
-        grant_id: i64,
-        token: &NewToken<'_>,
-        now: i64,
-    ) -> StoreResult<Option<i64>> {
-        const CONSUME: &str =
-            "UPDATE oauth_grants SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL";
-        self.claim_then_insert_token(CONSUME, grant_id, now, token)
-            .await
-    }
-
     /// The single-use pattern shared by code exchange, refresh rotation and device
     /// redemption: one conditional UPDATE claims row `id` (`$1`, with `$2` = now), and only
     /// the winner inserts its token pair, in the same transaction. `None` for the losers.

@@ -1,0 +1,71 @@
+//! `AppState`: everything a handler may need, built once per server. It sits below the
+//! handlers (they depend on it) and below the router (`app`), which depends on the handlers.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::config::Config;
+use crate::domain::clock::Clock;
+use crate::domain::password::PasswordHasher;
+use crate::domain::secret::MasterKey;
+use crate::http::metrics::Metrics;
+use crate::oidc::keys::KeyCache;
+use crate::store::Store;
+use crate::web::templates::Templates;
+
+/// Everything a handler may need. No globals: tests run several of these in one process.
+///
+/// One `Arc` around it all: the state is cloned for every middleware and extractor of
+/// every request, and one reference count is cheaper than one per field.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub clock: Clock,
+    pub hasher: PasswordHasher,
+    /// Subkey for CSRF tokens, derived from the master key.
+    pub csrf_key: Arc<[u8; 32]>,
+    /// Subkey binding a consent decision to the page shown (`oauth::consent`).
+    pub consent_key: Arc<[u8; 32]>,
+    /// Subkey encrypting TOTP secrets at rest (AES-256-GCM), derived from the master key.
+    pub totp_key: Arc<[u8; 32]>,
+    pub templates: Arc<Templates>,
+    /// The OpenID Connect signing keys, as last read from the database (`oidc::keys`).
+    pub signing_keys: Arc<KeyCache>,
+    pub metrics: Arc<Metrics>,
+    /// Set when shutdown starts, so readiness turns 503 and load balancers drain us.
+    pub shutting_down: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(
+        config: Config,
+        store: Store,
+        clock: Clock,
+        master_key: &MasterKey,
+    ) -> anyhow::Result<AppState> {
+        Ok(AppState(Arc::new(Shared {
+            hasher: PasswordHasher::new(config.password_hash_concurrency),
+            csrf_key: Arc::new(master_key.derive("csrf")),
+            consent_key: Arc::new(master_key.derive("consent-binding")),
+            totp_key: Arc::new(master_key.derive("totp-encryption")),
+            templates: Arc::new(Templates::load()?),
+            signing_keys: Arc::new(KeyCache::new(master_key, config.id_token_lifetime)),
+            metrics: Arc::new(Metrics::new()),
+            config: Arc::new(config),
+            store,
+            clock,
+            shutting_down: Arc::new(AtomicBool::new(false)),
+        })))
+    }
+}

@@ -1,0 +1,54 @@
+//! Authorization codes (RFC 6749 §4.1.2): stored only as their hash, consumed once.
+//!
+//! Single use is enforced by one conditional UPDATE (`... WHERE consumed_at IS NULL`), which
+//! gives exactly one winner on both backends and across nodes, and the token pair is
+//! inserted in the same short transaction.
+
+use super::rows::NewToken;
+pub use super::rows::{Grant, NewGrant};
+use super::{Store, StoreResult, on_pool};
+
+impl Store {
+    pub async fn create_grant(&self, g: &NewGrant<'_>, now: i64) -> StoreResult<()> {
+        const SQL: &str = "INSERT INTO oauth_grants (code_hash, application_id, user_id, redirect_uri, scopes, \
+             code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+        on_pool!(self, p => sqlx::query(SQL)
+            .bind(g.code_hash)
+            .bind(g.application_id)
+            .bind(g.user_id)
+            .bind(g.redirect_uri)
+            .bind(g.scopes)
+            .bind(g.code_challenge)
+            .bind(g.code_challenge_method)
+            .bind(g.nonce)
+            .bind(g.auth_time)
+            .bind(now)
+            .bind(g.expires_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn grant_by_code_hash(&self, code_hash: &[u8]) -> StoreResult<Option<Grant>> {
+        const SQL: &str = "SELECT id, application_id, user_id, redirect_uri, scopes, code_challenge, \
+             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at \
+             FROM oauth_grants WHERE code_hash = $1";
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?)
+    }
+
+    /// Consumes the code and inserts the token pair, atomically. `None` when the code had
+    /// already been consumed (a replay, or a concurrent exchange that won).
+    pub async fn exchange_grant(
+        &self,
+        grant_id: i64,
+        token: &NewToken<'_>,
+        now: i64,
+    ) -> StoreResult<Option<i64>> {
+        const CONSUME: &str =
+            "UPDATE oauth_grants SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL";
+        self.claim_then_insert_token(CONSUME, grant_id, now, token)
+            .await
+    }
+}

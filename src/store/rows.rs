@@ -1,0 +1,96 @@
+//! The rows the OAuth tables hold, as the store returns and accepts them.
+
+use super::impl_from_row;
+use crate::domain::user::User;
+
+/// An authorization code as stored (the code itself only as its hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    pub id: i64,
+    pub application_id: i64,
+    pub user_id: i64,
+    pub redirect_uri: String,
+    pub scopes: String,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+}
+impl_from_row!(Grant {
+    id: i64,
+    application_id: i64,
+    user_id: i64,
+    redirect_uri: String,
+    scopes: String,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    nonce: Option<String>,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+});
+
+pub struct NewGrant<'a> {
+    pub code_hash: &'a [u8],
+    pub application_id: i64,
+    pub user_id: i64,
+    pub redirect_uri: &'a str,
+    pub scopes: &'a str,
+    pub code_challenge: Option<&'a str>,
+    pub code_challenge_method: Option<&'a str>,
+    pub nonce: Option<&'a str>,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+/// An access token row; the refresh token, when there is one, lives on the same row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessToken {
+    pub id: i64,
+    pub application_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub grant_id: Option<i64>,
+    /// Shared by every token of one chain of refreshes; revoking a chain uses it.
+    pub family: Vec<u8>,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+impl_from_row!(AccessToken {
+    id: i64,
+    application_id: Option<i64>,
+    user_id: Option<i64>,
+    grant_id: Option<i64>,
+    family: Vec<u8>,
+    scopes: String,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+});
+
+/// What to insert for a new token pair.
+pub struct NewToken<'a> {
+    pub token_hash: &'a [u8],
+    pub refresh_token_hash: Option<&'a [u8]>,
+    pub application_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub grant_id: Option<i64>,
+    pub family: &'a [u8],
+    pub scopes: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// An access token with its owner and client, as bearer validation needs them.
+#[derive(Clone, Debug)]
+pub struct TokenWithOwner {
+    pub token: AccessToken,
+    pub user: Option<User>,
+    /// The `client_id` of the application, if any.
+    pub client_id: Option<String>,
+}
