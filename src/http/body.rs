@@ -141,21 +141,32 @@ fn check_form_utf8(bytes: &[u8]) -> Result<(), BodyError> {
     Ok(())
 }
 
-/// One decoded form or query component (`+` is a space), or `InvalidUtf8`.
-pub fn decode_component(part: &[u8]) -> Result<String, BodyError> {
+/// One decoded form or query component (`+` is a space), or `InvalidUtf8`. Borrowed when
+/// there is nothing to decode (the common case), so the per-request check allocates nothing.
+pub fn decode_component(part: &[u8]) -> Result<std::borrow::Cow<'_, str>, BodyError> {
+    if !part.iter().any(|&b| b == b'%' || b == b'+') {
+        return std::str::from_utf8(part)
+            .map(std::borrow::Cow::Borrowed)
+            .map_err(|_| BodyError::InvalidUtf8);
+    }
     let plus_free: Vec<u8> = part
         .iter()
         .map(|&b| if b == b'+' { b' ' } else { b })
         .collect();
     let decoded: Vec<u8> = percent_encoding::percent_decode(&plus_free).collect();
-    String::from_utf8(decoded).map_err(|_| BodyError::InvalidUtf8)
+    String::from_utf8(decoded)
+        .map(std::borrow::Cow::Owned)
+        .map_err(|_| BodyError::InvalidUtf8)
 }
 
 /// Checks a request target: the percent-decoded path and every decoded query component
 /// must be UTF-8 without control characters. Run once for every request, before routing.
 pub fn check_target(uri: &axum::http::Uri) -> Result<(), BodyError> {
-    let path: Vec<u8> = percent_encoding::percent_decode(uri.path().as_bytes()).collect();
-    check_text(std::str::from_utf8(&path).map_err(|_| BodyError::InvalidUtf8)?)?;
+    // A path is not a form: `+` is a plus there, so only `%XX` is decoded.
+    let path = percent_encoding::percent_decode(uri.path().as_bytes())
+        .decode_utf8()
+        .map_err(|_| BodyError::InvalidUtf8)?;
+    check_text(&path)?;
     if let Some(query) = uri.query() {
         check_form_utf8(query.as_bytes())?;
     }

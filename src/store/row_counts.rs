@@ -32,20 +32,24 @@ impl Store {
         if !self.table_names().await?.iter().any(|t| t == table) {
             return Err(StoreError::NotFound);
         }
-        // The name was checked against the catalogue, so it is safe to splice.
-        let sql = format!("SELECT COUNT(*) FROM \"{table}\"");
-        Ok(
-            on_pool!(self, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(p).await)?,
-        )
+        self.count_rows_of_known(table).await
     }
 
     /// `(table, rows)` for every table.
     pub async fn count_all_rows(&self) -> StoreResult<Vec<(String, i64)>> {
         let mut counts = Vec::new();
         for table in self.table_names().await? {
-            let rows = self.count_rows(&table).await?;
+            let rows = self.count_rows_of_known(&table).await?;
             counts.push((table, rows));
         }
         Ok(counts)
+    }
+
+    async fn count_rows_of_known(&self, table: &str) -> StoreResult<i64> {
+        // Only names read from the catalogue get here, so splicing one is safe.
+        let sql = format!("SELECT COUNT(*) FROM \"{table}\"");
+        Ok(
+            on_pool!(self, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).fetch_one(p).await)?,
+        )
     }
 }

@@ -5,8 +5,8 @@ use serde_json::Value;
 
 use crate::both_backends;
 use crate::support::oauth::{
-    AppSpec, authorize, consent_fields, param, redirect_params, register, signed_in_browser,
-    token_request,
+    AppSpec, authorize, consent_fields, param, post_consent, redirect_params, register,
+    signed_in_browser, token_request,
 };
 use crate::support::{ROOT_PASSWORD, TestApp};
 
@@ -39,21 +39,6 @@ async fn consent_page(
     .await;
     assert_eq!(res.status(), 200);
     consent_fields(&res.text().await.unwrap())
-}
-
-async fn post_consent(
-    app: &TestApp,
-    browser: &reqwest::Client,
-    fields: &[(String, String)],
-) -> reqwest::Response {
-    let mut fields = fields.to_vec();
-    fields.push(("decision".into(), "authorize".into()));
-    browser
-        .post(app.url("/oauth/authorize"))
-        .form(&fields)
-        .send()
-        .await
-        .unwrap()
 }
 
 fn edited(fields: &[(String, String)], name: &str, value: Option<&str>) -> Vec<(String, String)> {
@@ -107,7 +92,7 @@ both_backends! {
             ("consent_binding", Some("1.AAAA")),
         ];
         for (name, value) in edits {
-            let res = post_consent(&app, &browser, &edited(&fields, name, value)).await;
+            let res = post_consent(&app, &browser, &edited(&fields, name, value), "authorize").await;
             // Refused on our own page, or (a request now invalid on its own, such as a
             // method without a challenge) with an error sent to the client: never a code.
             let pairs = if res.status() == 302 { redirect_params(&res) } else { Vec::new() };
@@ -121,11 +106,11 @@ both_backends! {
         let other = signed_in_browser(&app).await;
         let other_fields = consent_page(&app, &other, &client).await;
         let other_csrf = param(&other_fields, "authenticity_token").unwrap();
-        let res = post_consent(&app, &other, &edited(&fields, "authenticity_token", Some(other_csrf))).await;
+        let res = post_consent(&app, &other, &edited(&fields, "authenticity_token", Some(other_csrf)), "authorize").await;
         assert_eq!(res.status(), 400);
 
         // Untouched, the form gives a code for exactly what was shown.
-        let res = post_consent(&app, &browser, &fields).await;
+        let res = post_consent(&app, &browser, &fields, "authorize").await;
         assert_eq!(res.status(), 302);
         let pairs = redirect_params(&res);
         assert_eq!(param(&pairs, "state"), Some("shown-state"));
@@ -141,6 +126,21 @@ both_backends! {
         assert_eq!(grant.scopes, "read_user");
         assert_eq!(grant.redirect_uri, client.redirect_uri);
         assert_eq!(grant.nonce.as_deref(), Some("shown-nonce"));
+        // And the exchange gives a token for exactly that scope.
+        let res = token_request(
+            &app,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            ],
+            Some((&client.client_id, &client.secret)),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["scope"], "read_user");
     }
 
     async fn responses_carrying_secrets_are_never_cached(app: TestApp) {

@@ -143,7 +143,17 @@ pub async fn decide(
     page: &str,
     decision: &str,
 ) -> reqwest::Response {
-    let mut fields = consent_fields(page);
+    post_consent(app, browser, &consent_fields(page), decision).await
+}
+
+/// POSTs consent `fields` (as shown, or edited) with `decision`.
+pub async fn post_consent(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    fields: &[(String, String)],
+    decision: &str,
+) -> reqwest::Response {
+    let mut fields = fields.to_vec();
     fields.push(("decision".into(), decision.into()));
     browser
         .post(app.url("/oauth/authorize"))
