@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::bootstrap;
-use crate::config::Config;
+use crate::config::{Config, ConnectionSettings};
 use crate::domain::clock::Clock;
 use crate::http::body::MAX_BODY_BYTES;
 use crate::state::AppState;
@@ -31,7 +31,10 @@ pub fn router(state: AppState) -> Router {
             crate::http::metrics::track,
         ))
         .fallback(crate::web::not_found)
-        .layer(axum::middleware::from_fn(buffer_request_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.connections,
+            buffer_request_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::web::error::render_error_pages,
@@ -41,6 +44,10 @@ pub fn router(state: AppState) -> Router {
             crate::http::headers::security_headers,
         ))
         .layer(crate::http::trace_layer())
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.connections,
+            request_deadline,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(crate::http::panic_response))
         .with_state(state)
@@ -52,9 +59,11 @@ pub fn router(state: AppState) -> Router {
 /// completely. A handler that ignores a body (python-gitlab sends `{}` with
 /// `POST /users/:id/block`) would otherwise leave bytes unread, and hyper closes such a
 /// keep-alive connection when they arrive late: the client's next request on it then fails.
-/// Bodies are small (64 KiB at most), so one copy is cheap. Every refusal is in the format
-/// of the endpoint the request was sent to.
+/// Bodies are small (64 KiB at most), so one copy is cheap. A body that has not arrived
+/// within `DOORWARD_BODY_READ_TIMEOUT_MS` is answered 408 (slowloris sending its body a
+/// byte at a time). Every refusal is in the format of the endpoint the request was sent to.
 async fn buffer_request_body(
+    axum::extract::State(limits): axum::extract::State<ConnectionSettings>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
@@ -65,7 +74,13 @@ async fn buffer_request_body(
     if let Err(e) = crate::http::body::check_target(&parts.uri) {
         return sink.refuse(e);
     }
-    match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let read = axum::body::to_bytes(body, MAX_BODY_BYTES);
+    let Ok(read) =
+        tokio::time::timeout(Duration::from_millis(limits.body_read_timeout_ms), read).await
+    else {
+        return close_after(sink.refuse(BodyError::TimedOut));
+    };
+    match read {
         Ok(bytes) => {
             next.run(axum::extract::Request::from_parts(
                 parts,
@@ -84,6 +99,34 @@ async fn buffer_request_body(
             })
         }
     }
+}
+
+/// Answers 503 (in the endpoint's format) to a request not answered within
+/// `DOORWARD_REQUEST_TIMEOUT_MS` of its headers, body read included, so no request holds
+/// its connection and its resources for longer.
+async fn request_deadline(
+    axum::extract::State(limits): axum::extract::State<ConnectionSettings>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let sink = crate::http::sink::Sink::for_path(req.uri().path());
+    let deadline = Duration::from_millis(limits.request_timeout_ms);
+    match tokio::time::timeout(deadline, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!("a request outlived its deadline");
+            close_after(sink.refuse(crate::http::body::BodyError::Overdue))
+        }
+    }
+}
+
+/// The connection may hold unread bytes of the refused request: close it after answering.
+fn close_after(mut res: axum::response::Response) -> axum::response::Response {
+    res.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    res
 }
 
 /// A bound, ready-to-run server.
@@ -137,14 +180,18 @@ impl Server {
         let invalidations = tokio::spawn(state.store.clone().follow_invalidations());
         let wal = tokio::spawn(state.store.clone().keep_wal_small());
         tracing::info!(addr = %self.local_addr(), external_url = %state.config.external_url, "doorward is listening");
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
+        let settings = state.config.connections;
+        crate::http::connections::serve(
+            self.listener,
+            router(state.clone()),
+            settings,
+            async move {
                 shutdown.await;
                 flag.store(true, Ordering::SeqCst);
                 tracing::info!("shutting down: finishing in-flight requests");
-            })
-            .await?;
+            },
+        )
+        .await;
         maintenance.abort();
         invalidations.abort();
         wal.abort();

@@ -55,6 +55,26 @@ pub struct Config {
     /// How often each node reads the invalidation log (milliseconds): the longest a
     /// revocation made on another node can go unnoticed here.
     pub cache_poll_interval_ms: u64,
+    /// Connection limits (src/http/connections.rs), against clients that open connections
+    /// and send slowly or not at all (slowloris). Milliseconds, except the cap.
+    pub connections: ConnectionSettings,
+}
+
+/// How long the server waits for each part of a request, and how many connections it
+/// serves at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionSettings {
+    /// From a connection's first byte of a request (or from accepting it) to the end of the
+    /// request's headers.
+    pub header_read_timeout_ms: u64,
+    /// From the end of the headers to the end of the body.
+    pub body_read_timeout_ms: u64,
+    /// How long an idle keep-alive connection is kept between requests.
+    pub keep_alive_timeout_ms: u64,
+    /// From the end of the headers to the answer (body read included).
+    pub request_timeout_ms: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +115,11 @@ struct FileConfig {
     id_token_lifetime: Option<i64>,
     token_cache_ttl: Option<i64>,
     cache_poll_interval_ms: Option<i64>,
+    header_read_timeout_ms: Option<i64>,
+    body_read_timeout_ms: Option<i64>,
+    keep_alive_timeout_ms: Option<i64>,
+    request_timeout_ms: Option<i64>,
+    max_connections: Option<i64>,
 }
 
 /// Reads one setting: the environment first, then the file.
@@ -289,6 +314,23 @@ impl Config {
             cache_poll_interval_ms: src
                 .number("cache_poll_interval_ms", f.cache_poll_interval_ms, 10)?
                 .unwrap_or(100),
+            connections: ConnectionSettings {
+                header_read_timeout_ms: src
+                    .number("header_read_timeout_ms", f.header_read_timeout_ms, 100)?
+                    .unwrap_or(10_000),
+                body_read_timeout_ms: src
+                    .number("body_read_timeout_ms", f.body_read_timeout_ms, 100)?
+                    .unwrap_or(10_000),
+                keep_alive_timeout_ms: src
+                    .number("keep_alive_timeout_ms", f.keep_alive_timeout_ms, 100)?
+                    .unwrap_or(60_000),
+                request_timeout_ms: src
+                    .number("request_timeout_ms", f.request_timeout_ms, 100)?
+                    .unwrap_or(30_000),
+                max_connections: src
+                    .number("max_connections", f.max_connections, 1)?
+                    .unwrap_or(4096),
+            },
         })
     }
 

@@ -106,14 +106,7 @@ impl FromRequestParts<AppState> for Caller {
                 .touch_personal_access_token(pat.id, now, LAST_USED_GRANULARITY)
                 .await?;
         }
-        // Stored scopes were validated when the token was created; an unknown name here
-        // would mean a scope was removed from the catalogue, which grants nothing.
-        let scopes = ScopeSet::from_names(
-            pat.scopes
-                .split(' ')
-                .filter(|s| crate::domain::scope::find(s).is_some()),
-        )
-        .unwrap_or_default();
+        let scopes = pat.scopes.clone();
         Ok(Caller {
             user,
             scopes,
@@ -141,17 +134,9 @@ async fn oauth_caller(state: &AppState, token: &str) -> Result<Caller, ApiError>
             "403 Forbidden - Your account has been blocked.".into(),
         ));
     }
-    let scopes = ScopeSet::from_names(
-        found
-            .token
-            .scopes
-            .split(' ')
-            .filter(|s| crate::domain::scope::find(s).is_some()),
-    )
-    .unwrap_or_default();
     Ok(Caller {
         user,
-        scopes,
+        scopes: found.token.scopes,
         token: TokenRef::OAuth {
             id: found.token.id,
             application_id: found.token.application_id,

@@ -228,7 +228,7 @@ pub fn personal_access_token(t: &PersonalAccessToken, now: i64) -> Value {
         "revoked": t.revoked,
         "created_at": iso8601(t.created_at),
         "description": Value::Null,
-        "scopes": t.scopes.split(' ').filter(|s| !s.is_empty()).collect::<Vec<_>>(),
+        "scopes": t.scopes.names(),
         "user_id": t.user_id,
         "last_used_at": t.last_used_at.map(iso8601),
         "active": t.is_active(now),

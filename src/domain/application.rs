@@ -13,7 +13,9 @@ pub struct Application {
     pub secret_hash: Vec<u8>,
     pub name: String,
     pub redirect_uri: String,
-    pub scopes: String,
+    /// The scopes the application may request (a name since removed from the catalogue
+    /// is dropped when the row is read, so it grants nothing).
+    pub scopes: ScopeSet,
     pub confidential: bool,
     pub trusted: bool,
     pub require_pkce: bool,
@@ -40,17 +42,6 @@ impl Application {
             .split_whitespace()
             .map(str::to_string)
             .collect()
-    }
-
-    /// The scopes the application may request. Stored scopes were validated at
-    /// registration; a name since removed from the catalogue grants nothing.
-    pub fn scope_set(&self) -> ScopeSet {
-        ScopeSet::from_names(
-            self.scopes
-                .split(' ')
-                .filter(|s| super::scope::find(s).is_some()),
-        )
-        .unwrap_or_default()
     }
 }
 

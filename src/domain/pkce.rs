@@ -28,6 +28,13 @@ impl Method {
     }
 }
 
+/// A `code_challenge` with its `code_challenge_method`, as an authorization code keeps them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    pub value: String,
+    pub method: Method,
+}
+
 /// RFC 7636 §4.1/§4.2: 43 to 128 characters of `[A-Za-z0-9-._~]`, for verifiers and for
 /// challenges alike (an S256 challenge is 43 base64url characters).
 pub fn is_well_formed(value: &str) -> bool {

@@ -147,6 +147,13 @@ impl ScopeSet {
         Ok(set)
     }
 
+    /// A set read back from storage: written by [`ScopeSet`]'s `Display` (or imported), so
+    /// it is space-separated; a name the catalogue no longer knows grants nothing and is
+    /// dropped rather than failing the whole row.
+    pub fn from_stored(text: &str) -> ScopeSet {
+        Self::from_names(text.split(' ').filter(|s| find(s).is_some())).unwrap_or_default()
+    }
+
     /// Like [`ScopeSet::parse`], but an empty set is an error.
     pub fn parse_non_empty(text: &str) -> Result<ScopeSet, ScopeError> {
         let set = Self::parse(text)?;
@@ -180,6 +187,14 @@ impl ScopeSet {
 
     pub fn names(&self) -> Vec<&'static str> {
         self.0.iter().map(|s| s.name).collect()
+    }
+}
+
+/// Serialised as its text form (RFC 6749 §3.3: space-separated), as introspection's
+/// `scope` member is.
+impl serde::Serialize for ScopeSet {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -229,6 +244,15 @@ mod tests {
             Err(ScopeError::Unknown("API".into()))
         );
         assert_eq!(ScopeSet::parse_non_empty("  "), Err(ScopeError::Empty));
+    }
+
+    #[test]
+    fn stored_sets_drop_names_the_catalogue_does_not_know() {
+        assert_eq!(
+            ScopeSet::from_stored("read_user retired_scope api").to_string(),
+            "api read_user"
+        );
+        assert!(ScopeSet::from_stored("").is_empty());
     }
 
     #[test]

@@ -24,6 +24,13 @@ pub enum BodyError {
     ControlCharacter,
     #[error("{0}")]
     Malformed(String),
+    /// The body did not arrive within `DOORWARD_BODY_READ_TIMEOUT_MS` (a client trickling
+    /// its body, slowloris-style).
+    #[error("the request body did not arrive in time")]
+    TimedOut,
+    /// The whole request took longer than `DOORWARD_REQUEST_TIMEOUT_MS` to answer.
+    #[error("the request took too long to answer; try again")]
+    Overdue,
 }
 
 impl BodyError {
@@ -31,6 +38,8 @@ impl BodyError {
         match self {
             BodyError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
+            BodyError::Overdue => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }

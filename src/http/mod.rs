@@ -3,6 +3,7 @@
 
 pub mod body;
 pub mod client_ip;
+pub mod connections;
 pub mod headers;
 pub mod health;
 pub mod metrics;

@@ -56,7 +56,7 @@ pub struct AuthorizationRequest {
     pub response_mode: ResponseMode,
     pub state: Option<String>,
     pub scopes: ScopeSet,
-    pub code_challenge: Option<(String, pkce::Method)>,
+    pub code_challenge: Option<pkce::Challenge>,
     pub nonce: Option<String>,
 }
 
@@ -91,6 +91,7 @@ pub async fn validate(
     params: &Params,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let page = |e: OAuthError| AuthorizeError::Page(e);
+    // RFC 6749 §4.1.2.1: a missing or unknown client is never redirected to.
     let client_id = params
         .get("client_id")
         .ok_or_else(|| page(OAuthError::missing("client_id")))?;
@@ -101,6 +102,8 @@ pub async fn validate(
         .ok_or_else(|| {
             page(OAuthError::new(ErrorCode::InvalidClient).detail("unknown client_id"))
         })?;
+    // GitLab (spec §1.2) and OpenID Connect Core §3.1.2.1: redirect_uri is required, even
+    // with one registered URI (RFC 6749 §3.1.2.3 would let it be implied).
     let requested_uri = params.get("redirect_uri").ok_or_else(|| {
         page(OAuthError::with_description(
             ErrorCode::InvalidRequest,
@@ -108,13 +111,15 @@ pub async fn validate(
         ))
     })?;
     let registered = application.redirect_uris();
+    // RFC 9700 §4.1.3: exact match (loopback ports aside, RFC 8252 §7.3); RFC 6749 §3.1.2.4:
+    // an unmatched URI gets our page, never a redirect.
     if redirect_uri::find_match(&registered, requested_uri).is_none() {
         return Err(page(
             OAuthError::with_description(ErrorCode::InvalidRequest, INVALID_REDIRECT_URI)
                 .detail("redirect_uri not registered"),
         ));
     }
-    // A repeated client_id or redirect_uri makes the target itself ambiguous.
+    // RFC 6749 §3.1: a repeated client_id or redirect_uri makes the target itself ambiguous.
     if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
         return Err(page(OAuthError::with_description(
             ErrorCode::InvalidRequest,
@@ -124,8 +129,8 @@ pub async fn validate(
 
     // From here on the redirect URI is verified, so errors go back to the client.
     let state_param = params.get("state").map(str::to_string);
-    // Tokens never travel in a query string (Multiple Response Types §2.1), so the implicit
-    // grant answers in the fragment, errors included.
+    // Tokens never travel in a query string (Multiple Response Types §2.1, §7), so the
+    // implicit grant answers in the fragment, errors included.
     let implicit = params.get("response_type") == Some("token") && state.config.implicit_grant;
     let response_mode = match params.get("response_mode") {
         Some("fragment") => ResponseMode::Fragment,
@@ -138,7 +143,10 @@ pub async fn validate(
         state: state_param.clone(),
         error,
     };
+    // RFC 6749 §3.1: no parameter twice.
     params.reject_repeated().map_err(back)?;
+    // Multiple Response Types §2.1's modes only; form_post needs a script to submit itself
+    // (docs/compatibility.md).
     if params
         .get("response_mode")
         .is_some_and(|mode| !matches!(mode, "query" | "fragment"))
@@ -148,6 +156,8 @@ pub async fn validate(
             "The authorization server does not support this response mode.",
         )));
     }
+    // RFC 6749 §3.1.1: missing is invalid_request, not understood is
+    // unsupported_response_type; `token` only when enabled (RFC 9700 §2.1.2).
     let response_type = match params.get("response_type") {
         None => return Err(back(OAuthError::missing("response_type"))),
         Some("code") => ResponseType::Code,
@@ -155,6 +165,7 @@ pub async fn validate(
         Some(_) => return Err(back(OAuthError::new(ErrorCode::UnsupportedResponseType))),
     };
     if response_type == ResponseType::Token {
+        // Multiple Response Types §7: fragment-default responses never go in the query.
         if params.get("response_mode") == Some("query") {
             return Err(back(OAuthError::with_description(
                 ErrorCode::InvalidRequest,
@@ -169,6 +180,7 @@ pub async fn validate(
                     .detail("implicit grant for a confidential client"),
             ));
         }
+        // RFC 9700 §2.1.1: PKCE is required, and the implicit grant cannot carry it.
         if application.require_pkce || state.config.require_pkce {
             return Err(back(OAuthError::with_description(
                 ErrorCode::UnauthorizedClient,
@@ -176,6 +188,8 @@ pub async fn validate(
             )));
         }
     }
+    // Our own bound on state and nonce (no RFC sets one); over it is RFC 6749 §4.1.2.1
+    // invalid_request.
     if state_param
         .as_ref()
         .is_some_and(|s| s.len() > MAX_OPAQUE_LEN)
@@ -217,7 +231,7 @@ pub fn requested_scopes(
     application: &Application,
     requested: Option<&str>,
 ) -> Result<ScopeSet, OAuthError> {
-    let allowed = application.scope_set();
+    let allowed = &application.scopes;
     let scopes = match requested {
         Some(text) => {
             // RFC 6749 §3.3: space-delimited; tabs and newlines are malformed (GitLab too).
@@ -230,11 +244,14 @@ pub fn requested_scopes(
         None if allowed.contains("api") => ScopeSet::parse("api").unwrap_or_default(),
         None => ScopeSet::default(),
     };
+    // RFC 6749 §3.3: without a default scope the request fails as invalid_scope (GitLab,
+    // spec §3.3).
     if scopes.is_empty() {
         return Err(OAuthError::new(ErrorCode::InvalidScope)
             .detail("no scope requested and the application lacks api"));
     }
-    if !scopes.is_subset_of(&allowed) {
+    // GitLab (spec §3.3): only the application's scopes.
+    if !scopes.is_subset_of(allowed) {
         return Err(
             OAuthError::new(ErrorCode::InvalidScope).detail("scope beyond the application's")
         );
@@ -249,12 +266,14 @@ fn code_challenge(
     state: &AppState,
     application: &Application,
     params: &Params,
-) -> Result<Option<(String, pkce::Method)>, OAuthError> {
+) -> Result<Option<pkce::Challenge>, OAuthError> {
     let required = application.require_pkce || state.config.require_pkce;
     let Some(challenge) = params.get("code_challenge") else {
+        // RFC 7636 §4.3: code_challenge is REQUIRED once a method is sent.
         if params.get("code_challenge_method").is_some() {
             return Err(OAuthError::missing("code_challenge"));
         }
+        // RFC 7636 §4.4.1: invalid_request when PKCE is required and missing.
         if required {
             return Err(OAuthError::with_description(
                 ErrorCode::InvalidRequest,
@@ -263,7 +282,8 @@ fn code_challenge(
         }
         return Ok(None);
     };
-    // RFC 7636 §4.3: the method defaults to plain when absent.
+    // RFC 7636 §4.3: the method defaults to plain when absent; §4.4.1: an unsupported one
+    // is invalid_request, not GitLab's invalid_code_challenge_method (docs/compatibility.md).
     let method = match params.get("code_challenge_method") {
         None => pkce::Method::Plain,
         Some(m) => pkce::Method::parse(m).ok_or_else(|| {
@@ -273,17 +293,22 @@ fn code_challenge(
             )
         })?,
     };
+    // RFC 9700 §2.1.1: S256 is the only method that keeps the verifier secret.
     if required && method != pkce::Method::S256 {
         return Err(OAuthError::with_description(
             ErrorCode::InvalidRequest,
             "This application requires PKCE with code_challenge_method=S256.",
         ));
     }
+    // RFC 7636 §4.2: code-challenge = 43*128unreserved.
     if !pkce::is_well_formed(challenge) {
         return Err(OAuthError::with_description(
             ErrorCode::InvalidRequest,
             "The code_challenge must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~'.",
         ));
     }
-    Ok(Some((challenge.to_string(), method)))
+    Ok(Some(pkce::Challenge {
+        value: challenge.to_string(),
+        method,
+    }))
 }

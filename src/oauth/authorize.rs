@@ -1,6 +1,6 @@
 //! `/oauth/authorize` (RFC 6749 §4.1.1–4.1.2): the consent page, and the redirect back to
 //! the client with a code or an error. Every authorization response, success or error,
-//! carries `iss` (RFC 9207) so clients can tell which server answered.
+//! carries `iss` (RFC 9207 §2) so clients can tell which server answered.
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -49,7 +49,7 @@ pub async fn show(
     };
     let now = state.clock.now();
     let Some(user) = user else {
-        // prompt=none never shows a page (Core §3.1.2.6).
+        // prompt=none never shows a page (Core §3.1.2.1); login_required is §3.1.2.6.
         if oidc.none {
             return redirect_error_for(
                 &state,
@@ -57,10 +57,12 @@ pub async fn show(
                 &OAuthError::new(ErrorCode::LoginRequired),
             );
         }
-        // Sign in first, then come straight back to this very request.
+        // Sign in first, then come straight back to this very request (GitLab, spec §1.2).
         let target = prompt::sign_in_url(&query, oidc.login_hint.as_deref(), None);
         return Redirect::to(&target).into_response();
     };
+    // Core §3.1.2.1: prompt=login or a sign-in older than max_age authenticates again;
+    // with prompt=none that is login_required (§3.1.2.6).
     if oidc.needs_fresh_sign_in(user.signed_in_at, now) {
         if oidc.none {
             return redirect_error_for(
@@ -75,8 +77,8 @@ pub async fn show(
     let app = &request.application;
     let trusted = app.trusted;
     // GitLab skips consent for a confidential application the user already authorized for
-    // exactly these scopes. Never for a public one (CVE-2023-34246): anyone can claim its
-    // client_id.
+    // exactly these scopes. Never for a public one (CVE-2023-34246, RFC 8252 §8.6): anyone
+    // can claim its client_id.
     let previously = app.confidential
         && match state
             .store
@@ -86,9 +88,11 @@ pub async fn show(
             Ok(found) => found,
             Err(e) => return error_page(&state, e.into()),
         };
+    // Core §3.1.2.1: prompt=consent asks even where GitLab would skip the page.
     if (trusted || previously) && !oidc.consent {
         return approve(&state, &request, &user).await;
     }
+    // Core §3.1.2.6: consent_required when consent would need a page.
     if oidc.none {
         return redirect_error_for(
             &state,
@@ -132,9 +136,11 @@ async fn answer_consent(
         Ok(p) => p,
         Err(e) => return error_page(state, e),
     };
+    // RFC 6749 §10.12: the authorization endpoint is CSRF-protected.
     if let Err(e) = csrf.verify(params.get(crate::web::csrf::FIELD).unwrap_or_default()) {
         return e.into_response();
     }
+    // Only an explicit Authorize approves; anything else is RFC 6749 §4.1.2.1 access_denied.
     let deny = always_deny || params.get("decision") != Some("authorize");
     finish(state, &params, user, deny).await
 }
@@ -153,6 +159,7 @@ async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: boo
         Ok(r) => r,
         Err(e) => return refuse(state, e),
     };
+    // CVE-2020-13300: a decision counts only for the request that was shown.
     if !consent::verify(
         &state.consent_key[..],
         &user.session_hash,
@@ -198,8 +205,7 @@ async fn approve(state: &AppState, request: &AuthorizationRequest, user: &Curren
         user_id: user.user.id,
         redirect_uri: &request.redirect_uri,
         scopes: &scopes,
-        code_challenge: request.code_challenge.as_ref().map(|(c, _)| c.as_str()),
-        code_challenge_method: request.code_challenge.as_ref().map(|(_, m)| m.as_str()),
+        code_challenge: request.code_challenge.as_ref(),
         nonce: request.nonce.as_deref(),
         auth_time: user.signed_in_at,
         expires_at: now + CODE_LIFETIME,
@@ -315,7 +321,7 @@ fn redirect_error(
 }
 
 /// A 302 to `redirect_uri` with `pairs` added to its query (keeping the registered URI's own
-/// query) or put in its fragment.
+/// query, RFC 6749 §3.1.2) or put in its fragment.
 fn redirect_to_client(redirect_uri: &str, mode: ResponseMode, pairs: &[(&str, &str)]) -> Response {
     let Ok(mut url) = Url::parse(redirect_uri) else {
         return (StatusCode::BAD_REQUEST, "invalid redirect URI").into_response();
@@ -336,6 +342,7 @@ fn redirect_to_client(redirect_uri: &str, mode: ResponseMode, pairs: &[(&str, &s
         }
     }
     let mut res = Redirect::to(url.as_str()).into_response();
+    // GitLab's 302 (spec §1.3); never a 307, which would re-post the form (RFC 9700 §4.12).
     *res.status_mut() = StatusCode::FOUND;
     // The Location carries a code: keep it out of caches.
     res.headers_mut()
@@ -352,6 +359,7 @@ fn error_page(state: &AppState, error: OAuthError) -> Response {
     let mut res = state
         .templates
         .render_error("An error has occurred", &message);
+    // docs/compatibility.md: 400 where GitLab's page answers 200.
     *res.status_mut() = match error.code {
         ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -388,10 +396,8 @@ async fn consent_page(
         .iter()
         .map(|s| minijinja::context! { name => s.name, description => s.description })
         .collect();
-    let (challenge, method) = match &request.code_challenge {
-        Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
-        None => (None, None),
-    };
+    let challenge = request.code_challenge.as_ref().map(|c| c.value.as_str());
+    let method = request.code_challenge.as_ref().map(|c| c.method.as_str());
     let page = state.templates.render(
         "authorize.html",
         minijinja::context! {

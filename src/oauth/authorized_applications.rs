@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::domain::clock::human;
-use crate::domain::scope::ScopeSet;
 use crate::state::AppState;
 use crate::web::WebError;
 use crate::web::csrf::Csrf;
@@ -25,7 +24,7 @@ pub async fn list(
     let mut by_app: BTreeMap<i64, (Vec<&'static str>, i64)> = BTreeMap::new();
     for (app_id, scopes, at) in &rows {
         let entry = by_app.entry(*app_id).or_insert((Vec::new(), *at));
-        for s in ScopeSet::parse(scopes).unwrap_or_default().names() {
+        for s in scopes.names() {
             if !entry.0.contains(&s) {
                 entry.0.push(s);
             }

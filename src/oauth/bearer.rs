@@ -20,8 +20,9 @@ pub enum TokenProblem {
     Expired,
 }
 
-/// The live token behind `presented`, or why there is none. Blocked owners are the
-/// caller's business (the API words that differently).
+/// The live token behind `presented`, or why there is none: unknown, revoked and expired
+/// are all `invalid_token` (RFC 6750 §3.1), worded apart as GitLab does (spec §5.4).
+/// Blocked owners are the caller's business (the API words that differently).
 pub async fn validate(
     store: &Store,
     presented: &str,
@@ -133,7 +134,8 @@ pub fn presented(
             })
             .unwrap_or_default()
     };
-    // Another scheme (Basic at introspection) is not a bearer token.
+    // Another scheme (Basic at introspection) is not a bearer token; the scheme is
+    // case-insensitive (RFC 9110 §11.1; GitLab too, spec §1.1).
     if allowed.header
         && let Some((scheme, token)) = parts
             .headers
@@ -169,6 +171,7 @@ pub fn presented(
             found.push(v.to_owned());
         }
     }
+    // RFC 6750 §2: exactly one method; none gets §3.1's challenge without an error code.
     match found.len() {
         0 => Err(PresentError::Missing),
         1 => Ok(found.swap_remove(0)),

@@ -35,6 +35,7 @@ pub fn presented(
         .and_then(|v| v.to_str().ok())
     {
         Some(value) => match value.split_once(' ') {
+            // RFC 9110 §11.1: the scheme is case-insensitive (doorkeeper 5.9.0+ too).
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") => {
                 Some(decode_basic(rest.trim())?)
             }
@@ -46,12 +47,14 @@ pub fn presented(
     let body_secret = params.get("client_secret");
     match basic {
         Some((id, secret)) => {
+            // RFC 6749 §2.3: one authentication method per request (doorkeeper 5.9.5+).
             if body_secret.is_some() {
                 return Err(OAuthError::with_description(
                     ErrorCode::InvalidRequest,
                     "Use only one client authentication method: HTTP Basic or client_secret in the body, not both.",
                 ));
             }
+            // doorkeeper 5.9.6+: a client_id contradicting the Basic credentials.
             if body_id.is_some_and(|b| b != id) {
                 return Err(OAuthError::with_description(
                     ErrorCode::InvalidRequest,
@@ -72,7 +75,8 @@ pub fn presented(
     }
 }
 
-/// Decodes `base64(urlencode(id) ":" urlencode(secret))`.
+/// Decodes `base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1); anything
+/// malformed is `invalid_client`.
 fn decode_basic(encoded: &str) -> Result<(String, String), OAuthError> {
     let invalid =
         || OAuthError::new(ErrorCode::InvalidClient).detail("malformed HTTP Basic credentials");
@@ -136,7 +140,8 @@ pub async fn optional(
 }
 
 /// Looks the client up and checks its secret: a confidential client must present the right
-/// secret; a public client may present none, but a wrong one fails (GitLab).
+/// secret; a public client may present none, but a wrong one fails (GitLab). Every failure
+/// is `invalid_client` (RFC 6749 §5.2).
 async fn authenticate(
     store: &Store,
     creds: &PresentedCredentials,

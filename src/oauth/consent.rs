@@ -7,8 +7,9 @@
 //! every field that decides what is issued and where it goes (`client_id`,
 //! `redirect_uri`, `response_type`, `response_mode`, `scope`, `state`, `code_challenge`,
 //! `code_challenge_method`, `nonce`). An edited field, another session's form or one older
-//! than [`BINDING_LIFETIME`] gives no code (RFC 9700 §4.5-style "decision bound to what was
-//! shown"; CVE-2020-13300 was GitLab's own scope change after consent).
+//! than [`BINDING_LIFETIME`] gives no code (RFC 6749 §10.12: no authorization without the
+//! resource owner's explicit consent; CVE-2020-13300 was GitLab's own scope change after
+//! consent).
 
 use super::authorization_request::AuthorizationRequest;
 use crate::domain::secret;
@@ -16,7 +17,8 @@ use crate::domain::secret;
 /// The hidden field carrying the binding.
 pub const FIELD: &str = "consent_binding";
 
-/// How long a consent page may stay open before its decision is refused.
+/// How long a consent page may stay open before its decision is refused (our choice; no
+/// standard sets one).
 pub const BINDING_LIFETIME: i64 = 3600;
 
 /// The binding for `request` shown in the session with hash `session_hash` at `now`.
@@ -60,10 +62,8 @@ fn mac(
     issued_at: i64,
 ) -> [u8; 32] {
     let scope = request.scopes.to_string();
-    let (challenge, method) = match &request.code_challenge {
-        Some((c, m)) => (Some(c.as_str()), Some(m.as_str())),
-        None => (None, None),
-    };
+    let challenge = request.code_challenge.as_ref().map(|c| c.value.as_str());
+    let method = request.code_challenge.as_ref().map(|c| c.method.as_str());
     let fields: [Option<&str>; 9] = [
         Some(&request.application.uid),
         Some(&request.redirect_uri),

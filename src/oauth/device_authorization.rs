@@ -17,7 +17,8 @@ use crate::state::AppState;
 use crate::store::StoreError;
 use crate::store::device::NewDeviceGrant;
 
-/// Device codes live five minutes and devices poll every five seconds (GitLab's values).
+/// Device codes live five minutes and devices poll every five seconds (GitLab's values; five
+/// seconds is also RFC 8628 §3.2's default interval).
 pub const DEVICE_CODE_LIFETIME: i64 = 300;
 pub const POLL_INTERVAL: i64 = 5;
 pub const DEVICE_CODE_PREFIX: &str = "dwdc-";
@@ -27,9 +28,12 @@ pub async fn create(
     headers: HeaderMap,
     BodyParams(params): BodyParams,
 ) -> Result<Response, TokenError> {
+    // RFC 6749 §3.2, as at the token endpoint: no parameter twice.
     params.reject_repeated()?;
     // RFC 8628 §3.1: the client authenticates as at the token endpoint.
     let client = client_auth::require(&state.store, &headers, &params).await?;
+    // RFC 8628 §3.1: `scope` as in RFC 6749 §3.3, checked against the application's scopes
+    // (which GitLab's device gem does not do, spec §1.12).
     let scopes = requested_scopes(&client.application, params.get("scope"))?;
     let now = state.clock.now();
     let device_code = secret::generate(DEVICE_CODE_PREFIX);
@@ -53,6 +57,7 @@ pub async fn create(
             Err(e) => return Err(e.into()),
         }
     }
+    // docs/compatibility.md: the external URL, not GitLab's request host.
     let verification_uri = format!("{}/oauth/device", state.config.external_url);
     let complete = format!("{verification_uri}?user_code={}", user_code.expose());
     Ok(no_store(

@@ -19,7 +19,8 @@ use crate::web::form::WebForm;
 use crate::web::session::CurrentUser;
 use crate::web::{WebError, page_with_status};
 
-/// Per user: 10 wrong codes in 10 minutes lock code entry for 10 minutes.
+/// Per user: 10 wrong codes in 10 minutes lock code entry for 10 minutes (RFC 8628 §5.1:
+/// user codes are short enough to guess, so attempts are rate-limited).
 const USER_POLICY: ThrottlePolicy = ThrottlePolicy {
     max_failures: 10,
     window: 600,
@@ -139,6 +140,8 @@ async fn find_pending(
         }
         None => None,
     };
+    // GitLab's two answers, invalid or expired (spec §1.12); only a wrong code counts
+    // towards the RFC 8628 §5.1 lockout.
     let outcome = match found {
         Some(g) if g.status == device::PENDING && g.expires_at > now => Ok(g),
         Some(g) if g.status == device::PENDING => Err(EXPIRED),
@@ -157,7 +160,7 @@ async fn find_pending(
     Ok(outcome)
 }
 
-/// The code-entry form again, with why the code was refused.
+/// The code-entry form again, with why the code was refused: 422, as GitLab (spec §1.12).
 fn enter_again(
     state: &AppState,
     user: &CurrentUser,
@@ -195,8 +198,8 @@ pub async fn confirm(
         .application_by_id(grant.application_id)
         .await?
         .ok_or(WebError::NotFound)?;
-    let scopes = crate::domain::scope::ScopeSet::parse(&grant.scopes)
-        .unwrap_or_default()
+    let scopes = grant
+        .scopes
         .iter()
         .map(|s| minijinja::context! { name => s.name, description => s.description })
         .collect();
@@ -225,6 +228,8 @@ pub async fn decide(
         Ok(g) => g,
         Err(message) => return Ok(enter_again(&state, &user, &csrf, &form.user_code, message)),
     };
+    // Anything but an explicit Authorize denies: the device gets access_denied (RFC 8628
+    // §3.5).
     let approve = form.decision.as_deref() == Some("authorize");
     let decided = state
         .store

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 
 use crate::store::StoreError;
 
-/// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009, RFC 8628 §3.5 and OpenID Connect
-/// Core §3.1.2.6.
+/// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8628 §3.5 and OpenID
+/// Connect Core §3.1.2.6.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -159,6 +159,8 @@ impl std::error::Error for OAuthError {}
 impl From<StoreError> for OAuthError {
     fn from(e: StoreError) -> Self {
         match e {
+            // RFC 6749 §4.1.2.1's code for an overloaded server (GitLab sends it from the
+            // token endpoint too, spec §1.4).
             StoreError::Unavailable(_) => {
                 OAuthError::new(ErrorCode::TemporarilyUnavailable).detail(e.to_string())
             }

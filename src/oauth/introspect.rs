@@ -22,6 +22,7 @@ pub async fn introspect(
     headers: HeaderMap,
     BodyParams(params): BodyParams,
 ) -> Result<Response, TokenError> {
+    // RFC 6749 §3.2, as at the token endpoint: no parameter twice.
     params.reject_repeated()?;
     let now = state.clock.now();
     let token = params.require("token")?;
@@ -29,7 +30,8 @@ pub async fn introspect(
     let caller_app = match client_auth::optional(&state.store, &headers, &params).await? {
         Some(client) => client.application.id,
         None => {
-            // A resource server may authenticate with an access token of its own.
+            // A resource server may authenticate with an access token of its own. Without
+            // either, 401 invalid_client (docs/compatibility.md, RFC 7662 §2.3).
             let target = RequestTarget {
                 uri: &uri,
                 headers: &headers,
@@ -38,6 +40,7 @@ pub async fn introspect(
                 OAuthError::new(ErrorCode::InvalidClient)
                     .detail("no client credentials or bearer token")
             })?;
+            // GitLab (spec §1.6): a token cannot introspect itself.
             if presented == token {
                 return Err(OAuthError::new(ErrorCode::InvalidClient)
                     .detail("a token cannot introspect itself")
@@ -66,6 +69,8 @@ pub async fn introspect(
     } else {
         (None, "")
     };
+    // RFC 7662 §2.2: unknown, expired, revoked or not the caller's is `active: false` and
+    // nothing else. Refresh tokens do not expire (GitLab, spec §2.3).
     let inactive = || no_store(Json(json!({"active": false})).into_response());
     let Some(found) = found else {
         return Ok(inactive());
@@ -95,7 +100,7 @@ pub async fn introspect(
 #[derive(serde::Serialize)]
 struct Active<'a> {
     active: bool,
-    scope: &'a str,
+    scope: &'a crate::domain::scope::ScopeSet,
     client_id: Option<&'a str>,
     token_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -33,6 +33,7 @@ impl Params {
                 serde_json::Value::String(s) => s,
                 serde_json::Value::Number(n) => n.to_string(),
                 serde_json::Value::Bool(b) => b.to_string(),
+                // doorkeeper #1876: a non-string value (an array `scope`) is a 400, not a 500.
                 _ => {
                     return Err(OAuthError::with_description(
                         ErrorCode::InvalidRequest,
@@ -62,7 +63,7 @@ impl Params {
         p
     }
 
-    /// `invalid_request` when any parameter was sent twice.
+    /// `invalid_request` when any parameter was sent twice (RFC 6749 §3.1, §3.2).
     pub fn reject_repeated(&self) -> Result<(), OAuthError> {
         match self.repeated.first() {
             Some(name) => Err(OAuthError::with_description(

@@ -64,6 +64,8 @@ impl IntoResponse for TokenError {
         let status = match e.code {
             // GitLab (doorkeeper) answers 401 for both; RFC 6749 §5.2 requires it for the first.
             ErrorCode::InvalidClient | ErrorCode::UnauthorizedClient => StatusCode::UNAUTHORIZED,
+            // RFC 6749 §4.1.2.1 coined these two for redirects, which cannot carry a 500 or a
+            // 503; here the status itself can say it.
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
@@ -72,13 +74,19 @@ impl IntoResponse for TokenError {
     }
 }
 
-/// A body the OAuth JSON endpoints cannot read, refused before the handler ran: 413 for
-/// one over the limit (what these endpoints have always answered), else 400; both
-/// `invalid_request` (RFC 6749 §5.2) and never cached.
+/// A request the OAuth JSON endpoints cannot read, refused before the handler ran: 413 for
+/// a body over the limit (what these endpoints have always answered), 408 for one that did
+/// not arrive in time, else 400, all `invalid_request` (RFC 6749 §5.2); 503
+/// `temporarily_unavailable` for a request that outlived its deadline. Never cached.
 pub fn body_refused(e: &crate::http::body::BodyError) -> Response {
+    let code = match e {
+        // RFC 6749 §4.1.2.1's code for a server that cannot answer now.
+        crate::http::body::BodyError::Overdue => ErrorCode::TemporarilyUnavailable,
+        _ => ErrorCode::InvalidRequest,
+    };
     error_response(
         e.status(),
-        ErrorCode::InvalidRequest,
+        code,
         &format!("The request could not be read: {e}."),
     )
 }

@@ -22,6 +22,7 @@ pub async fn revoke(
     headers: HeaderMap,
     BodyParams(params): BodyParams,
 ) -> Result<Response, TokenError> {
+    // RFC 6749 §3.2, as at the token endpoint: no parameter twice.
     params.reject_repeated()?;
     // RFC 7009 §2.1: the client authenticates; it may revoke only its own tokens.
     let client = client_auth::require(&state.store, &headers, &params).await?;
@@ -36,9 +37,12 @@ pub async fn revoke(
     } else {
         (None, false)
     };
+    // RFC 7009 §2.2: an invalid token is no error.
     let Some(found) = found else {
         return Ok(ok());
     };
+    // RFC 7009 §2.1: another client's token is refused; the 403 unauthorized_client is
+    // GitLab's (spec §1.5).
     if found.token.application_id != Some(client.application.id) {
         let body = json!({
             "error": ErrorCode::UnauthorizedClient.as_str(),
@@ -49,6 +53,8 @@ pub async fn revoke(
         ));
     }
     let now = state.clock.now();
+    // RFC 7009 §2.1: a refresh token takes every token of its grant along; an access token
+    // takes its own refresh token (MAY).
     let revoked = if is_refresh {
         state
             .store

@@ -18,8 +18,10 @@ pub async fn token(
     headers: HeaderMap,
     BodyParams(params): BodyParams,
 ) -> Result<TokenResponse, TokenError> {
+    // RFC 6749 §3.2: no parameter twice.
     params.reject_repeated()?;
     let grant_type = params.require("grant_type")?;
+    // RFC 6749 §5.2: an unknown grant type (or `implicit`) is unsupported_grant_type.
     let grant = Grant::parse(grant_type).ok_or_else(|| {
         OAuthError::new(ErrorCode::UnsupportedGrantType).detail(format!("grant_type {grant_type}"))
     })?;
@@ -39,10 +41,13 @@ pub async fn token(
         }
         // GitLab: a token issued without a client refreshes without one (spec §1.4).
         Grant::RefreshToken => refresh_token::refresh(&state, client, &params).await?,
+        // docs/compatibility.md: no client-less ROPC (RFC 6749 §4.3.2, GitLab.com since 2025).
         Grant::Password => password::exchange(&state, require()?, &params, ip).await?,
+        // RFC 6749 §4.4.2: the client MUST authenticate.
         Grant::ClientCredentials => {
             client_credentials::exchange(&state, require()?, &params).await?
         }
+        // RFC 8628 §3.4: client_id, authenticated as RFC 6749 §3.2.1 requires.
         Grant::DeviceCode => device_code::exchange(&state, require()?, &params).await?,
     };
     Ok(response)

@@ -9,14 +9,13 @@ use serde_json::json;
 
 use super::bearer::{self, Challenge, Methods, PresentError};
 use super::response::no_store;
-use crate::domain::scope::ScopeSet;
 use crate::state::AppState;
 
 pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
     let now = state.clock.now();
     let token = match bearer::presented(&(&parts).into(), None, Methods::HEADER_OR_QUERY) {
         Ok(token) => Some(token),
-        // RFC 6750 §2: one method only.
+        // RFC 6750 §2: one method only; §3.1: otherwise invalid_request.
         Err(PresentError::SeveralMethods) => {
             let challenge = bearer::challenge_for(PresentError::SeveralMethods);
             let body =
@@ -26,6 +25,8 @@ pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
                 .insert(header::WWW_AUTHENTICATE, challenge.www_authenticate());
             return res;
         }
+        // GitLab (doorkeeper): no token gets the same invalid_token answer, where RFC 6750
+        // §3.1 would send no error code.
         Err(PresentError::Missing) => None,
     };
     let found = match token {
@@ -34,7 +35,7 @@ pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
     };
     match found {
         Ok(Ok(t)) => {
-            let scopes = ScopeSet::parse(&t.token.scopes).unwrap_or_default().names();
+            let scopes = t.token.scopes.names();
             let expires_in = t.token.expires_at - now;
             no_store(
                 Json(json!({

@@ -26,6 +26,7 @@ pub const SUPPORTED: &[&str] = &[
     "profile",
 ];
 
+/// Core §5.3.2 (and GitLab, spec §4.1): an empty claim is omitted, not sent empty.
 fn put(claims: &mut Map<String, Value>, name: &str, value: &str) {
     if !value.is_empty() {
         claims.insert(name.into(), Value::String(value.to_string()));
@@ -44,6 +45,7 @@ pub fn user_claims(user: &User, scopes: &ScopeSet, base_url: &str) -> Map<String
     put(&mut claims, "name", &user.name);
     put(&mut claims, "nickname", &user.username);
     put(&mut claims, "preferred_username", &user.username);
+    // GitLab (spec §4.2): the email scope gives the primary address, else the public one.
     let email = if scopes.contains("email") {
         user.email.as_str()
     } else {

@@ -57,6 +57,8 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
     let base = &state.config.external_url;
     let implicit = state.config.implicit_grant;
     let mut response_types = vec!["code"];
+    // RFC 8414 §2: grant types by the value sent as `grant_type`, so the device grant's URN
+    // where GitLab says `device_code` (docs/compatibility.md).
     let mut grant_types = vec![
         "authorization_code",
         "refresh_token",
@@ -64,6 +66,7 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
         "client_credentials",
         device_code::GRANT_TYPE,
     ];
+    // Only when the instance enables it (RFC 9700 §2.1.2 advises against it).
     if implicit {
         response_types.push("token");
         grant_types.push("implicit");
@@ -85,7 +88,7 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["plain", "S256"],
-        // RFC 9207: every authorization response carries `iss`.
+        // RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
     });
     if oidc && let Value::Object(m) = &mut doc {
@@ -143,7 +146,7 @@ pub struct WebfingerQuery {
 }
 
 /// `GET /.well-known/webfinger?resource=acct:…` (Discovery §2): names this issuer for any
-/// resource, as GitLab does; 400 without `resource`.
+/// resource, as GitLab does; 400 without `resource` (RFC 7033 §4.2).
 pub async fn webfinger(State(state): State<AppState>, Query(q): Query<WebfingerQuery>) -> Response {
     let Some(resource) = q.resource.filter(|r| !r.is_empty()) else {
         return (

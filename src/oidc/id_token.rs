@@ -20,8 +20,8 @@ pub struct Subject<'a> {
     pub client_id: &'a str,
     /// When the user authenticated (Unix seconds).
     pub auth_time: i64,
-    /// The authorization request's `nonce`, echoed (Core §3.1.3.6); never on refresh
-    /// (Core §12.2).
+    /// The authorization request's `nonce`, echoed (Core §2); never on refresh (Core
+    /// §12.2).
     pub nonce: Option<&'a str>,
 }
 
@@ -45,6 +45,7 @@ pub fn claims(
     c.insert("iss".into(), Value::String(issuer.to_string()));
     // GitLab sends `aud` as a string, not an array (Core §2 allows both).
     c.insert("aud".into(), Value::String(subject.client_id.to_string()));
+    // GitLab: exp = iat + the id_token lifetime, 120 s by default (spec §2.3).
     c.insert("exp".into(), Value::from(now + lifetime));
     c.insert("iat".into(), Value::from(now));
     c.insert("auth_time".into(), Value::from(subject.auth_time));
@@ -63,6 +64,7 @@ pub async fn attach(
     scopes: &ScopeSet,
     subject: &Subject<'_>,
 ) -> Result<(), OAuthError> {
+    // Core §3.1.2.1: without `openid` it is plain OAuth, and gets no id_token.
     if !scopes.contains("openid") {
         return Ok(());
     }

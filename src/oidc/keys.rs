@@ -81,7 +81,8 @@ impl KeyRing {
     }
 }
 
-/// A superseded key stays published until the last token it signed has expired.
+/// A superseded key stays published until the last token it signed has expired (Core
+/// §10.1.1: the JWKS keeps recently decommissioned keys).
 pub fn is_published(superseded_at: Option<i64>, now: i64, id_token_lifetime: i64) -> bool {
     superseded_at.is_none_or(|at| now < at + id_token_lifetime + PUBLISH_MARGIN)
 }

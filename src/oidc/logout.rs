@@ -62,9 +62,11 @@ impl IntoResponse for LogoutError {
     }
 }
 
-/// The `sub` and `aud` of a hint we signed. The expiry is not checked (§2).
+/// The `sub` and `aud` of a hint we signed: §2 says the OP MUST check it issued the token,
+/// and SHOULD accept it after `exp`, so the expiry is not checked.
 async fn verify_hint(state: &AppState, hint: &str) -> Result<(String, String), LogoutError> {
     let header = jsonwebtoken::decode_header(hint).map_err(|_| LogoutError::BadHint)?;
+    // OpenID Connect Core §10.1: our id_tokens carry a `kid`; one without is not ours.
     let kid = header.kid.ok_or(LogoutError::BadHint)?;
     let now = state.clock.now();
     let ring = state
@@ -126,6 +128,7 @@ pub async fn logout(
         Params::from_form(query.unwrap_or_default().as_bytes())
     }
     .map_err(|e| LogoutError::BadRequest(e.description.to_string()))?;
+    // As at the authorization endpoint (RFC 6749 §3.1): no parameter twice.
     params
         .reject_repeated()
         .map_err(|e| LogoutError::BadRequest(e.description.to_string()))?;
@@ -134,6 +137,7 @@ pub async fn logout(
         Some(h) => Some(verify_hint(&state, h).await?),
         None => None,
     };
+    // §2: with both, client_id MUST match the hint's audience.
     let client_id = match (&hint, params.get("client_id")) {
         (Some((_, aud)), Some(id)) if aud != id => return Err(LogoutError::ClientMismatch),
         (Some((_, aud)), _) => Some(aud.clone()),
@@ -144,6 +148,8 @@ pub async fn logout(
         None => None,
     };
     let redirect_uri = params.get("post_logout_redirect_uri");
+    // §3: redirect only to an exact match of a URI registered for the named client; else
+    // our error page, never a redirect.
     if let Some(uri) = redirect_uri {
         let app = application.as_ref().ok_or(LogoutError::NoClient)?;
         if !app.redirect_uris().iter().any(|r| r == uri) {
@@ -157,6 +163,8 @@ pub async fn logout(
         (Some((sub, _)), Some(u)) => *sub == u.user.id.to_string(),
         _ => false,
     };
+    // §2: the OP SHOULD ask; §6: without a valid hint, only an explicit (CSRF-checked)
+    // confirmation ends a session. No session: nothing to end, so straight on.
     let confirmed = post && params.get("confirm") == Some("yes");
     if confirmed {
         csrf.verify(params.get(csrf::FIELD).unwrap_or_default())?;

@@ -48,6 +48,8 @@ pub fn parse(params: &Params) -> Result<OidcParams, OAuthError> {
                 "none" => out.none = true,
                 "login" => out.login = true,
                 "consent" => out.consent = true,
+                // Core §3.1.2.1 lets an OP refuse values it does not support; only what
+                // works is accepted (docs/compatibility.md).
                 other => {
                     return Err(invalid(format!(
                         "The prompt value {other} is not supported; use none, login or consent."
@@ -55,12 +57,14 @@ pub fn parse(params: &Params) -> Result<OidcParams, OAuthError> {
                 }
             }
         }
+        // Core §3.1.2.1: none with any other value is an error.
         if out.none && (out.login || out.consent) {
             return Err(invalid(
                 "The prompt value none cannot be combined with other values.".into(),
             ));
         }
     }
+    // Core §3.1.2.1: max_age is a number of seconds.
     if let Some(text) = params.get("max_age") {
         let age = text
             .parse::<i64>()
@@ -69,6 +73,7 @@ pub fn parse(params: &Params) -> Result<OidcParams, OAuthError> {
             .ok_or_else(|| invalid("The max_age parameter must be a number of seconds.".into()))?;
         out.max_age = Some(age);
     }
+    // Core §3.1.2.1: only a hint, so an overlong one is dropped rather than refused.
     out.login_hint = params
         .get("login_hint")
         .filter(|h| h.len() <= 255)
@@ -78,7 +83,8 @@ pub fn parse(params: &Params) -> Result<OidcParams, OAuthError> {
 }
 
 impl OidcParams {
-    /// True when a session that started at `signed_in_at` is not good enough at `now`.
+    /// True when a session that started at `signed_in_at` is not good enough at `now`: Core
+    /// §3.1.2.1's prompt=login, or more than max_age seconds elapsed.
     pub fn needs_fresh_sign_in(&self, signed_in_at: i64, now: i64) -> bool {
         if self.signed_in_after.is_some_and(|t| signed_in_at >= t) {
             return false;

@@ -231,7 +231,8 @@ impl SigningKey {
         Ok(jsonwebtoken::decode(token, &self.decoding, validation)?.claims)
     }
 
-    /// A validation for tokens of this key's algorithm (exactly one algorithm: pitfall 6).
+    /// A validation for tokens of this key's algorithm (exactly one algorithm: pitfall 6,
+    /// RFC 8725 §3.1).
     pub fn validation(&self) -> Validation {
         Validation::new(self.alg.jws())
     }

@@ -2,9 +2,10 @@
 //! profile claims for an access token with `openid`.
 //!
 //! The token is read by the bearer sink: the `access_token` parameter (query, or a form
-//! body on POST) or `Authorization: Bearer`, exactly one of them (RFC 6750 §2). Errors follow RFC 6750 §3 with GitLab's
-//! empty bodies: 401 `invalid_token` for a missing, unknown, expired or revoked token (or a
-//! blocked owner), 403 `insufficient_scope` without `openid`.
+//! body on POST) or `Authorization: Bearer`, exactly one of them (RFC 6750 §2). Errors
+//! follow RFC 6750 §3 (Core §5.3.3) with GitLab's empty bodies: 401 without an error code
+//! for a missing token (docs/compatibility.md), 401 `invalid_token` for an unknown, expired
+//! or revoked token (or a blocked owner), 403 `insufficient_scope` without `openid`.
 
 use axum::Json;
 use axum::extract::{Request, State};
@@ -12,7 +13,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::claims::user_claims;
-use crate::domain::scope::ScopeSet;
 use crate::http::body;
 use crate::oauth::bearer::{self, Challenge, Methods, TokenProblem};
 use crate::oauth::response::no_store;
@@ -48,9 +48,11 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
     };
     let token = match bearer::presented(&(&parts).into(), Some(&pairs), Methods::RFC6750) {
         Ok(token) => token,
+        // RFC 6750 §3.1: no token gets no error code; several are invalid_request.
         Err(problem) => return challenge(bearer::challenge_for(problem)),
     };
     let now = state.clock.now();
+    // RFC 6750 §3.1 invalid_token, with GitLab's three descriptions (spec §1.9).
     let found = match bearer::validate(&state.store, &token, now).await {
         Ok(Ok(found)) => found,
         Ok(Err(TokenProblem::Expired)) => return invalid_token("The access token expired"),
@@ -65,7 +67,8 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
     let Some(user) = found.user.filter(|u| u.is_active()) else {
         return invalid_token("The access token is invalid");
     };
-    let scopes = ScopeSet::parse(&found.token.scopes).unwrap_or_default();
+    let scopes = &found.token.scopes;
+    // GitLab (spec §1.9): `openid` is required, else 403; RFC 6750 §3.1 insufficient_scope.
     if !scopes.contains("openid") {
         return challenge(Challenge::InsufficientScope {
             description: Some(
@@ -74,5 +77,5 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
             scope: "openid",
         });
     }
-    no_store(Json(user_claims(&user, &scopes, &state.config.external_url)).into_response())
+    no_store(Json(user_claims(&user, scopes, &state.config.external_url)).into_response())
 }

@@ -9,6 +9,7 @@ use super::cache::Invalidation;
 pub use super::rows::{AccessToken, NewToken, TokenWithOwner};
 use super::writer::Claim;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use crate::domain::scope::ScopeSet;
 use crate::domain::user::User;
 
 const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
@@ -148,7 +149,7 @@ impl Store {
             user_id: Option<i64>,
             grant_id: Option<i64>,
             family: Vec<u8>,
-            scopes: String,
+            scopes: ScopeSet,
             token_created_at: i64,
             expires_at: i64,
             revoked_at: Option<i64>,
@@ -160,7 +161,7 @@ impl Store {
             user_id: Option<i64>,
             grant_id: Option<i64>,
             family: Vec<u8>,
-            scopes: String,
+            scopes: ScopeSet,
             token_created_at: i64,
             expires_at: i64,
             revoked_at: Option<i64>,
@@ -242,7 +243,7 @@ impl Store {
     pub async fn authorized_applications(
         &self,
         user_id: i64,
-    ) -> StoreResult<Vec<(i64, String, i64)>> {
+    ) -> StoreResult<Vec<(i64, ScopeSet, i64)>> {
         const SQL: &str = "SELECT application_id, scopes, MAX(created_at) AS last_at FROM oauth_access_tokens \
              WHERE user_id = $1 AND application_id IS NOT NULL AND revoked_at IS NULL \
              GROUP BY application_id, scopes ORDER BY application_id";

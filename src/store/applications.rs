@@ -3,6 +3,7 @@
 use super::cache::Invalidation;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::application::{Application, ApplicationSettings};
+use crate::domain::scope::ScopeSet;
 
 impl_from_row!(Application {
     id: i64,
@@ -10,7 +11,7 @@ impl_from_row!(Application {
     secret_hash: Vec<u8>,
     name: String,
     redirect_uri: String,
-    scopes: String,
+    scopes: ScopeSet,
     confidential: bool,
     trusted: bool,
     require_pkce: bool,

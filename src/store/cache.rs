@@ -206,6 +206,11 @@ impl TokenCache {
         self.lock().healthy = healthy;
     }
 
+    /// False until the first poll of the invalidation log succeeds, and after a failed one.
+    pub fn is_healthy(&self) -> bool {
+        self.lock().healthy
+    }
+
     /// (cached tokens, cached applications), for metrics and tests.
     pub fn len(&self) -> (usize, usize) {
         let inner = self.lock();
@@ -245,7 +250,7 @@ mod tests {
                 user_id: user,
                 grant_id: None,
                 family: vec![],
-                scopes: "api".into(),
+                scopes: crate::domain::scope::ScopeSet::from_stored("api"),
                 created_at: 0,
                 expires_at: i64::MAX,
                 revoked_at: None,

@@ -4,6 +4,7 @@
 
 use super::rows::NewToken;
 use super::{Store, StoreResult, impl_from_row, on_pool};
+use crate::domain::scope::ScopeSet;
 
 pub const PENDING: &str = "pending";
 pub const APPROVED: &str = "approved";
@@ -14,7 +15,7 @@ pub const CONSUMED: &str = "consumed";
 pub struct DeviceGrant {
     pub id: i64,
     pub application_id: i64,
-    pub scopes: String,
+    pub scopes: ScopeSet,
     pub created_at: i64,
     pub expires_at: i64,
     pub poll_interval: i64,
@@ -26,7 +27,7 @@ pub struct DeviceGrant {
 impl_from_row!(DeviceGrant {
     id: i64,
     application_id: i64,
-    scopes: String,
+    scopes: ScopeSet,
     created_at: i64,
     expires_at: i64,
     poll_interval: i64,

@@ -4,8 +4,8 @@
 //! gives exactly one winner on both backends and across nodes, and the token pair is
 //! inserted in the same short transaction.
 
-use super::rows::NewToken;
 pub use super::rows::{Grant, NewGrant};
+use super::rows::{GrantRow, NewToken};
 use super::{Store, StoreResult, on_pool};
 
 impl Store {
@@ -19,8 +19,8 @@ impl Store {
             .bind(g.user_id)
             .bind(g.redirect_uri)
             .bind(g.scopes)
-            .bind(g.code_challenge)
-            .bind(g.code_challenge_method)
+            .bind(g.code_challenge.map(|c| c.value.as_str()))
+            .bind(g.code_challenge.map(|c| c.method.as_str()))
             .bind(g.nonce)
             .bind(g.auth_time)
             .bind(now)
@@ -35,7 +35,9 @@ impl Store {
         const SQL: &str = "SELECT id, application_id, user_id, redirect_uri, scopes, code_challenge, \
              code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at \
              FROM oauth_grants WHERE code_hash = $1";
-        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?)
+        let row: Option<GrantRow> =
+            on_pool!(self, read p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?;
+        Ok(row.map(Grant::try_from).transpose()?)
     }
 
     /// Consumes the code and inserts the token pair, atomically. `None` when the code had

@@ -1,6 +1,9 @@
 //! Keeping each node's [`TokenCache`] right: the cached lookups, the evictions a node makes
 //! for its own writes, and the poll of the `cache_invalidations` log written by triggers
-//! (migration 0006) for everyone else's.
+//! (migration 0006) for everyone else's. On PostgreSQL the same triggers also NOTIFY each
+//! row as it commits (migration 0007) and every node LISTENs, so in practice an eviction
+//! reaches the other nodes in milliseconds; the poll stays the guarantee (a node that misses
+//! a message while its listening connection is down still reads the row at its next poll).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,17 +41,29 @@ impl Store {
         self.token_cache.as_deref()
     }
 
-    /// Polls the invalidation log for as long as the server runs.
+    /// Polls the invalidation log, and on PostgreSQL listens for its notifications, for as
+    /// long as the server runs.
     pub async fn follow_invalidations(self) {
         let Some(cache) = self.token_cache.clone() else {
             return;
         };
+        if let Pool::Postgres(p) = &self.pool {
+            tokio::join!(
+                self.poll_invalidations_forever(&cache),
+                listen_for_invalidations(p, &cache)
+            );
+        } else {
+            self.poll_invalidations_forever(&cache).await;
+        }
+    }
+
+    async fn poll_invalidations_forever(&self, cache: &TokenCache) {
         let mut tick = tokio::time::interval(cache.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut cursor = None;
         loop {
             tick.tick().await;
-            match self.poll_invalidations(&cache, cursor).await {
+            match self.poll_invalidations(cache, cursor).await {
                 Ok(next) => {
                     cursor = Some(next);
                     cache.set_healthy(true);
@@ -177,9 +192,63 @@ impl Store {
     }
 }
 
+/// The channel the PostgreSQL trigger notifies (migration 0007); each payload is
+/// `kind:subject`, as in a row of the log.
+const CHANNEL: &str = "doorward_cache_invalidations";
+
+/// Evicts what each notification names, reconnecting (after a pause) whenever the
+/// listening connection is lost. Missed messages are not an error: the poll reads them.
+async fn listen_for_invalidations(pool: &sqlx::PgPool, cache: &TokenCache) {
+    loop {
+        match sqlx::postgres::PgListener::connect_with(pool).await {
+            Ok(mut listener) => {
+                if let Err(e) = listener.listen(CHANNEL).await {
+                    tracing::debug!(error = %e, "cannot LISTEN for cache invalidations");
+                } else {
+                    // `try_recv` gives `None` when the connection was lost; the loop then
+                    // reconnects (sqlx's `recv` would reconnect by itself, silently).
+                    while let Ok(Some(message)) = listener.try_recv().await {
+                        if let Some(invalidation) = parse_notification(message.payload()) {
+                            cache.evict(&[invalidation]);
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot connect to LISTEN for cache invalidations")
+            }
+        }
+        tokio::time::sleep(cache.poll).await;
+    }
+}
+
+/// `kind:subject`, both decimal.
+fn parse_notification(payload: &str) -> Option<Invalidation> {
+    let (kind, subject) = payload.split_once(':')?;
+    Invalidation::from_row(kind.parse().ok()?, subject.parse().ok()?)
+}
+
 fn apply(cache: &TokenCache, rows: impl Iterator<Item = (i16, i64)>) {
     let evictions: Vec<Invalidation> = rows
         .filter_map(|(kind, subject)| Invalidation::from_row(kind, subject))
         .collect();
     cache.evict(&evictions);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_name_what_the_log_names() {
+        assert_eq!(parse_notification("1:42"), Some(Invalidation::Token(42)));
+        assert_eq!(parse_notification("2:7"), Some(Invalidation::User(7)));
+        assert_eq!(
+            parse_notification("3:9"),
+            Some(Invalidation::Application(9))
+        );
+        for bad in ["", "1", "1:", ":5", "9:1", "1:x", "1:2:3"] {
+            assert_eq!(parse_notification(bad), None, "{bad:?}");
+        }
+    }
 }

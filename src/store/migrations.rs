@@ -44,6 +44,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_cache_invalidations.sql"),
         include_str!("../../migrations/postgres/0006_cache_invalidations.sql"),
     ),
+    (
+        7,
+        "cache_notify",
+        include_str!("../../migrations/sqlite/0007_cache_notify.sql"),
+        include_str!("../../migrations/postgres/0007_cache_notify.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -18,6 +18,7 @@ pub mod row_counts;
 pub mod rows;
 pub mod sessions;
 pub mod signing_keys;
+mod stored;
 pub mod throttles;
 pub mod two_factor;
 pub mod users;

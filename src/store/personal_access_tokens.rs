@@ -2,6 +2,7 @@
 //! lookup on the unique hash index, joined with its user.
 
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use crate::domain::scope::ScopeSet;
 use crate::domain::user::User;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -9,7 +10,7 @@ pub struct PersonalAccessToken {
     pub id: i64,
     pub user_id: i64,
     pub name: String,
-    pub scopes: String,
+    pub scopes: ScopeSet,
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
@@ -26,7 +27,7 @@ impl_from_row!(PersonalAccessToken {
     id: i64,
     user_id: i64,
     name: String,
-    scopes: String,
+    scopes: ScopeSet,
     created_at: i64,
     expires_at: Option<i64>,
     last_used_at: Option<i64>,
@@ -87,7 +88,7 @@ impl Store {
         struct Row {
             token_id: i64,
             token_name: String,
-            scopes: String,
+            scopes: ScopeSet,
             token_created_at: i64,
             expires_at: Option<i64>,
             last_used_at: Option<i64>,
@@ -96,7 +97,7 @@ impl Store {
         impl_from_row!(Row {
             token_id: i64,
             token_name: String,
-            scopes: String,
+            scopes: ScopeSet,
             token_created_at: i64,
             expires_at: Option<i64>,
             last_used_at: Option<i64>,

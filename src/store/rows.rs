@@ -1,6 +1,8 @@
 //! The rows the OAuth tables hold, as the store returns and accepts them.
 
 use super::impl_from_row;
+use crate::domain::pkce;
+use crate::domain::scope::ScopeSet;
 use crate::domain::user::User;
 
 /// An authorization code as stored (the code itself only as its hash).
@@ -10,23 +12,39 @@ pub struct Grant {
     pub application_id: i64,
     pub user_id: i64,
     pub redirect_uri: String,
-    pub scopes: String,
-    pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
+    pub scopes: ScopeSet,
+    /// The PKCE challenge and its method (RFC 7636 §4.3), stored together or not at all.
+    pub code_challenge: Option<pkce::Challenge>,
     pub nonce: Option<String>,
     pub auth_time: i64,
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
 }
-impl_from_row!(Grant {
+
+/// `oauth_grants` as its columns read; [`Grant`] pairs the two PKCE columns.
+pub(super) struct GrantRow {
     id: i64,
     application_id: i64,
     user_id: i64,
     redirect_uri: String,
-    scopes: String,
+    scopes: ScopeSet,
     code_challenge: Option<String>,
-    code_challenge_method: Option<String>,
+    code_challenge_method: Option<pkce::Method>,
+    nonce: Option<String>,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+}
+impl_from_row!(GrantRow {
+    id: i64,
+    application_id: i64,
+    user_id: i64,
+    redirect_uri: String,
+    scopes: ScopeSet,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<pkce::Method>,
     nonce: Option<String>,
     auth_time: i64,
     created_at: i64,
@@ -34,14 +52,44 @@ impl_from_row!(Grant {
     consumed_at: Option<i64>,
 });
 
+impl TryFrom<GrantRow> for Grant {
+    type Error = sqlx::Error;
+
+    /// A challenge without its method (or the reverse) is refused rather than read as
+    /// `plain`: Doorward and doorkeeper always store both.
+    fn try_from(r: GrantRow) -> Result<Grant, sqlx::Error> {
+        let code_challenge = match (r.code_challenge, r.code_challenge_method) {
+            (Some(value), Some(method)) => Some(pkce::Challenge { value, method }),
+            (None, None) => None,
+            _ => {
+                return Err(sqlx::Error::Decode(
+                    format!("grant {}: a PKCE challenge without its method", r.id).into(),
+                ));
+            }
+        };
+        Ok(Grant {
+            id: r.id,
+            application_id: r.application_id,
+            user_id: r.user_id,
+            redirect_uri: r.redirect_uri,
+            scopes: r.scopes,
+            code_challenge,
+            nonce: r.nonce,
+            auth_time: r.auth_time,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            consumed_at: r.consumed_at,
+        })
+    }
+}
+
 pub struct NewGrant<'a> {
     pub code_hash: &'a [u8],
     pub application_id: i64,
     pub user_id: i64,
     pub redirect_uri: &'a str,
     pub scopes: &'a str,
-    pub code_challenge: Option<&'a str>,
-    pub code_challenge_method: Option<&'a str>,
+    pub code_challenge: Option<&'a pkce::Challenge>,
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub expires_at: i64,
@@ -56,7 +104,7 @@ pub struct AccessToken {
     pub grant_id: Option<i64>,
     /// Shared by every token of one chain of refreshes; revoking a chain uses it.
     pub family: Vec<u8>,
-    pub scopes: String,
+    pub scopes: ScopeSet,
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
@@ -67,7 +115,7 @@ impl_from_row!(AccessToken {
     user_id: Option<i64>,
     grant_id: Option<i64>,
     family: Vec<u8>,
-    scopes: String,
+    scopes: ScopeSet,
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,

@@ -119,7 +119,7 @@ fn token_view(t: &PersonalAccessToken) -> minijinja::Value {
     minijinja::context! {
         id => t.id,
         name => &t.name,
-        scopes => t.scopes.split(' ').collect::<Vec<_>>().join(", "),
+        scopes => t.scopes.names().join(", "),
         created_at => human(t.created_at),
         last_used_at => t.last_used_at.map(human),
         expires_at => t.expires_at.map(date),

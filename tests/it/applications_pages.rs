@@ -114,7 +114,7 @@ both_backends! {
         assert_eq!(stored.owner_id, Some(alice_id));
         assert_eq!(stored.name, "Wiki");
         assert_eq!(stored.redirect_uris(), ["https://wiki.example.com/cb", "http://127.0.0.1/cb"]);
-        assert_eq!(stored.scopes, "read_user openid");
+        assert_eq!(stored.scopes.to_string(), "read_user openid");
         assert!(stored.confidential && !stored.trusted && !stored.require_pkce);
         assert_eq!(stored.secret_hash, secret::hash(&client_secret).to_vec());
 
@@ -140,7 +140,7 @@ both_backends! {
         assert_eq!(res.status(), 200);
         let apps = app.state.store.applications_of_owner(Some(alice_id)).await.unwrap();
         assert_eq!(apps.len(), 2);
-        assert_eq!(apps[1].scopes, "api read_user");
+        assert_eq!(apps[1].scopes.to_string(), "api read_user");
         assert!(!apps[1].confidential, "an unticked checkbox is false");
     }
 
@@ -167,7 +167,7 @@ both_backends! {
         let stored = app.state.store.application_by_id(id).await.unwrap().unwrap();
         assert_eq!(stored.name, "Wiki 2");
         assert_eq!(stored.redirect_uri, "https://wiki2.example.com/cb");
-        assert_eq!(stored.scopes, "api email");
+        assert_eq!(stored.scopes.to_string(), "api email");
         assert!(!stored.confidential && stored.require_pkce && !stored.trusted);
 
         // A failed edit keeps what was typed and changes nothing.

@@ -10,6 +10,7 @@ mod applications_pages;
 mod bad_input;
 mod cli;
 mod concurrent_issuance;
+mod connections;
 mod health;
 mod nodes;
 mod oauth_code_flow;

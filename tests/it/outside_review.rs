@@ -123,7 +123,7 @@ both_backends! {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(grant.scopes, "read_user");
+        assert_eq!(grant.scopes.to_string(), "read_user");
         assert_eq!(grant.redirect_uri, client.redirect_uri);
         assert_eq!(grant.nonce.as_deref(), Some("shown-nonce"));
         // And the exchange gives a token for exactly that scope.

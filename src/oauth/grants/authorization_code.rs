@@ -10,7 +10,6 @@ use super::super::issue::{Issuance, Write, issue};
 use super::super::params::Params;
 use super::super::response::TokenResponse;
 use crate::domain::pkce;
-use crate::domain::scope::ScopeSet;
 use crate::domain::secret;
 use crate::oidc::id_token::Subject;
 use crate::state::AppState;
@@ -25,7 +24,8 @@ pub async fn exchange(
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
-    // GitLab requires redirect_uri at the exchange even when it could be implied.
+    // GitLab requires redirect_uri at the exchange even when it could be implied; RFC 6749
+    // §4.1.3 does too, as every authorization request here carries one.
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.get("code_verifier");
     let now = state.clock.now();
@@ -35,39 +35,41 @@ pub async fn exchange(
         .grant_by_code_hash(&secret::hash(code))
         .await?
         .ok_or_else(|| invalid_grant("unknown code"))?;
+    // RFC 6749 §4.1.3: the code must have been issued to this client.
     if grant.application_id != client.application.id {
         return Err(invalid_grant("code issued to another client"));
     }
+    // RFC 6749 §4.1.2: a code used twice is refused, and its tokens SHOULD be revoked.
     if grant.consumed_at.is_some() {
         let revoked = state.store.revoke_tokens_of_grant(grant.id, now).await?;
         return Err(invalid_grant(&format!(
             "code replayed; revoked {revoked} token(s) issued from it"
         )));
     }
+    // RFC 6749 §4.1.2: codes are short-lived (`CODE_LIFETIME`).
     if grant.expires_at <= now {
         return Err(invalid_grant("code expired"));
     }
+    // RFC 6749 §4.1.3: identical to the authorization request's redirect_uri.
     if grant.redirect_uri != redirect_uri {
         return Err(invalid_grant(
             "redirect_uri differs from the authorization request",
         ));
     }
     match (&grant.code_challenge, verifier) {
+        // RFC 7636 §4.6: the verifier, transformed by the method the challenge was sent
+        // with, must equal the challenge.
         (Some(challenge), Some(verifier)) => {
-            let method = grant
-                .code_challenge_method
-                .as_deref()
-                .and_then(pkce::Method::parse)
-                .unwrap_or(pkce::Method::Plain);
-            if !pkce::verify(method, challenge, verifier) {
+            if !pkce::verify(challenge.method, &challenge.value, verifier) {
                 return Err(invalid_grant(
                     "code_verifier does not match the code_challenge",
                 ));
             }
         }
+        // RFC 7636 §4.5: a code issued with a challenge needs its verifier.
         (Some(_), None) => return Err(OAuthError::missing("code_verifier")),
-        // RFC 9700 §2.1.1 / GitLab: a verifier for a code issued without a challenge is
-        // refused, so a PKCE downgrade cannot go unnoticed.
+        // RFC 9700 §2.1.1, §4.8.2 / GitLab: a verifier for a code issued without a challenge
+        // is refused, so a PKCE downgrade cannot go unnoticed.
         (None, Some(_)) => {
             return Err(invalid_grant(
                 "code_verifier sent for a code issued without code_challenge",
@@ -75,6 +77,7 @@ pub async fn exchange(
         }
         (None, None) => {}
     }
+    // GitLab: only active users resolve (spec §4.3); RFC 6749 §5.2 invalid_grant.
     let Some(user) = state
         .store
         .user_by_id(grant.user_id)
@@ -84,7 +87,6 @@ pub async fn exchange(
         return Err(invalid_grant("the user is blocked or gone"));
     };
 
-    let scopes = ScopeSet::parse(&grant.scopes).unwrap_or_default();
     let issued = issue(
         state,
         Issuance {
@@ -92,7 +94,7 @@ pub async fn exchange(
             user_id: Some(grant.user_id),
             grant_id: Some(grant.id),
             family: None,
-            scopes: &scopes,
+            scopes: &grant.scopes,
             with_refresh: true,
             write: Write::ExchangeCode { grant_id: grant.id },
             // OpenID Connect Core §3.1.3.3: with `openid`, an id_token with the nonce of
@@ -109,7 +111,7 @@ pub async fn exchange(
     match issued {
         Some(response) => Ok(response),
         None => {
-            // Another exchange of the same code won the race: treat as a replay.
+            // Another exchange of the same code won the race: a replay (RFC 6749 §4.1.2).
             state.store.revoke_tokens_of_grant(grant.id, now).await?;
             Err(invalid_grant("code consumed concurrently"))
         }

@@ -15,11 +15,13 @@ pub async fn exchange(
     client: &AuthenticatedClient,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
+    // RFC 6749 §4.4: confidential clients only; §5.2 unauthorized_client.
     if !client.application.confidential || !client.with_secret {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient)
             .detail("client credentials grant for a public client"));
     }
     let scopes = requested_scopes(&client.application, params.get("scope"))?;
+    // docs/compatibility.md: OIDC scopes need a user (GitLab answers 500); RFC 6749 §5.2.
     if let Some(s) = scopes.iter().find(|s| s.oidc) {
         return Err(OAuthError::with_description(
             ErrorCode::InvalidScope,

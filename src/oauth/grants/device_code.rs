@@ -5,7 +5,6 @@ use super::super::error::{ErrorCode, OAuthError};
 use super::super::issue::{Issuance, Write, issue};
 use super::super::params::Params;
 use super::super::response::TokenResponse;
-use crate::domain::scope::ScopeSet;
 use crate::domain::secret;
 use crate::oidc::id_token::Subject;
 use crate::state::AppState;
@@ -28,17 +27,21 @@ pub async fn exchange(
         .store
         .device_grant_by_device_code(&secret::hash(device_code))
         .await?
+        // RFC 6749 §5.2: another client's code is invalid_grant, as an unknown one.
         .filter(|g| g.application_id == client.application.id)
         .ok_or_else(|| {
             OAuthError::new(ErrorCode::InvalidGrant)
                 .detail("unknown device code or another client's")
         })?;
+    // GitLab: a redeemed device grant is gone, so the code is unknown (spec §1.12).
     if grant.status == device::CONSUMED {
         return Err(OAuthError::new(ErrorCode::InvalidGrant).detail("device code already redeemed"));
     }
+    // RFC 8628 §3.5: expired_token once `expires_in` has passed.
     if grant.expires_at <= now {
         return Err(OAuthError::new(ErrorCode::ExpiredToken));
     }
+    // RFC 8628 §3.5: polling faster than the interval is slow_down, and the interval grows.
     if grant
         .last_polled_at
         .is_some_and(|last| now - last < grant.poll_interval)
@@ -53,6 +56,7 @@ pub async fn exchange(
         .store
         .record_device_poll(grant.id, now, grant.poll_interval)
         .await?;
+    // RFC 8628 §3.5: authorization_pending until the user decides; access_denied after Deny.
     match grant.status.as_str() {
         device::PENDING => return Err(OAuthError::new(ErrorCode::AuthorizationPending)),
         device::DENIED => return Err(OAuthError::new(ErrorCode::AccessDenied)),
@@ -61,6 +65,7 @@ pub async fn exchange(
     let user_id = grant.user_id.ok_or_else(|| {
         OAuthError::new(ErrorCode::InvalidGrant).detail("approved without a user")
     })?;
+    // GitLab: only active users resolve (spec §4.3).
     let Some(user) = state
         .store
         .user_by_id(user_id)
@@ -70,7 +75,6 @@ pub async fn exchange(
         return Err(OAuthError::new(ErrorCode::InvalidGrant).detail("the user is blocked or gone"));
     };
 
-    let scopes = ScopeSet::parse(&grant.scopes).unwrap_or_default();
     let issued = issue(
         state,
         Issuance {
@@ -78,7 +82,7 @@ pub async fn exchange(
             user_id: Some(user_id),
             grant_id: None,
             family: None,
-            scopes: &scopes,
+            scopes: &grant.scopes,
             with_refresh: true,
             write: Write::RedeemDevice { id: grant.id },
             subject: Some(Subject {

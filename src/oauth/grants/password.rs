@@ -29,6 +29,8 @@ pub async fn exchange(
     ip: ClientIp,
 ) -> Result<TokenResponse, OAuthError> {
     let app = &client.application;
+    // docs/compatibility.md: public clients only when the instance allows it (RFC 9700 §2.4
+    // says the grant MUST NOT be used at all; GitLab self-managed allows it).
     if !app.confidential && !state.config.password_grant_public_clients {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient)
             .detail("password grant for a public client"));
@@ -48,12 +50,15 @@ pub async fn exchange(
     .await?
     {
         PasswordCheck::Valid(user) => *user,
+        // GitLab: failures count towards the sign-in lockout (spec §6).
         PasswordCheck::Locked(seconds) => {
             return Err(OAuthError::with_description(
                 ErrorCode::InvalidGrant,
                 throttle::lockout_message(seconds),
             ));
         }
+        // RFC 6749 §5.2: bad resource owner credentials are invalid_grant; one message for
+        // an unknown user and a wrong password.
         PasswordCheck::Invalid => {
             return Err(
                 OAuthError::with_description(ErrorCode::InvalidGrant, INVALID_CREDENTIALS)
@@ -61,6 +66,8 @@ pub async fn exchange(
             );
         }
     };
+    // GitLab (spec §4.3, §6): blocked users and users with two-factor authentication get
+    // invalid_grant; RFC 9700 §2.4: the grant cannot do a second factor.
     if !user.is_active() {
         return Err(OAuthError::with_description(
             ErrorCode::InvalidGrant,

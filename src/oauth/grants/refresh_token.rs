@@ -29,11 +29,13 @@ pub async fn refresh(
         .store
         .refresh_token_by_hash(&secret::hash(presented))
         .await?
+        // RFC 6749 §5.2: an unknown refresh token is invalid_grant.
         .ok_or_else(|| invalid_grant("unknown refresh token"))?;
     let token = &found.token;
 
-    // The client that holds the token must authenticate as at the code exchange. GitLab
-    // answers invalid_grant (not invalid_client) when an app-bound refresh has no client.
+    // RFC 6749 §6: the client that holds the token must authenticate as at the code
+    // exchange. GitLab answers invalid_grant (not invalid_client) when an app-bound refresh
+    // has no client (spec §1.4).
     match (token.application_id, client) {
         (Some(app_id), Some(client)) => {
             if client.application.id != app_id {
@@ -48,33 +50,37 @@ pub async fn refresh(
         (None, _) => {}
     }
 
+    // RFC 9700 §4.14.2: a rotated (or revoked) refresh token presented again is theft.
     if token.revoked_at.is_some() {
         let revoked = state.store.revoke_token_family(&token.family, now).await?;
         return Err(invalid_grant(&format!(
             "refresh token reused; revoked {revoked} token(s) of its chain"
         )));
     }
+    // GitLab: only active users resolve (spec §4.3).
     if token.user_id.is_some() && !found.user.as_ref().is_some_and(|u| u.is_active()) {
         return Err(invalid_grant("the user is blocked or gone"));
     }
 
-    let original = ScopeSet::parse(&token.scopes).unwrap_or_default();
+    let original = &token.scopes;
     let scopes = match params.get("scope") {
         Some(requested) => {
+            // RFC 6749 §3.3: a malformed or unknown scope is invalid_scope.
             let requested = ScopeSet::parse_non_empty(requested)
                 .map_err(|e| OAuthError::new(ErrorCode::InvalidScope).detail(e.to_string()))?;
             // RFC 6749 §6: the scope may narrow, never widen.
-            if !requested.is_subset_of(&original) {
+            if !requested.is_subset_of(original) {
                 return Err(OAuthError::new(ErrorCode::InvalidScope)
                     .detail("refresh asked for scopes beyond the original grant"));
             }
             requested
         }
-        None => original,
+        None => original.clone(),
     };
 
     // OpenID Connect Core §12.2: a new id_token for the same subject and client, without
-    // a nonce. GitLab's `auth_time` is the user's last sign-in.
+    // a nonce. GitLab's `auth_time` is the user's last sign-in, where §12.2 wants the time
+    // of the original authentication.
     let subject = match (&found.user, &found.client_id) {
         (Some(user), Some(client_id)) => Some(Subject {
             user,
@@ -101,7 +107,8 @@ pub async fn refresh(
     match issued {
         Some(response) => Ok(response),
         None => {
-            // Rotated by a concurrent request between our read and our write: a reuse.
+            // Rotated by a concurrent request between our read and our write: a reuse
+            // (RFC 9700 §4.14.2).
             state.store.revoke_token_family(&token.family, now).await?;
             Err(invalid_grant("refresh token used concurrently"))
         }

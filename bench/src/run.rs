@@ -179,12 +179,17 @@ impl Drop for Scratch {
     }
 }
 
-/// `cargo build --bin doorward` in this binary's profile; returns the binary beside us.
+/// The workspace root (this package is `bench/` in it): its `Cargo.toml` is the product's.
+const WORKSPACE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+/// `cargo build -p doorward --bin doorward` in this binary's profile; returns the binary
+/// beside us (both are in the workspace's one target directory).
 fn build_doorward() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let manifest = format!("{WORKSPACE_DIR}/Cargo.toml");
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--bin", "doorward", "--manifest-path", manifest]);
+    cmd.args(["build", "-p", "doorward", "--bin", "doorward"]);
+    cmd.arg("--manifest-path").arg(&manifest);
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
@@ -205,7 +210,7 @@ fn build_doorward() -> anyhow::Result<PathBuf> {
 }
 
 fn git_describe() -> Value {
-    let dir = env!("CARGO_MANIFEST_DIR");
+    let dir = WORKSPACE_DIR;
     let out = |args: &[&str]| {
         Command::new("git")
             .args(args)

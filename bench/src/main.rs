@@ -1,7 +1,7 @@
 //! `doorward-bench`: Doorward's benchmark harness (see docs/performance.md).
 //!
 //! ```sh
-//! cargo run --release --bin doorward-bench -- [--duration 10] [--postgres URL] [--smoke]
+//! cargo run --release -p doorward-bench -- [--duration 10] [--postgres URL] [--smoke]
 //! ```
 //!
 //! It builds the `doorward` binary in the same profile as itself, starts it as a child
