@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod groups;
 pub mod http;
 pub mod logging;
 pub mod oauth;

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::auth::Caller;
 use super::entities::{application, application_with_secret};
 use super::error::ApiError;
-use super::input::{ApiInput, parse_query};
+use super::input::{ApiInput, NoParams, parse_query};
 use super::pagination::Page;
 use crate::applications;
 use crate::domain::application::{Application, validate_settings};
@@ -133,6 +133,7 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoParams,
 ) -> Result<Response, ApiError> {
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
@@ -152,6 +153,7 @@ pub async fn renew_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoParams,
 ) -> Result<Response, ApiError> {
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;

@@ -115,6 +115,23 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// `Option<Caller>`: `None` only when the request carries no token at all (GitLab's
+/// anonymous access to public groups); a token that is presented must be valid.
+impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Caller as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(caller) => Ok(Some(caller)),
+            Err(ApiError::Unauthorized) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// An OAuth access token: live, with an active owner. Tokens without a user (client
 /// credentials) cannot act on the user API.
 async fn oauth_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {

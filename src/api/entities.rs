@@ -1,5 +1,6 @@
-//! The JSON shapes of GitLab's user, application and personal access token entities
-//! (`lib/api/entities/user*.rb`, `application*.rb`, `personal_access_token.rb`): what
+//! The JSON shapes of GitLab's user, application, personal access token, group and member
+//! entities (`lib/api/entities/user*.rb`, `application*.rb`, `personal_access_token.rb`,
+//! `group.rb`, `member.rb`, `membership.rb`): what
 //! python-gitlab, omniauth-gitlab and other clients read. Fields
 //! GitLab has and Doorward does not model are present with neutral values, so strict
 //! clients find every key.
@@ -9,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::domain::application::Application;
 use crate::domain::clock::{date, iso8601};
+use crate::domain::group::{Group, Membership};
 use crate::domain::secret::SecretString;
 use crate::domain::user::User;
 use crate::store::personal_access_tokens::PersonalAccessToken;
@@ -233,6 +235,62 @@ pub fn personal_access_token(t: &PersonalAccessToken, now: i64) -> Value {
         "last_used_at": t.last_used_at.map(iso8601),
         "active": t.is_active(now),
         "expires_at": t.expires_at.map(date),
+    })
+}
+
+/// `Group`: GitLab's keys; settings about projects, runners and the like that Doorward
+/// does not have carry GitLab's defaults.
+pub fn group(g: &Group, base_url: &str) -> Value {
+    json!({
+        "id": g.id,
+        "web_url": format!("{base_url}/groups/{}", g.full_path),
+        "name": g.name,
+        "path": g.path,
+        "description": g.description,
+        "visibility": g.visibility.as_str(),
+        "share_with_group_lock": false,
+        "require_two_factor_authentication": false,
+        "two_factor_grace_period": 48,
+        "project_creation_level": "developer",
+        "auto_devops_enabled": Value::Null,
+        "subgroup_creation_level": "owner",
+        "emails_disabled": false,
+        "emails_enabled": true,
+        "mentions_disabled": Value::Null,
+        "lfs_enabled": true,
+        "default_branch_protection": 2,
+        "avatar_url": Value::Null,
+        "request_access_enabled": false,
+        "full_path": g.full_path,
+        "created_at": iso8601(g.created_at),
+        "parent_id": g.parent_id,
+    })
+}
+
+/// `Member`: the user's basic fields with the membership's level and expiry date.
+pub fn member(u: &User, m: &Membership, base_url: &str) -> Value {
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "name": u.name,
+        "state": u.state,
+        "locked": false,
+        "avatar_url": Value::Null,
+        "web_url": format!("{base_url}/{}", u.username),
+        "access_level": m.access_level.value(),
+        "created_at": iso8601(m.created_at),
+        "expires_at": m.expires_at.map(date),
+        "membership_state": "active",
+    })
+}
+
+/// `Membership` of `GET /users/:id/memberships`: the group as a source.
+pub fn membership(g: &Group, m: &Membership) -> Value {
+    json!({
+        "source_id": g.id,
+        "source_name": g.name,
+        "source_type": "Namespace",
+        "access_level": m.access_level.value(),
     })
 }
 

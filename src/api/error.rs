@@ -61,6 +61,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::groups::GroupError> for ApiError {
+    fn from(e: crate::groups::GroupError) -> Self {
+        use crate::groups::GroupError;
+        match e {
+            GroupError::NotFound(what) => ApiError::NotFound(format!("404 {what} Not Found")),
+            GroupError::Forbidden(why) => ApiError::Forbidden(format!("403 Forbidden - {why}")),
+            GroupError::Invalid(errors) => ApiError::Validation(errors),
+            GroupError::BadRequest(m) => ApiError::BadRequest(m),
+            GroupError::Conflict(m) => ApiError::Conflict(m.into()),
+            GroupError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<BodyError> for ApiError {
     fn from(e: BodyError) -> Self {
         ApiError::Body(e)

@@ -2,11 +2,11 @@
 //! Bad bodies answer `{"message": ...}` with a 4xx.
 
 use axum::extract::{FromRequest, Request};
-use serde::de::{self, DeserializeOwned};
+use serde::de::{self, DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
-use crate::http::body;
+use crate::http::body::{self, BodyError, BodyKind};
 
 pub struct ApiInput<T>(pub T);
 
@@ -22,6 +22,53 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiInput<T> {
             return Ok(ApiInput(body::parse_form(query.as_bytes())?));
         }
         Ok(ApiInput(body::parse(kind, &bytes)?))
+    }
+}
+
+/// The body of an endpoint that takes no parameters (block, unblock, renew-secret, the
+/// deletes): none at all (under any content type: python-gitlab names JSON even without a
+/// body), or a form or JSON body that reads cleanly, whatever its fields (python-gitlab sends
+/// `{}`, GitLab ignores unknown parameters). A body that cannot be read is refused as it is
+/// everywhere else, so that a broken request never acts.
+pub struct NoParams;
+
+impl<S: Send + Sync> FromRequest<S> for NoParams {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (parts, stream) = req.into_parts();
+        let bytes = axum::body::to_bytes(stream, body::MAX_BODY_BYTES)
+            .await
+            .map_err(|_| BodyError::Malformed("the request body could not be read".into()))?;
+        if bytes.is_empty() {
+            return Ok(NoParams);
+        }
+        let (kind, bytes) = body::read(Request::from_parts(parts, bytes.into()), state).await?;
+        match kind {
+            BodyKind::Form => {
+                body::parse_form_pairs(&bytes)?;
+            }
+            BodyKind::Json => {
+                body::parse_json::<IgnoredAny>(&bytes)?;
+            }
+        }
+        Ok(NoParams)
+    }
+}
+
+/// The longest `search` term: no searched field (username, name, email, token name) is
+/// longer, so a longer term matches nothing; refusing it also keeps it out of `LIKE`, which
+/// SQLite refuses past 50,000 bytes.
+pub const MAX_SEARCH_LEN: usize = 255;
+
+/// A list endpoint's `search` parameter: absent when empty, refused when longer than any
+/// field it could match.
+pub fn search_term(search: Option<&str>) -> Result<Option<String>, ApiError> {
+    match search.filter(|s| !s.is_empty()) {
+        Some(s) if s.chars().count() > MAX_SEARCH_LEN => Err(ApiError::BadRequest(format!(
+            "search is too long (maximum is {MAX_SEARCH_LEN} characters)"
+        ))),
+        other => Ok(other.map(str::to_string)),
     }
 }
 

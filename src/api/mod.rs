@@ -5,6 +5,8 @@ pub mod applications;
 pub mod auth;
 pub mod entities;
 pub mod error;
+pub mod group_members;
+pub mod groups;
 pub mod input;
 pub mod pagination;
 pub mod personal_access_tokens;
@@ -22,6 +24,33 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}", get(users::show))
         .route("/users/{id}/block", post(users::block))
         .route("/users/{id}/unblock", post(users::unblock))
+        .route("/users/{id}/memberships", get(group_members::of_user))
+        .route("/groups", get(groups::list).post(groups::create))
+        .route(
+            "/groups/{id}",
+            get(groups::show).put(groups::update).delete(groups::delete),
+        )
+        .route("/groups/{id}/transfer", post(groups::transfer))
+        .route("/groups/{id}/subgroups", get(groups::subgroups))
+        .route(
+            "/groups/{id}/descendant_groups",
+            get(groups::descendant_groups),
+        )
+        .route(
+            "/groups/{id}/members",
+            get(group_members::list).post(group_members::create),
+        )
+        .route("/groups/{id}/members/all", get(group_members::list_all))
+        .route(
+            "/groups/{id}/members/all/{user_id}",
+            get(group_members::show_all),
+        )
+        .route(
+            "/groups/{id}/members/{user_id}",
+            get(group_members::show)
+                .put(group_members::update)
+                .delete(group_members::delete),
+        )
         .route(
             "/applications",
             get(applications::list).post(applications::create),

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::auth::{Caller, TokenRef};
 use super::entities::personal_access_token;
 use super::error::ApiError;
-use super::input::{gitlab_bool, parse_query};
+use super::input::{NoParams, gitlab_bool, parse_query, search_term};
 use super::pagination::Page;
 use crate::domain::scope::access;
 use crate::state::AppState;
@@ -73,7 +73,7 @@ pub async fn list(
         user_id,
         active,
         revoked: q.revoked,
-        search: q.search.clone().filter(|s| !s.is_empty()),
+        search: search_term(q.search.as_deref())?,
     };
     let now = state.clock.now();
     let (tokens, total) = state
@@ -179,6 +179,7 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoParams,
 ) -> Result<Response, ApiError> {
     caller.require_scope(access::WRITE_API)?;
     let token = reachable_token(&state, &caller, &id).await?;
@@ -190,6 +191,7 @@ pub async fn delete(
 pub async fn delete_self(
     State(state): State<AppState>,
     caller: Caller,
+    _: NoParams,
 ) -> Result<Response, ApiError> {
     let id = own_token_id(&caller)?;
     let token = state

@@ -10,7 +10,7 @@ use serde::de::IgnoredAny;
 use super::auth::Caller;
 use super::entities::{user_admin, user_basic, user_public, user_self};
 use super::error::ApiError;
-use super::input::{ApiInput, gitlab_bool, parse_query};
+use super::input::{ApiInput, NoParams, gitlab_bool, parse_query, search_term};
 use super::pagination::Page;
 use crate::accounts::{self, AccountError};
 use crate::domain::scope::access;
@@ -89,7 +89,7 @@ pub async fn list(
     };
     let filter = UserFilter {
         username: q.username.clone(),
-        search: q.search.clone().filter(|s| !s.is_empty()),
+        search: search_term(q.search.as_deref())?,
         search_email: caller.user.is_admin,
         state: state_filter,
     };
@@ -305,6 +305,7 @@ pub async fn block(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoParams,
 ) -> Result<Response, ApiError> {
     set_state(&state, &caller, &id, STATE_BLOCKED).await
 }
@@ -314,6 +315,7 @@ pub async fn unblock(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoParams,
 ) -> Result<Response, ApiError> {
     set_state(&state, &caller, &id, STATE_ACTIVE).await
 }

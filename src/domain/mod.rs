@@ -2,6 +2,7 @@
 
 pub mod application;
 pub mod clock;
+pub mod group;
 pub mod password;
 pub mod pkce;
 pub mod redirect_uri;

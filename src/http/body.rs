@@ -110,7 +110,67 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
     // seen before a typed field (or a `serde_json::Value` field) carries them to storage.
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(malformed)?;
     check_json_text(&value)?;
+    // A `Value` keeps the last of a repeated key; the document is refused instead, as a
+    // repeated form field is (RFC 6749 §3.2: no parameter more than once).
+    serde_json::from_slice::<UniqueKeys>(bytes).map_err(malformed)?;
     serde_json::from_value(value).map_err(malformed)
+}
+
+/// A JSON document none of whose objects names a key twice (nothing else is kept).
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("a key appears more than once"));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
 }
 
 /// Whether `c` is refused in text input: C0 and C1 controls and DEL, except tab, line feed
@@ -251,5 +311,17 @@ mod tests {
             parse_json::<SignIn>(b"{\"username\":\"\xff\"}"),
             Err(BodyError::InvalidUtf8)
         );
+        // A repeated key, at any depth, is refused rather than settled for the last.
+        for repeated in [
+            &br#"{"username":"a","password":"b","username":"c"}"#[..],
+            br#"{"a":[{"k":1,"k":2}]}"#,
+            br#"{"a":{"b":{"c":1,"c":1}}}"#,
+        ] {
+            assert!(matches!(
+                parse_json::<serde_json::Value>(repeated),
+                Err(BodyError::Malformed(_))
+            ));
+        }
+        assert!(parse_json::<serde_json::Value>(br#"{"a":{"k":1},"b":{"k":1},"c":[1,1]}"#).is_ok());
     }
 }

@@ -146,9 +146,16 @@ async fn answer_consent(
 }
 
 async fn read_form(req: axum::extract::Request, state: &AppState) -> Result<Params, OAuthError> {
-    let (_, bytes) = body::read(req, state)
+    let (kind, bytes) = body::read(req, state)
         .await
         .map_err(|e| OAuthError::with_description(ErrorCode::InvalidRequest, e.to_string()))?;
+    // A form, as every page's form: the same fields under a JSON content type are refused.
+    if kind != body::BodyKind::Form {
+        return Err(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            body::BodyError::UnsupportedMediaType.to_string(),
+        ));
+    }
     Params::from_form(&bytes)
 }
 

@@ -4,8 +4,10 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::group::AccessLevel;
 use crate::domain::scope::ScopeSet;
 use crate::domain::user::User;
+use crate::store::groups::GroupClaim;
 
 /// Every claim Doorward can put in an id_token or a UserInfo answer (for discovery).
 pub const SUPPORTED: &[&str] = &[
@@ -24,7 +26,17 @@ pub const SUPPORTED: &[&str] = &[
     "email_verified",
     "website",
     "profile",
+    "groups",
+    "groups_direct",
+    OWNER_CLAIM,
+    MAINTAINER_CLAIM,
+    DEVELOPER_CLAIM,
 ];
+
+/// GitLab's claims of the groups a user belongs to directly at exactly one level.
+pub const OWNER_CLAIM: &str = "https://gitlab.org/claims/groups/owner";
+pub const MAINTAINER_CLAIM: &str = "https://gitlab.org/claims/groups/maintainer";
+pub const DEVELOPER_CLAIM: &str = "https://gitlab.org/claims/groups/developer";
 
 /// Core §5.3.2 (and GitLab, spec §4.1): an empty claim is omitted, not sent empty.
 fn put(claims: &mut Map<String, Value>, name: &str, value: &str) {
@@ -62,6 +74,43 @@ pub fn user_claims(user: &User, scopes: &ScopeSet, base_url: &str) -> Map<String
         &format!("{base_url}/{}", user.username),
     );
     claims
+}
+
+/// GitLab's UserInfo group claims (spec §4.2): `groups`, every group the user belongs to
+/// directly or through an ancestor; and for Owner, Maintainer and Developer, the groups
+/// where the direct membership is exactly that level, omitted when there are none. All
+/// full paths. (`rows` come from `Store::group_claims`: unexpired, Guest and above.)
+pub fn userinfo_group_claims(rows: &[GroupClaim]) -> Map<String, Value> {
+    let mut claims = Map::new();
+    let paths = |keep: &dyn Fn(&GroupClaim) -> bool| -> Vec<Value> {
+        rows.iter()
+            .filter(|r| keep(r))
+            .map(|r| Value::String(r.full_path.clone()))
+            .collect()
+    };
+    claims.insert("groups".into(), Value::Array(paths(&|_| true)));
+    for (name, level) in [
+        (OWNER_CLAIM, AccessLevel::OWNER),
+        (MAINTAINER_CLAIM, AccessLevel::MAINTAINER),
+        (DEVELOPER_CLAIM, AccessLevel::DEVELOPER),
+    ] {
+        let at_level = paths(&|r| r.direct_level == Some(level));
+        if !at_level.is_empty() {
+            claims.insert(name.into(), Value::Array(at_level));
+        }
+    }
+    claims
+}
+
+/// GitLab's id_token group claim (spec §4.2): `groups_direct`, the groups the user is a
+/// direct member of (`[]` when none).
+pub fn groups_direct(rows: &[GroupClaim]) -> Value {
+    Value::Array(
+        rows.iter()
+            .filter(|r| r.direct_level.is_some())
+            .map(|r| Value::String(r.full_path.clone()))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

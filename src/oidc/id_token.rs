@@ -77,13 +77,19 @@ pub async fn attach(
     let key = ring
         .signing()
         .ok_or_else(|| super::server_error("no signing key"))?;
-    let claims = claims(
+    let mut claims = claims(
         &state.config.external_url,
         subject,
         scopes,
         &response.access_token,
         now,
         state.config.id_token_lifetime,
+    );
+    // GitLab (spec §4.2): `groups_direct` is in the id_token only, with `openid`.
+    let groups = state.store.group_claims(subject.user.id, now).await?;
+    claims.insert(
+        "groups_direct".into(),
+        super::claims::groups_direct(&groups),
     );
     response.id_token = Some(key.sign(&claims).map_err(super::server_error)?);
     Ok(())

@@ -120,9 +120,15 @@ pub async fn logout(
 ) -> Result<Response, LogoutError> {
     let post = req.method() == Method::POST;
     let params = if post {
-        let (_, bytes) = crate::http::body::read(req, &state)
+        let (kind, bytes) = crate::http::body::read(req, &state)
             .await
             .map_err(|e| LogoutError::BadRequest(e.to_string()))?;
+        // A form, as every page's form: the same fields under a JSON content type are refused.
+        if kind != crate::http::body::BodyKind::Form {
+            return Err(LogoutError::BadRequest(
+                crate::http::body::BodyError::UnsupportedMediaType.to_string(),
+            ));
+        }
         Params::from_form(&bytes)
     } else {
         Params::from_form(query.unwrap_or_default().as_bytes())

@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::claims::user_claims;
+use super::claims::{user_claims, userinfo_group_claims};
 use crate::http::body;
 use crate::oauth::bearer::{self, Challenge, Methods, TokenProblem};
 use crate::oauth::response::no_store;
@@ -77,5 +77,16 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
             scope: "openid",
         });
     }
-    no_store(Json(user_claims(&user, scopes, &state.config.external_url)).into_response())
+    // GitLab (spec §4.2): `groups` and the three level claims in UserInfo only, read
+    // afresh on every answer so a membership change shows at once.
+    let groups = match state.store.group_claims(user.id, now).await {
+        Ok(groups) => groups,
+        Err(e) => {
+            tracing::warn!(error = %e, "userinfo group lookup failed");
+            return no_store(StatusCode::SERVICE_UNAVAILABLE.into_response());
+        }
+    };
+    let mut claims = user_claims(&user, scopes, &state.config.external_url);
+    claims.extend(userinfo_group_claims(&groups));
+    no_store(Json(claims).into_response())
 }

@@ -50,6 +50,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_cache_notify.sql"),
         include_str!("../../migrations/postgres/0007_cache_notify.sql"),
     ),
+    (
+        8,
+        "groups",
+        include_str!("../../migrations/sqlite/0008_groups.sql"),
+        include_str!("../../migrations/postgres/0008_groups.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -11,6 +11,7 @@ pub mod applications;
 mod cache;
 pub mod device;
 pub mod grants;
+pub mod groups;
 mod invalidations;
 mod migrations;
 pub mod personal_access_tokens;
@@ -64,6 +65,10 @@ impl From<sqlx::Error> for StoreError {
                 let what = format!("{} {}", db.constraint().unwrap_or_default(), db.message());
                 StoreError::Conflict(if what.contains("email") {
                     "email"
+                } else if what.contains("group_members") {
+                    "member"
+                } else if what.contains("full_path") {
+                    "path"
                 } else {
                     "username"
                 })

@@ -7,10 +7,14 @@
 //! - The PKCE method (`code_challenge_method`) becomes a [`pkce::Method`]; any other text
 //!   is a decoding error, never `plain` (RFC 7636 §4.3 names exactly two methods, and a
 //!   grant whose method cannot be read must not be redeemable with a weaker check).
+//! - A group's `visibility` becomes a [`Visibility`] and a member's `access_level` an
+//!   [`AccessLevel`]; anything else is a decoding error (a group must not become more
+//!   visible, nor a member more powerful, because a value could not be read).
 
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Type};
 
+use crate::domain::group::{AccessLevel, Visibility};
 use crate::domain::pkce;
 use crate::domain::scope::ScopeSet;
 
@@ -36,26 +40,58 @@ where
     }
 }
 
-impl<DB: Database> Type<DB> for pkce::Method
+/// A text column decoded by a strict parser.
+macro_rules! text_column {
+    ($ty:ty, $parse:expr, $what:literal) => {
+        impl<DB: Database> Type<DB> for $ty
+        where
+            str: Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: Database> Decode<'r, DB> for $ty
+        where
+            &'r str: Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+                let text = <&str as Decode<DB>>::decode(value)?;
+                $parse(text)
+                    .ok_or_else(|| format!(concat!("unknown stored ", $what, " {:?}"), text).into())
+            }
+        }
+    };
+}
+
+text_column!(pkce::Method, pkce::Method::parse, "PKCE method");
+text_column!(Visibility, Visibility::parse, "visibility");
+
+impl<DB: Database> Type<DB> for AccessLevel
 where
-    str: Type<DB>,
+    i16: Type<DB>,
 {
     fn type_info() -> DB::TypeInfo {
-        <str as Type<DB>>::type_info()
+        <i16 as Type<DB>>::type_info()
     }
 
     fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as Type<DB>>::compatible(ty)
+        <i16 as Type<DB>>::compatible(ty)
     }
 }
 
-impl<'r, DB: Database> Decode<'r, DB> for pkce::Method
+impl<'r, DB: Database> Decode<'r, DB> for AccessLevel
 where
-    &'r str: Decode<'r, DB>,
+    i16: Decode<'r, DB>,
 {
     fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        let text = <&str as Decode<DB>>::decode(value)?;
-        pkce::Method::parse(text)
-            .ok_or_else(|| format!("unknown stored PKCE method {text:?}").into())
+        let level = <i16 as Decode<DB>>::decode(value)?;
+        AccessLevel::new(i64::from(level))
+            .ok_or_else(|| format!("unknown stored access level {level}").into())
     }
 }

@@ -87,6 +87,16 @@ impl Store {
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
     }
 
+    /// Finds a user by username, case-insensitively.
+    pub async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE lower(username) = lower($1)"
+        );
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(username).fetch_optional(p).await)?)
+    }
+
     /// Finds a user by username or email, case-insensitively (the sign-in field takes either).
     pub async fn user_by_login(&self, login: &str) -> StoreResult<Option<User>> {
         const SQL: &str = concat!(

@@ -11,6 +11,8 @@ mod bad_input;
 mod cli;
 mod concurrent_issuance;
 mod connections;
+mod group_claims;
+mod groups_api;
 mod health;
 mod nodes;
 mod oauth_code_flow;

@@ -59,3 +59,13 @@ both_backends! {
         assert_eq!(alices.iter().map(|t| t.revoked).collect::<Vec<_>>(), [true, true, false]);
     }
 }
+
+both_backends! {
+    async fn python_gitlab_manages_groups_and_members(app: TestApp) {
+        let token = app.token_for("root", "api").await;
+        let member = app.create_user("mia", "mia-password-1").await["id"].as_i64().unwrap().to_string();
+        let base = app.base.clone();
+        tokio::task::spawn_blocking(move || run_script("python_gitlab_groups.py", &[&base, &token, &member])).await.unwrap();
+        assert_eq!(app.state.store.count_rows("groups").await.unwrap(), 0, "the script deleted what it made");
+    }
+}
