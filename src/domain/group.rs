@@ -30,6 +30,7 @@ pub const RESERVED_TOP_LEVEL: &[&str] = &[
     "import",
     "jwt",
     "login",
+    "new",
     "oauth",
     "profile",
     "projects",

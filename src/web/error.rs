@@ -17,6 +17,9 @@ pub enum WebError {
     Csrf,
     #[error("not found")]
     NotFound,
+    /// Signed in, but not allowed to do this; the message says why.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// Not signed in; the page wants a session. Carries the path to come back to.
     #[error("sign-in required")]
     SignInRequired(String),
@@ -51,6 +54,7 @@ impl IntoResponse for WebError {
                 "Page not found",
                 "The page you were looking for does not exist.",
             ),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m.as_str()),
             WebError::SignInRequired(return_to) => {
                 let target = format!("/users/sign_in?return_to={}", urlencode(return_to));
                 return Redirect::to(&target).into_response();

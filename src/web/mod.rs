@@ -5,6 +5,7 @@ pub mod applications;
 pub mod csrf;
 pub mod error;
 pub mod form;
+pub mod groups;
 pub mod personal_access_tokens;
 pub mod profile;
 pub mod scopes;
@@ -27,6 +28,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/users/sign_in", get(sign_in::show).post(sign_in::submit))
+        .route("/dashboard/groups", get(groups::dashboard))
+        .route("/groups/new", get(groups::new_form))
+        .route("/groups", post(groups::create))
+        .route("/groups/{*rest}", get(groups::show).post(groups::act))
         .route(
             "/users/sign_out",
             get(sign_in::confirm_sign_out).post(sign_in::sign_out),

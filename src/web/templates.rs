@@ -46,6 +46,20 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("device.html", include_str!("../../templates/device.html")),
     ("logout.html", include_str!("../../templates/logout.html")),
+    ("groups.html", include_str!("../../templates/groups.html")),
+    ("group.html", include_str!("../../templates/group.html")),
+    (
+        "group_fields.html",
+        include_str!("../../templates/group_fields.html"),
+    ),
+    (
+        "group_new.html",
+        include_str!("../../templates/group_new.html"),
+    ),
+    (
+        "group_edit.html",
+        include_str!("../../templates/group_edit.html"),
+    ),
     (
         "personal_access_tokens.html",
         include_str!("../../templates/personal_access_tokens.html"),

@@ -8,5 +8,6 @@ mod support;
 
 mod consent;
 mod driver;
+mod groups;
 mod sign_in;
 mod two_factor;

@@ -1,0 +1,101 @@
+//! The group pages in a real browser: create a group and a subgroup, add and change a
+//! member by username, see levels and expiry dates, edit, leave, and markup shown as text.
+
+use thirtyfour::By;
+
+use crate::both_backends;
+use crate::driver::Browser;
+use crate::support::ROOT_PASSWORD;
+
+async fn fill(browser: &Browser, id: &str, value: &str) {
+    let field = browser.driver.find(By::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+async fn text(browser: &Browser, css: &str) -> String {
+    browser
+        .driver
+        .find(By::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+both_backends! {
+    async fn a_person_manages_groups_and_members_in_the_browser(app: TestApp) {
+        app.create_user("bea", "bea-password-1").await;
+        let browser = Browser::start().await;
+        let d = &browser.driver;
+        d.goto(app.url("/dashboard/groups")).await.unwrap();
+        browser.wait_for_path("/users/sign_in").await;
+        fill(&browser, "username", "root").await;
+        fill(&browser, "password", ROOT_PASSWORD).await;
+        d.find(By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/dashboard/groups").await;
+        assert!(text(&browser, "#no-groups").await.contains("not a member"));
+
+        // A group.
+        d.find(By::LinkText("New group")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/groups/new").await;
+        fill(&browser, "name", "Acme <Corp>").await;
+        fill(&browser, "path", "acme").await;
+        d.find(By::Css("#new-group button[type=submit]")).await.unwrap().click().await.unwrap();
+        // Markup in a name is refused, and shown back as text.
+        assert!(text(&browser, ".flash.error").await.contains("HTML"));
+        fill(&browser, "name", "Acme").await;
+        fill(&browser, "description", "<script>alert(1)</script> the company").await;
+        d.find(By::Css("#new-group button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/groups/acme").await;
+        assert_eq!(text(&browser, "#group-full-path").await, "acme");
+        assert_eq!(text(&browser, "#my-level").await, "Owner");
+        assert!(text(&browser, "#group-description").await.contains("<script>"), "escaped, shown as text");
+
+        // A subgroup.
+        d.find(By::Id("new-subgroup")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/groups/new").await;
+        fill(&browser, "name", "Infra").await;
+        fill(&browser, "path", "infra").await;
+        d.find(By::Css("#new-group button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/groups/acme/infra").await;
+        assert_eq!(text(&browser, "#group-full-path").await, "acme/infra");
+
+        // Add a member by username, as Developer, expiring on a date.
+        d.goto(app.url("/groups/acme")).await.unwrap();
+        fill(&browser, "username", "bea").await;
+        d.find(By::Css("#access_level option[value='30']")).await.unwrap().click().await.unwrap();
+        d.execute("document.getElementById('expires_at').value = '2999-12-31'", vec![]).await.unwrap();
+        d.find(By::Css("#add-member button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/groups/acme").await;
+        assert_eq!(text(&browser, "tr[data-username=bea] .level").await, "Developer");
+        assert_eq!(text(&browser, "tr[data-username=bea] .expires").await, "2999-12-31");
+        // Change the level to Maintainer.
+        d.find(By::Css("tr[data-username=bea] select option[value='40']")).await.unwrap().click().await.unwrap();
+        d.find(By::Css("tr[data-username=bea] .change-member button")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/groups/acme").await;
+        assert_eq!(text(&browser, "tr[data-username=bea] .level").await, "Maintainer");
+        browser.screenshot(&format!("group-{:?}", app.backend)).await;
+
+        // The subgroup lists bea as inherited in the API; the dashboard lists both groups.
+        d.goto(app.url("/dashboard/groups")).await.unwrap();
+        let listed = text(&browser, "#my-groups").await;
+        assert!(listed.contains("acme/infra"), "{listed}");
+
+        // Edit the group: rename its path, which moves the subgroup too.
+        d.goto(app.url("/groups/acme/-/edit")).await.unwrap();
+        fill(&browser, "path", "acme-corp").await;
+        d.find(By::Css("#edit-group button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/groups/acme-corp").await;
+        d.goto(app.url("/groups/acme-corp/infra")).await.unwrap();
+        assert_eq!(text(&browser, "#group-full-path").await, "acme-corp/infra");
+
+        // The last Owner cannot leave.
+        d.goto(app.url("/groups/acme-corp")).await.unwrap();
+        d.find(By::Id("leave-group")).await.unwrap().click().await.unwrap();
+        let body = text(&browser, "main").await;
+        assert!(body.contains("at least one Owner"), "{body}");
+        browser.quit().await;
+    }
+}
