@@ -6,20 +6,20 @@
 //! [`validate_settings`](crate::domain::application::validate_settings), which the handlers
 //! call with the instance's `allow_http_redirect_uris`.
 
-use crate::domain::application::{Application, ApplicationSettings};
+use crate::domain::application::{Application, ApplicationOwner, ApplicationSettings};
 use crate::domain::clock::Clock;
 use crate::domain::secret::{self, APPLICATION_SECRET_PREFIX, SecretString};
 use crate::store::{Store, StoreResult};
 
-/// Registers an application with a new client id and secret. `owner_id` is the user who
-/// registers it from the settings page; `None` makes it instance-wide (the admin API).
+/// Registers an application with a new client id and secret, owned by a user (their
+/// settings page), a group (its settings page) or the instance (`None`: the admin API).
 /// `trusted` skips the consent screen, so only administrators may set it.
 pub async fn register_application(
     store: &Store,
     clock: &Clock,
     settings: &ApplicationSettings,
     trusted: bool,
-    owner_id: Option<i64>,
+    owner: impl Into<ApplicationOwner>,
 ) -> StoreResult<(Application, SecretString)> {
     let uid = secret::generate_client_id();
     let client_secret = secret::generate(APPLICATION_SECRET_PREFIX);
@@ -29,7 +29,7 @@ pub async fn register_application(
             &secret::hash(client_secret.expose()),
             settings,
             trusted,
-            owner_id,
+            owner,
             clock.now(),
         )
         .await?;

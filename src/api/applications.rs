@@ -116,7 +116,7 @@ async fn instance_application(state: &AppState, raw: &str) -> Result<Application
         .store
         .application_by_id(id)
         .await?
-        .filter(|a| a.owner_id.is_none())
+        .filter(Application::is_instance_wide)
         .ok_or_else(not_found)
 }
 

@@ -11,7 +11,7 @@ use serde::de::IgnoredAny;
 use super::auth::Caller;
 use super::entities::{member, membership};
 use super::error::ApiError;
-use super::input::{ApiInput, parse_query};
+use super::input::{ApiInput, NoParams, parse_query};
 use super::pagination::Page;
 use crate::domain::scope::access;
 use crate::groups::{self, GroupView};
@@ -270,6 +270,7 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, user_id)): Path<(String, String)>,
+    _: NoParams,
 ) -> Result<Response, ApiError> {
     caller.require_scope(access::WRITE_API)?;
     let view = visible(&state, Some(&caller), &id).await?;

@@ -12,7 +12,7 @@ use serde::de::IgnoredAny;
 use super::auth::Caller;
 use super::entities::group as group_entity;
 use super::error::ApiError;
-use super::input::{ApiInput, gitlab_bool, parse_query};
+use super::input::{ApiInput, NoParams, gitlab_bool, parse_query, search_term};
 use super::pagination::Page;
 use crate::domain::group::{AccessLevel, Visibility};
 use crate::domain::scope::access;
@@ -99,7 +99,7 @@ fn filter(caller: Option<&Caller>, q: &ListQuery) -> Result<GroupFilter, ApiErro
         min_level: min_level.unwrap_or(AccessLevel::MINIMAL_ACCESS.value()),
         owned: q.owned.unwrap_or(false),
         top_level_only: q.top_level_only.unwrap_or(false),
-        search: q.search.clone().filter(|s| !s.is_empty()),
+        search: search_term(q.search.as_deref())?,
         order: order(q)?,
         ..GroupFilter::default()
     };
@@ -365,6 +365,7 @@ pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    _: NoParams,
 ) -> Result<Response, ApiError> {
     caller.require_scope(access::WRITE_API)?;
     let view = visible(&state, Some(&caller), &id).await?;

@@ -19,8 +19,10 @@ pub struct Application {
     pub confidential: bool,
     pub trusted: bool,
     pub require_pkce: bool,
-    /// The user who registered it; `None` for instance-wide applications (admin API).
+    /// The user who registered it; `None` for group and instance-wide applications.
     pub owner_id: Option<i64>,
+    /// The group that owns it (GitLab's group applications), managed by its Owners.
+    pub group_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -36,7 +38,39 @@ impl std::fmt::Debug for Application {
     }
 }
 
+/// Who owns a new application: the instance (the admin API), a user (their settings
+/// page) or a group (its settings page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ApplicationOwner {
+    Instance,
+    User(i64),
+    Group(i64),
+}
+
+impl ApplicationOwner {
+    /// `(owner_id, group_id)` as stored.
+    pub fn columns(self) -> (Option<i64>, Option<i64>) {
+        match self {
+            ApplicationOwner::Instance => (None, None),
+            ApplicationOwner::User(id) => (Some(id), None),
+            ApplicationOwner::Group(id) => (None, Some(id)),
+        }
+    }
+}
+
+/// `None` is the instance, `Some(user id)` a user: the form the older call sites use.
+impl From<Option<i64>> for ApplicationOwner {
+    fn from(owner_id: Option<i64>) -> Self {
+        owner_id.map_or(ApplicationOwner::Instance, ApplicationOwner::User)
+    }
+}
+
 impl Application {
+    /// Registered through the admin API: neither a user's nor a group's.
+    pub fn is_instance_wide(&self) -> bool {
+        self.owner_id.is_none() && self.group_id.is_none()
+    }
+
     pub fn redirect_uris(&self) -> Vec<String> {
         self.redirect_uri
             .split_whitespace()

@@ -382,13 +382,18 @@ async fn consent_page(
     csrf: &Csrf,
 ) -> Response {
     let app = &request.application;
-    let owner = match app.owner_id {
-        Some(id) => match state.store.user_by_id(id).await {
+    let owner = match (app.owner_id, app.group_id) {
+        (Some(id), _) => match state.store.user_by_id(id).await {
             Ok(Some(u)) => format!("@{}", u.username),
             Ok(None) => "a former user".to_string(),
             Err(e) => return error_page(state, e.into()),
         },
-        None => "an administrator of this instance".to_string(),
+        (None, Some(id)) => match state.store.group_by_id(id).await {
+            Ok(Some(g)) => format!("the group {}", g.full_path),
+            Ok(None) => "a former group".to_string(),
+            Err(e) => return error_page(state, e.into()),
+        },
+        (None, None) => "an administrator of this instance".to_string(),
     };
     let redirect_host = Url::parse(&request.redirect_uri)
         .ok()

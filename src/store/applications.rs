@@ -2,7 +2,7 @@
 
 use super::cache::Invalidation;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
-use crate::domain::application::{Application, ApplicationSettings};
+use crate::domain::application::{Application, ApplicationOwner, ApplicationSettings};
 use crate::domain::scope::ScopeSet;
 
 impl_from_row!(Application {
@@ -16,6 +16,7 @@ impl_from_row!(Application {
     trusted: bool,
     require_pkce: bool,
     owner_id: Option<i64>,
+    group_id: Option<i64>,
     created_at: i64,
     updated_at: i64,
 });
@@ -24,7 +25,7 @@ macro_rules! select_applications {
     ($tail:literal) => {
         concat!(
             "SELECT id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
-             owner_id, created_at, updated_at FROM oauth_applications ",
+             owner_id, group_id, created_at, updated_at FROM oauth_applications ",
             $tail
         )
     };
@@ -37,13 +38,14 @@ impl Store {
         secret_hash: &[u8],
         settings: &ApplicationSettings,
         trusted: bool,
-        owner_id: Option<i64>,
+        owner: impl Into<ApplicationOwner>,
         now: i64,
     ) -> StoreResult<Application> {
         const SQL: &str = "INSERT INTO oauth_applications \
-             (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
-             RETURNING id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, created_at, updated_at";
+             (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+             RETURNING id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, created_at, updated_at";
+        let (owner_id, group_id) = owner.into().columns();
         Ok(on_pool!(self, p => sqlx::query_as(SQL)
             .bind(uid)
             .bind(secret_hash)
@@ -54,6 +56,7 @@ impl Store {
             .bind(trusted)
             .bind(settings.require_pkce)
             .bind(owner_id)
+            .bind(group_id)
             .bind(now)
             .fetch_one(p)
             .await)?)
@@ -73,19 +76,28 @@ impl Store {
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
     }
 
-    /// Applications registered by `owner_id`, or the instance-wide ones for `None`.
+    /// The applications of `owner` (a user's, a group's, or for `None` / `Instance` the
+    /// instance-wide ones).
     pub async fn applications_of_owner(
         &self,
-        owner_id: Option<i64>,
+        owner: impl Into<ApplicationOwner>,
     ) -> StoreResult<Vec<Application>> {
         const OWNED: &str = select_applications!("WHERE owner_id = $1 ORDER BY id");
-        const INSTANCE: &str = select_applications!("WHERE owner_id IS NULL ORDER BY id");
-        Ok(match owner_id {
-            Some(owner) => {
-                on_pool!(self, read p => sqlx::query_as(OWNED).bind(owner).fetch_all(p).await)?
+        const GROUP: &str = select_applications!("WHERE group_id = $1 ORDER BY id");
+        const INSTANCE: &str =
+            select_applications!("WHERE owner_id IS NULL AND group_id IS NULL ORDER BY id");
+        let (sql, id) = match owner.into() {
+            ApplicationOwner::User(id) => (OWNED, Some(id)),
+            ApplicationOwner::Group(id) => (GROUP, Some(id)),
+            ApplicationOwner::Instance => (INSTANCE, None),
+        };
+        Ok(on_pool!(self, read p => {
+            let q = sqlx::query_as(sql);
+            match id {
+                Some(id) => q.bind(id).fetch_all(p).await,
+                None => q.fetch_all(p).await,
             }
-            None => on_pool!(self, read p => sqlx::query_as(INSTANCE).fetch_all(p).await)?,
-        })
+        })?)
     }
 
     /// One page of the instance-wide applications (the admin API's list), with their total.
@@ -94,9 +106,11 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> StoreResult<(Vec<Application>, i64)> {
-        const LIST: &str =
-            select_applications!("WHERE owner_id IS NULL ORDER BY id LIMIT $1 OFFSET $2");
-        const COUNT: &str = "SELECT COUNT(*) FROM oauth_applications WHERE owner_id IS NULL";
+        const LIST: &str = select_applications!(
+            "WHERE owner_id IS NULL AND group_id IS NULL ORDER BY id LIMIT $1 OFFSET $2"
+        );
+        const COUNT: &str =
+            "SELECT COUNT(*) FROM oauth_applications WHERE owner_id IS NULL AND group_id IS NULL";
         on_pool!(self, read p => {
             let apps: Vec<Application> = sqlx::query_as(LIST)
                 .bind(limit)

@@ -56,6 +56,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_groups.sql"),
         include_str!("../../migrations/postgres/0008_groups.sql"),
     ),
+    (
+        9,
+        "group_applications",
+        include_str!("../../migrations/sqlite/0009_group_applications.sql"),
+        include_str!("../../migrations/postgres/0009_group_applications.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

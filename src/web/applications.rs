@@ -14,8 +14,11 @@ use super::form::{WebForm, WebFormPairs};
 use super::session::CurrentUser;
 use super::{WebError, page_with_status};
 use crate::applications;
-use crate::domain::application::{Application, ApplicationSettings, validate_settings};
+use crate::domain::application::{
+    Application, ApplicationOwner, ApplicationSettings, validate_settings,
+};
 use crate::domain::clock::human;
+use crate::domain::group::Group;
 use crate::domain::secret::SecretString;
 use crate::domain::user::{FieldErrors, User};
 use crate::state::AppState;
@@ -129,7 +132,7 @@ fn unreadable(detail: String) -> WebError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenForm {
-    authenticity_token: String,
+    pub authenticity_token: String,
 }
 
 /// Every catalogue scope as a checkbox, ticked when `selected` names it.
@@ -147,31 +150,93 @@ fn app_view(app: &Application) -> minijinja::Value {
         confidential => app.confidential,
         trusted => app.trusted,
         require_pkce => app.require_pkce,
-        instance_wide => app.owner_id.is_none(),
+        instance_wide => app.is_instance_wide(),
         created_at => human(app.created_at),
     }
 }
 
-/// The list of the user's applications (and, for administrators, the instance-wide ones)
-/// with the registration form.
+/// Whose applications a settings page manages.
+pub enum AppScope<'a> {
+    /// `/-/user_settings/applications`: the user's own applications and, for
+    /// administrators, the instance-wide ones (and any application by id).
+    User(&'a User),
+    /// `/groups/<full_path>/-/settings/applications`: the group's applications, for any
+    /// Owner of the group (the caller has checked the role).
+    Group { user: &'a User, group: &'a Group },
+}
+
+impl AppScope<'_> {
+    fn user(&self) -> &User {
+        match self {
+            AppScope::User(user) | AppScope::Group { user, .. } => user,
+        }
+    }
+
+    /// The list page; each application's page is below it.
+    fn base(&self) -> String {
+        match self {
+            AppScope::User(_) => LIST_PATH.to_string(),
+            AppScope::Group { group, .. } => {
+                format!("/groups/{}/-/settings/applications", group.full_path)
+            }
+        }
+    }
+
+    fn owner(&self) -> ApplicationOwner {
+        match self {
+            AppScope::User(user) => ApplicationOwner::User(user.id),
+            AppScope::Group { group, .. } => ApplicationOwner::Group(group.id),
+        }
+    }
+
+    fn may_manage(&self, app: &Application) -> bool {
+        match self {
+            AppScope::User(user) => user.is_admin || app.owner_id == Some(user.id),
+            AppScope::Group { group, .. } => app.group_id == Some(group.id),
+        }
+    }
+
+    /// The base path as template-safe text: a constant, or `/groups/` and a full path
+    /// made of validated group paths (letters, digits, `_`, `-`, `.` and `/`), so nothing
+    /// in it needs escaping (escaping would turn its `/` into `&#x2f;`).
+    fn base_html(&self) -> minijinja::Value {
+        minijinja::Value::from_safe_string(self.base())
+    }
+
+    fn title(&self) -> String {
+        match self {
+            AppScope::User(_) => "Applications".into(),
+            AppScope::Group { group, .. } => format!("Applications of {}", group.full_path),
+        }
+    }
+}
+
+/// The list of the scope's applications (and, for administrators on their own page, the
+/// instance-wide ones) with the registration form.
 async fn render_list(
     state: &AppState,
     csrf: &Csrf,
-    user: &User,
+    scope: &AppScope<'_>,
     form: &ApplicationForm,
     errors: Vec<String>,
     notice: Option<&str>,
 ) -> Result<Response, WebError> {
-    let own = state.store.applications_of_owner(Some(user.id)).await?;
-    let instance = if user.is_admin {
-        Some(state.store.applications_of_owner(None).await?)
-    } else {
-        None
+    let user = scope.user();
+    let own = state.store.applications_of_owner(scope.owner()).await?;
+    let instance = match scope {
+        AppScope::User(u) if u.is_admin => Some(
+            state
+                .store
+                .applications_of_owner(ApplicationOwner::Instance)
+                .await?,
+        ),
+        _ => None,
     };
     state.templates.render(
         "applications.html",
         minijinja::context! {
-            title => "Applications",
+            title => scope.title(),
+            base => scope.base_html(),
             current_user => minijinja::context! { username => &user.username },
             csrf_token => csrf.token(),
             applications => own.iter().map(app_view).collect::<Vec<_>>(),
@@ -197,15 +262,17 @@ struct Messages<'a> {
 fn render_application(
     state: &AppState,
     csrf: &Csrf,
-    user: &User,
+    scope: &AppScope<'_>,
     app: &Application,
     form: &ApplicationForm,
     m: Messages<'_>,
 ) -> Result<Response, WebError> {
+    let user = scope.user();
     let mut res = state.templates.render(
         "application.html",
         minijinja::context! {
             title => format!("Application: {}", app.name),
+            base => scope.base_html(),
             current_user => minijinja::context! { username => &user.username },
             csrf_token => csrf.token(),
             app => app_view(app),
@@ -225,11 +292,11 @@ fn render_application(
     Ok(res)
 }
 
-/// The application `raw` names, if `user` may manage it: its owner, or any administrator.
-/// Everyone else gets the same 404 as for an id that does not exist.
+/// The application `raw` names, if the scope manages it. Anything else gets the same 404
+/// as an id that does not exist, so application ids reveal nothing.
 async fn managed_application(
     state: &AppState,
-    user: &User,
+    scope: &AppScope<'_>,
     raw: &str,
 ) -> Result<Application, WebError> {
     let id: i64 = raw.parse().map_err(|_| WebError::NotFound)?;
@@ -237,19 +304,18 @@ async fn managed_application(
         .store
         .application_by_id(id)
         .await?
-        .filter(|a| user.is_admin || a.owner_id == Some(user.id))
+        .filter(|a| scope.may_manage(a))
         .ok_or(WebError::NotFound)
 }
 
-/// `GET /-/user_settings/applications`.
-pub async fn index(
-    State(state): State<AppState>,
-    current: CurrentUser,
-    csrf: Csrf,
-    RawQuery(query): RawQuery,
+/// The list page. The notice after a redirect is chosen from a fixed list, so the URL
+/// cannot put arbitrary text on the page.
+pub async fn list_in(
+    state: &AppState,
+    scope: &AppScope<'_>,
+    csrf: &Csrf,
+    query: Option<&str>,
 ) -> Result<Response, WebError> {
-    // The notice after a redirect is chosen from a fixed list, so the URL cannot put
-    // arbitrary text on the page.
     let notice = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "notice")
         .and_then(|(_, v)| match v.as_ref() {
@@ -257,9 +323,9 @@ pub async fn index(
             _ => None,
         });
     render_list(
-        &state,
-        &csrf,
-        &current.user,
+        state,
+        csrf,
+        scope,
         &ApplicationForm::blank(),
         Vec::new(),
         notice,
@@ -267,21 +333,20 @@ pub async fn index(
     .await
 }
 
-/// `POST /-/user_settings/applications`: registers an application owned by the user and
-/// shows it with its secret.
-pub async fn create(
-    State(state): State<AppState>,
-    current: CurrentUser,
-    csrf: Csrf,
-    WebFormPairs(pairs): WebFormPairs,
+/// Registers an application for the scope and shows it with its secret.
+pub async fn create_in(
+    state: &AppState,
+    scope: &AppScope<'_>,
+    csrf: &Csrf,
+    pairs: Vec<(String, String)>,
 ) -> Result<Response, WebError> {
     let form = ApplicationForm::from_pairs(pairs)?;
     csrf.verify(&form.authenticity_token)?;
-    let user = &current.user;
-    let settings = match form.settings(&state, user) {
+    let user = scope.user();
+    let settings = match form.settings(state, user) {
         Ok(s) => s,
         Err(errors) => {
-            let page = render_list(&state, &csrf, user, &form, errors.sentences(), None).await;
+            let page = render_list(state, csrf, scope, &form, errors.sentences(), None).await;
             return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
         }
     };
@@ -290,57 +355,50 @@ pub async fn create(
         &state.clock,
         &settings,
         form.trusted,
-        Some(user.id),
+        scope.owner(),
     )
     .await?;
-    tracing::info!(application_id = app.id, by = user.id, "application created");
+    tracing::info!(application_id = app.id, by = user.id, owner = ?scope.owner(), "application created");
     let m = Messages {
         secret: Some(&client_secret),
         notice: Some("The application was created."),
         ..Messages::default()
     };
-    render_application(&state, &csrf, user, &app, &ApplicationForm::of(&app), m)
+    render_application(state, csrf, scope, &app, &ApplicationForm::of(&app), m)
 }
 
-/// `GET /-/user_settings/applications/:id`.
-pub async fn show(
-    State(state): State<AppState>,
-    current: CurrentUser,
-    csrf: Csrf,
-    Path(id): Path<String>,
+/// One application's page.
+pub async fn show_in(
+    state: &AppState,
+    scope: &AppScope<'_>,
+    csrf: &Csrf,
+    id: &str,
 ) -> Result<Response, WebError> {
-    let app = managed_application(&state, &current.user, &id).await?;
+    let app = managed_application(state, scope, id).await?;
     let form = ApplicationForm::of(&app);
-    render_application(
-        &state,
-        &csrf,
-        &current.user,
-        &app,
-        &form,
-        Messages::default(),
-    )
+    render_application(state, csrf, scope, &app, &form, Messages::default())
 }
 
-/// `POST /-/user_settings/applications/:id`: saves the edit form.
-pub async fn update(
-    State(state): State<AppState>,
-    current: CurrentUser,
-    csrf: Csrf,
-    Path(id): Path<String>,
-    WebFormPairs(pairs): WebFormPairs,
+/// Saves the edit form.
+pub async fn update_in(
+    state: &AppState,
+    scope: &AppScope<'_>,
+    csrf: &Csrf,
+    id: &str,
+    pairs: Vec<(String, String)>,
 ) -> Result<Response, WebError> {
     let form = ApplicationForm::from_pairs(pairs)?;
     csrf.verify(&form.authenticity_token)?;
-    let user = &current.user;
-    let app = managed_application(&state, user, &id).await?;
-    let settings = match form.settings(&state, user) {
+    let user = scope.user();
+    let app = managed_application(state, scope, id).await?;
+    let settings = match form.settings(state, user) {
         Ok(s) => s,
         Err(errors) => {
             let m = Messages {
                 errors: errors.sentences(),
                 ..Messages::default()
             };
-            let page = render_application(&state, &csrf, user, &app, &form, m);
+            let page = render_application(state, csrf, scope, &app, &form, m);
             return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
         }
     };
@@ -364,25 +422,23 @@ pub async fn update(
         notice: Some("The application was updated."),
         ..Messages::default()
     };
-    render_application(&state, &csrf, user, &fresh, &ApplicationForm::of(&fresh), m)
+    render_application(state, csrf, scope, &fresh, &ApplicationForm::of(&fresh), m)
 }
 
-/// `POST /-/user_settings/applications/:id/renew_secret`: shows the new secret once; the
-/// old one stops working at once.
-pub async fn renew_secret(
-    State(state): State<AppState>,
-    current: CurrentUser,
-    csrf: Csrf,
-    Path(id): Path<String>,
-    WebForm(form): WebForm<TokenForm>,
+/// Shows the new secret once; the old one stops working at once.
+pub async fn renew_secret_in(
+    state: &AppState,
+    scope: &AppScope<'_>,
+    csrf: &Csrf,
+    id: &str,
+    authenticity_token: &str,
 ) -> Result<Response, WebError> {
-    csrf.verify(&form.authenticity_token)?;
-    let user = &current.user;
-    let app = managed_application(&state, user, &id).await?;
+    csrf.verify(authenticity_token)?;
+    let app = managed_application(state, scope, id).await?;
     let client_secret = applications::renew_secret(&state.store, &state.clock, app.id).await?;
     tracing::info!(
         application_id = app.id,
-        by = user.id,
+        by = scope.user().id,
         "application secret renewed"
     );
     let m = Messages {
@@ -390,11 +446,89 @@ pub async fn renew_secret(
         notice: Some("A new secret was generated. The previous secret no longer works."),
         ..Messages::default()
     };
-    render_application(&state, &csrf, user, &app, &ApplicationForm::of(&app), m)
+    render_application(state, csrf, scope, &app, &ApplicationForm::of(&app), m)
 }
 
-/// `POST /-/user_settings/applications/:id/delete`: deletes the application with its codes
-/// and tokens (ON DELETE CASCADE), so everything it was granted is revoked at once.
+/// Deletes the application with its codes and tokens (ON DELETE CASCADE), so everything
+/// it was granted is revoked at once.
+pub async fn delete_in(
+    state: &AppState,
+    scope: &AppScope<'_>,
+    csrf: &Csrf,
+    id: &str,
+    authenticity_token: &str,
+) -> Result<Response, WebError> {
+    csrf.verify(authenticity_token)?;
+    let app = managed_application(state, scope, id).await?;
+    state.store.delete_application(app.id).await?;
+    tracing::info!(
+        application_id = app.id,
+        by = scope.user().id,
+        "application deleted"
+    );
+    Ok(Redirect::to(&format!("{}?notice=deleted", scope.base())).into_response())
+}
+
+/// `GET /-/user_settings/applications`.
+pub async fn index(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    RawQuery(query): RawQuery,
+) -> Result<Response, WebError> {
+    list_in(
+        &state,
+        &AppScope::User(&current.user),
+        &csrf,
+        query.as_deref(),
+    )
+    .await
+}
+
+/// `POST /-/user_settings/applications`: registers an application owned by the user.
+pub async fn create(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    WebFormPairs(pairs): WebFormPairs,
+) -> Result<Response, WebError> {
+    create_in(&state, &AppScope::User(&current.user), &csrf, pairs).await
+}
+
+/// `GET /-/user_settings/applications/:id`.
+pub async fn show(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    show_in(&state, &AppScope::User(&current.user), &csrf, &id).await
+}
+
+/// `POST /-/user_settings/applications/:id`: saves the edit form.
+pub async fn update(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    WebFormPairs(pairs): WebFormPairs,
+) -> Result<Response, WebError> {
+    update_in(&state, &AppScope::User(&current.user), &csrf, &id, pairs).await
+}
+
+/// `POST /-/user_settings/applications/:id/renew_secret`.
+pub async fn renew_secret(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+    Path(id): Path<String>,
+    WebForm(form): WebForm<TokenForm>,
+) -> Result<Response, WebError> {
+    let scope = AppScope::User(&current.user);
+    renew_secret_in(&state, &scope, &csrf, &id, &form.authenticity_token).await
+}
+
+/// `POST /-/user_settings/applications/:id/delete`.
 pub async fn delete(
     State(state): State<AppState>,
     current: CurrentUser,
@@ -402,10 +536,6 @@ pub async fn delete(
     Path(id): Path<String>,
     WebForm(form): WebForm<TokenForm>,
 ) -> Result<Response, WebError> {
-    csrf.verify(&form.authenticity_token)?;
-    let user = &current.user;
-    let app = managed_application(&state, user, &id).await?;
-    state.store.delete_application(app.id).await?;
-    tracing::info!(application_id = app.id, by = user.id, "application deleted");
-    Ok(Redirect::to(&format!("{LIST_PATH}?notice=deleted")).into_response())
+    let scope = AppScope::User(&current.user);
+    delete_in(&state, &scope, &csrf, &id, &form.authenticity_token).await
 }

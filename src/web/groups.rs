@@ -3,13 +3,14 @@
 //! subgroups, members), `/groups/<full_path>/-/edit`, and the member forms. The rules are
 //! `crate::groups`'; every form carries the CSRF token.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::applications::{self, AppScope};
 use super::csrf::Csrf;
-use super::form::WebForm;
+use super::form::{WebForm, WebFormPairs};
 use super::session::{CurrentUser, MaybeUser};
 use super::{WebError, page_with_status};
 use crate::domain::clock::{date, human};
@@ -205,6 +206,11 @@ enum GroupPage {
     AddMember,
     ChangeMember(i64),
     RemoveMember(i64),
+    /// GitLab's group Settings → Applications, and one application's page and actions.
+    Applications,
+    Application(String),
+    RenewSecret(String),
+    DeleteApplication(String),
 }
 
 fn split(rest: &str) -> Result<(&str, GroupPage), WebError> {
@@ -219,6 +225,14 @@ fn split(rest: &str) -> Result<(&str, GroupPage), WebError> {
         ["group_members"] => GroupPage::AddMember,
         ["group_members", id] => GroupPage::ChangeMember(member(id)?),
         ["group_members", id, "delete"] => GroupPage::RemoveMember(member(id)?),
+        ["settings", "applications"] => GroupPage::Applications,
+        ["settings", "applications", id] => GroupPage::Application((*id).to_string()),
+        ["settings", "applications", id, "renew_secret"] => {
+            GroupPage::RenewSecret((*id).to_string())
+        }
+        ["settings", "applications", id, "delete"] => {
+            GroupPage::DeleteApplication((*id).to_string())
+        }
         _ => return Err(WebError::NotFound),
     };
     Ok((path, page))
@@ -281,18 +295,43 @@ async fn render_group(
     )
 }
 
-/// `GET /groups/<full_path>` and `GET /groups/<full_path>/-/edit`.
+/// The group's application settings are for its Owners only (GitLab), signed in.
+fn owner_scope<'a>(
+    user: Option<&'a User>,
+    view: &'a GroupView,
+    rest: &str,
+) -> Result<AppScope<'a>, WebError> {
+    let Some(user) = user else {
+        return Err(WebError::SignInRequired(format!("/groups/{rest}")));
+    };
+    groups::require_owner(view)?;
+    Ok(AppScope::Group {
+        user,
+        group: &view.group,
+    })
+}
+
+/// `GET /groups/<full_path>`, `…/-/edit`, `…/-/settings/applications[/<id>]`.
 pub async fn show(
     State(state): State<AppState>,
     maybe: MaybeUser,
     csrf: Csrf,
     Path(rest): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, WebError> {
     let (path, page) = split(&rest)?;
     let user = maybe.0.as_ref().map(|c| &c.user);
     let view = groups::find(&state.store, path, user, state.clock.now()).await?;
     match page {
         GroupPage::Show => render_group(&state, user, &csrf, &view, None).await,
+        GroupPage::Applications => {
+            let scope = owner_scope(user, &view, &rest)?;
+            applications::list_in(&state, &scope, &csrf, query.as_deref()).await
+        }
+        GroupPage::Application(id) => {
+            let scope = owner_scope(user, &view, &rest)?;
+            applications::show_in(&state, &scope, &csrf, &id).await
+        }
         GroupPage::Edit => {
             let Some(user) = user else {
                 return Err(WebError::SignInRequired(format!("/groups/{rest}")));
@@ -349,22 +388,50 @@ pub struct GroupAction {
     expires_at: Option<String>,
 }
 
-/// `POST /groups/<full_path>/-/…`: edit, delete, leave, add, change or remove a member.
+/// `POST /groups/<full_path>/-/…`: edit, delete, leave, add, change or remove a member;
+/// register, edit, renew the secret of or delete a group application.
 pub async fn act(
     State(state): State<AppState>,
     current_user: CurrentUser,
     csrf: Csrf,
     Path(rest): Path<String>,
-    WebForm(form): WebForm<GroupAction>,
+    WebFormPairs(pairs): WebFormPairs,
 ) -> Result<Response, WebError> {
-    csrf.verify(&form.authenticity_token)?;
     let (path, page) = split(&rest)?;
     let user = &current_user.user;
     let now = state.clock.now();
     let view = groups::find(&state.store, path, Some(user), now).await?;
+    // The application forms (with their repeated `scopes[]`) are read by their own page.
+    match &page {
+        GroupPage::Applications => {
+            let scope = owner_scope(Some(user), &view, &rest)?;
+            return applications::create_in(&state, &scope, &csrf, pairs).await;
+        }
+        GroupPage::Application(id) => {
+            let scope = owner_scope(Some(user), &view, &rest)?;
+            return applications::update_in(&state, &scope, &csrf, id, pairs).await;
+        }
+        GroupPage::RenewSecret(id) | GroupPage::DeleteApplication(id) => {
+            let scope = owner_scope(Some(user), &view, &rest)?;
+            let form: applications::TokenForm = strict(&pairs)?;
+            return if matches!(page, GroupPage::RenewSecret(_)) {
+                applications::renew_secret_in(&state, &scope, &csrf, id, &form.authenticity_token)
+                    .await
+            } else {
+                applications::delete_in(&state, &scope, &csrf, id, &form.authenticity_token).await
+            };
+        }
+        _ => {}
+    }
+    let form: GroupAction = strict(&pairs)?;
+    csrf.verify(&form.authenticity_token)?;
     let back = group_link(&view.group);
     match page {
-        GroupPage::Show => Err(WebError::NotFound),
+        GroupPage::Show
+        | GroupPage::Applications
+        | GroupPage::Application(_)
+        | GroupPage::RenewSecret(_)
+        | GroupPage::DeleteApplication(_) => Err(WebError::NotFound),
         GroupPage::Edit => {
             let input = GroupInput {
                 name: form.name.clone(),
@@ -433,4 +500,14 @@ pub async fn act(
             Ok(Redirect::to(&back).into_response())
         }
     }
+}
+
+/// The pairs of a form read as strictly as `WebForm` reads a body (unknown or repeated
+/// fields refused).
+fn strict<T: serde::de::DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, WebError> {
+    let mut body = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        body.append_pair(k, v);
+    }
+    crate::http::body::parse_form(body.finish().as_bytes()).map_err(super::form::bad)
 }

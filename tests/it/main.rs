@@ -11,6 +11,7 @@ mod bad_input;
 mod cli;
 mod concurrent_issuance;
 mod connections;
+mod group_applications;
 mod group_claims;
 mod groups_api;
 mod health;
