@@ -179,6 +179,7 @@ impl Server {
         let maintenance = tokio::spawn(bootstrap::maintenance_loop(state.clone()));
         let invalidations = tokio::spawn(state.store.clone().follow_invalidations());
         let wal = tokio::spawn(state.store.clone().keep_wal_small());
+        let logouts = tokio::spawn(crate::oidc::backchannel::deliver_forever(state.clone()));
         tracing::info!(addr = %self.local_addr(), external_url = %state.config.external_url, "doorward is listening");
         let settings = state.config.connections;
         crate::http::connections::serve(
@@ -195,6 +196,7 @@ impl Server {
         maintenance.abort();
         invalidations.abort();
         wal.abort();
+        logouts.abort();
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -58,6 +58,10 @@ pub struct Config {
     /// Connection limits (src/http/connections.rs), against clients that open connections
     /// and send slowly or not at all (slowloris). Milliseconds, except the cap.
     pub connections: ConnectionSettings,
+    /// Let back-channel logout URIs name loopback and private addresses, over plain http
+    /// too (tests, single-machine trials); off, such URIs are refused at registration and
+    /// never called.
+    pub backchannel_logout_allow_loopback: bool,
 }
 
 /// How long the server waits for each part of a request, and how many connections it
@@ -120,6 +124,7 @@ struct FileConfig {
     keep_alive_timeout_ms: Option<i64>,
     request_timeout_ms: Option<i64>,
     max_connections: Option<i64>,
+    backchannel_logout_allow_loopback: Option<bool>,
 }
 
 /// Reads one setting: the environment first, then the file.
@@ -331,6 +336,10 @@ impl Config {
                     .number("max_connections", f.max_connections, 1)?
                     .unwrap_or(4096),
             },
+            backchannel_logout_allow_loopback: src.flag(
+                "backchannel_logout_allow_loopback",
+                f.backchannel_logout_allow_loopback,
+            )?,
         })
     }
 

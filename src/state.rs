@@ -9,6 +9,7 @@ use crate::domain::clock::Clock;
 use crate::domain::password::PasswordHasher;
 use crate::domain::secret::MasterKey;
 use crate::http::metrics::Metrics;
+use crate::http::outgoing::OutgoingClient;
 use crate::oidc::keys::KeyCache;
 use crate::store::Store;
 use crate::web::templates::Templates;
@@ -43,6 +44,8 @@ pub struct Shared {
     /// The OpenID Connect signing keys, as last read from the database (`oidc::keys`).
     pub signing_keys: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
+    /// For requests to URLs others registered (back-channel logout).
+    pub outgoing: OutgoingClient,
     /// Set when shutdown starts, so readiness turns 503 and load balancers drain us.
     pub shutting_down: Arc<AtomicBool>,
 }
@@ -62,6 +65,7 @@ impl AppState {
             templates: Arc::new(Templates::load()?),
             signing_keys: Arc::new(KeyCache::new(master_key, config.id_token_lifetime)),
             metrics: Arc::new(Metrics::new()),
+            outgoing: OutgoingClient::new(config.backchannel_logout_allow_loopback)?,
             config: Arc::new(config),
             store,
             clock,

@@ -21,7 +21,9 @@ use crate::store::StoreError;
 
 const NOT_FOUND: &str = "404 Application Not Found";
 
-/// `POST /applications` fields: GitLab's, plus Doorward's `trusted` and `require_pkce`.
+/// `POST /applications` fields: GitLab's, plus Doorward's `trusted` and `require_pkce`, and
+/// the Back-Channel Logout registration (`backchannel_logout_uri`,
+/// `backchannel_logout_session_required`, as in RFC 7591 metadata).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApplication {
@@ -33,6 +35,8 @@ pub struct CreateApplication {
     confidential: Option<bool>,
     trusted: Option<bool>,
     require_pkce: Option<bool>,
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: Option<bool>,
 }
 
 /// `POST /applications`: registers an instance-wide application; 200 with its secret, the
@@ -64,6 +68,13 @@ pub async fn create(
         input.require_pkce.unwrap_or(false),
         state.config.allow_http_redirect_uris,
     )
+    .and_then(|s| {
+        s.with_backchannel_logout(
+            input.backchannel_logout_uri.as_deref().unwrap_or_default(),
+            input.backchannel_logout_session_required.unwrap_or(false),
+            state.config.backchannel_logout_allow_loopback,
+        )
+    })
     .map_err(ApiError::Validation)?;
     let (app, client_secret) = applications::register_application(
         &state.store,

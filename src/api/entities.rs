@@ -205,6 +205,8 @@ pub fn application(a: &Application) -> Value {
         "trusted": a.trusted,
         "require_pkce": a.require_pkce,
         "scopes": a.scopes,
+        "backchannel_logout_uri": a.backchannel_logout_uri,
+        "backchannel_logout_session_required": a.backchannel_logout_session_required,
     })
 }
 

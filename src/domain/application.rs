@@ -23,6 +23,10 @@ pub struct Application {
     pub owner_id: Option<i64>,
     /// The group that owns it (GitLab's group applications), managed by its Owners.
     pub group_id: Option<i64>,
+    /// Where to POST logout tokens (OpenID Connect Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the logout token must carry `sid` (Doorward's always do).
+    pub backchannel_logout_session_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -88,6 +92,65 @@ pub struct ApplicationSettings {
     pub scopes: ScopeSet,
     pub confidential: bool,
     pub require_pkce: bool,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+}
+
+impl ApplicationSettings {
+    /// Adds the Back-Channel Logout registration (§2.2): an absolute `https` URI without
+    /// a fragment; `http` and loopback or private hosts only when the instance allows
+    /// local ones (`allow_local`). Blank means none.
+    pub fn with_backchannel_logout(
+        mut self,
+        uri: &str,
+        session_required: bool,
+        allow_local: bool,
+    ) -> Result<ApplicationSettings, FieldErrors> {
+        let uri = uri.trim();
+        self.backchannel_logout_session_required = session_required;
+        if uri.is_empty() {
+            self.backchannel_logout_uri = None;
+            return Ok(self);
+        }
+        let mut errors = FieldErrors::default();
+        match check_backchannel_uri(uri, allow_local) {
+            Ok(()) => self.backchannel_logout_uri = Some(uri.to_string()),
+            Err(why) => errors.add("backchannel_logout_uri", why),
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn check_backchannel_uri(uri: &str, allow_local: bool) -> Result<(), &'static str> {
+    let parsed = url::Url::parse(uri).map_err(|_| "must be an absolute URI")?;
+    if parsed.fragment().is_some() {
+        return Err("must not contain a fragment");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not contain credentials");
+    }
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_local => {}
+        _ => return Err("must use https"),
+    }
+    let local = match parsed.host() {
+        None => return Err("must name a host"),
+        Some(url::Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => !super::net::is_global(ip.into()),
+        Some(url::Host::Ipv6(ip)) => !super::net::is_global(ip.into()),
+    };
+    if local && !allow_local {
+        return Err("must not name a loopback or private address");
+    }
+    Ok(())
 }
 
 /// Validates the fields of a registration form or API call.
@@ -130,6 +193,8 @@ pub fn validate_settings(
         scopes,
         confidential,
         require_pkce,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     })
 }
 

@@ -3,6 +3,7 @@
 pub mod application;
 pub mod clock;
 pub mod group;
+pub mod net;
 pub mod password;
 pub mod pkce;
 pub mod redirect_uri;

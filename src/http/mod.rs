@@ -7,6 +7,7 @@ pub mod connections;
 pub mod headers;
 pub mod health;
 pub mod metrics;
+pub mod outgoing;
 pub mod sink;
 
 use axum::Router;

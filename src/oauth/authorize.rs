@@ -216,6 +216,7 @@ async fn approve(state: &AppState, request: &AuthorizationRequest, user: &Curren
         nonce: request.nonce.as_deref(),
         auth_time: user.signed_in_at,
         expires_at: now + CODE_LIFETIME,
+        session_id: Some(user.session_id),
     };
     if let Err(e) = state.store.create_grant(&grant, now).await {
         let error: OAuthError = e.into();

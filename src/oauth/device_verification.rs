@@ -238,6 +238,7 @@ pub async fn decide(
             user.user.id,
             approve,
             user.signed_in_at,
+            user.session_id,
             state.clock.now(),
         )
         .await?;

@@ -52,11 +52,12 @@ pub async fn issue(
     let tokens = MintedTokens::new(issuance.with_refresh);
     let new_chain = new_family();
     let scope_text = issuance.scopes.to_string();
+    let family = issuance.family.unwrap_or(&new_chain);
     let owner = TokenOwner {
         application_id: issuance.application_id,
         user_id: issuance.user_id,
         grant_id: issuance.grant_id,
-        family: issuance.family.unwrap_or(&new_chain),
+        family,
         scopes: &scope_text,
     };
     let row = tokens.row(&owner, now, lifetime);
@@ -71,8 +72,20 @@ pub async fn issue(
         return Ok(None);
     }
     let mut response = tokens.response(issuance.scopes, now, lifetime);
-    if let Some(subject) = &issuance.subject {
-        id_token::attach(state, &mut response, issuance.scopes, subject).await?;
+    if let Some(subject) = &issuance.subject
+        && issuance.scopes.contains("openid")
+    {
+        let sid = id_token::sid_of_chain(family);
+        id_token::attach(state, &mut response, issuance.scopes, subject, &sid).await?;
+        // Back-Channel Logout 1.0 §2: remember that this client got an id_token in this
+        // browser session, so the session's end can be told to it.
+        if let (Some(session), Some(application)) =
+            (subject.browser_session, issuance.application_id)
+        {
+            store
+                .record_session_login(session, application, subject.user.id, &sid, now)
+                .await?;
+        }
     }
     Ok(Some(response))
 }

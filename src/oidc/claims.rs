@@ -19,6 +19,7 @@ pub const SUPPORTED: &[&str] = &[
     "auth_time",
     "nonce",
     "at_hash",
+    "sid",
     "name",
     "nickname",
     "preferred_username",

@@ -112,6 +112,9 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
             ("request_parameter_supported".into(), json!(false)),
             ("request_uri_parameter_supported".into(), json!(false)),
             ("claims_parameter_supported".into(), json!(false)),
+            // Back-Channel Logout 1.0 §2.1: logout tokens are sent, always with `sid`.
+            ("backchannel_logout_supported".into(), json!(true)),
+            ("backchannel_logout_session_supported".into(), json!(true)),
         ]);
     }
     doc

@@ -23,6 +23,20 @@ pub struct Subject<'a> {
     /// The authorization request's `nonce`, echoed (Core §2); never on refresh (Core
     /// §12.2).
     pub nonce: Option<&'a str>,
+    /// The browser session the user authorized in (code and device flows), under which
+    /// the login is recorded for Back-Channel Logout; `None` for the password grant and
+    /// refreshes (recorded when the chain began).
+    pub browser_session: Option<i64>,
+}
+
+/// The `sid` of a chain of tokens (Back-Channel Logout 1.0 §2.1, Core §3.1.3.x): derived
+/// from the refresh chain's random id, so every id_token of one sign-in at one client
+/// carries the same `sid` and nothing about the browser session leaks.
+pub fn sid_of_chain(family: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"doorward sid\0");
+    hasher.update(family);
+    base64url(&hasher.finalize()[..16])
 }
 
 /// Core §3.1.3.6: base64url of the left half of the SHA-256 of the access token's ASCII
@@ -38,6 +52,7 @@ pub fn claims(
     subject: &Subject<'_>,
     scopes: &ScopeSet,
     access_token: &str,
+    sid: &str,
     now: i64,
     lifetime: i64,
 ) -> Map<String, Value> {
@@ -53,6 +68,8 @@ pub fn claims(
         c.insert("nonce".into(), Value::String(nonce.to_string()));
     }
     c.insert("at_hash".into(), Value::String(at_hash(access_token)));
+    // Back-Channel Logout 1.0 §2.1: `sid` in every id_token, matched by logout tokens.
+    c.insert("sid".into(), Value::String(sid.to_string()));
     c.extend(user_claims(subject.user, scopes, issuer));
     c
 }
@@ -63,6 +80,7 @@ pub async fn attach(
     response: &mut TokenResponse,
     scopes: &ScopeSet,
     subject: &Subject<'_>,
+    sid: &str,
 ) -> Result<(), OAuthError> {
     // Core §3.1.2.1: without `openid` it is plain OAuth, and gets no id_token.
     if !scopes.contains("openid") {
@@ -82,6 +100,7 @@ pub async fn attach(
         subject,
         scopes,
         &response.access_token,
+        sid,
         now,
         state.config.id_token_lifetime,
     );

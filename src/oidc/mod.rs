@@ -3,6 +3,7 @@
 //! JWKS, id_tokens, UserInfo, the discovery documents and WebFinger, the OIDC
 //! authorization request parameters, and logout.
 
+pub mod backchannel;
 pub mod claims;
 pub mod discovery;
 pub mod id_token;

@@ -215,8 +215,13 @@ impl SigningKey {
     /// A compact JWS of `claims` with `typ`, `alg` and `kid` in the header (GitLab's
     /// header, OIDC Core §10.1).
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
+        self.sign_typed(claims, "JWT")
+    }
+
+    /// Signs with an explicit `typ` header (RFC 8725 §3.11), e.g. `logout+jwt`.
+    pub fn sign_typed<T: Serialize>(&self, claims: &T, typ: &str) -> Result<String, KeyError> {
         let mut header = Header::new(self.alg.jws());
-        header.typ = Some("JWT".into());
+        header.typ = Some(typ.into());
         header.kid = Some(self.public.kid.clone());
         Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
     }

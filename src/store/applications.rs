@@ -17,6 +17,8 @@ impl_from_row!(Application {
     require_pkce: bool,
     owner_id: Option<i64>,
     group_id: Option<i64>,
+    backchannel_logout_uri: Option<String>,
+    backchannel_logout_session_required: bool,
     created_at: i64,
     updated_at: i64,
 });
@@ -25,7 +27,8 @@ macro_rules! select_applications {
     ($tail:literal) => {
         concat!(
             "SELECT id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
-             owner_id, group_id, created_at, updated_at FROM oauth_applications ",
+             owner_id, group_id, backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at \
+             FROM oauth_applications ",
             $tail
         )
     };
@@ -42,9 +45,11 @@ impl Store {
         now: i64,
     ) -> StoreResult<Application> {
         const SQL: &str = "INSERT INTO oauth_applications \
-             (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
-             RETURNING id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, created_at, updated_at";
+             (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, \
+              backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $11, $11) \
+             RETURNING id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, \
+             backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at";
         let (owner_id, group_id) = owner.into().columns();
         Ok(on_pool!(self, p => sqlx::query_as(SQL)
             .bind(uid)
@@ -58,6 +63,8 @@ impl Store {
             .bind(owner_id)
             .bind(group_id)
             .bind(now)
+            .bind(&settings.backchannel_logout_uri)
+            .bind(settings.backchannel_logout_session_required)
             .fetch_one(p)
             .await)?)
     }
@@ -130,7 +137,8 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
-             confidential = $5, trusted = $6, require_pkce = $7, updated_at = $8 WHERE id = $1";
+             confidential = $5, trusted = $6, require_pkce = $7, updated_at = $8, backchannel_logout_uri = $9, \
+             backchannel_logout_session_required = $10 WHERE id = $1";
         let done = on_pool!(self, p => sqlx::query(SQL)
             .bind(id)
             .bind(&settings.name)
@@ -140,6 +148,8 @@ impl Store {
             .bind(trusted)
             .bind(settings.require_pkce)
             .bind(now)
+            .bind(&settings.backchannel_logout_uri)
+            .bind(settings.backchannel_logout_session_required)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

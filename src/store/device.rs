@@ -23,6 +23,8 @@ pub struct DeviceGrant {
     pub status: String,
     pub user_id: Option<i64>,
     pub auth_time: Option<i64>,
+    /// The browser session the user approved in.
+    pub session_id: Option<i64>,
 }
 impl_from_row!(DeviceGrant {
     id: i64,
@@ -35,6 +37,7 @@ impl_from_row!(DeviceGrant {
     status: String,
     user_id: Option<i64>,
     auth_time: Option<i64>,
+    session_id: Option<i64>,
 });
 
 pub struct NewDeviceGrant<'a> {
@@ -50,7 +53,7 @@ macro_rules! select_device_grants {
     ($where:literal) => {
         concat!(
             "SELECT id, application_id, scopes, created_at, expires_at, poll_interval, last_polled_at, status, \
-             user_id, auth_time FROM oauth_device_grants WHERE ",
+             user_id, auth_time, session_id FROM oauth_device_grants WHERE ",
             $where
         )
     };
@@ -104,9 +107,10 @@ impl Store {
         user_id: i64,
         approve: bool,
         auth_time: i64,
+        session_id: i64,
         now: i64,
     ) -> StoreResult<bool> {
-        const SQL: &str = "UPDATE oauth_device_grants SET status = $2, user_id = $3, auth_time = $4 \
+        const SQL: &str = "UPDATE oauth_device_grants SET status = $2, user_id = $3, auth_time = $4, session_id = $6 \
              WHERE id = $1 AND status = 'pending' AND expires_at > $5";
         let status = if approve { APPROVED } else { DENIED };
         let done = on_pool!(self, p => sqlx::query(SQL)
@@ -115,6 +119,7 @@ impl Store {
             .bind(user_id)
             .bind(auth_time)
             .bind(now)
+            .bind(session_id)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

@@ -11,8 +11,8 @@ use super::{Store, StoreResult, on_pool};
 impl Store {
     pub async fn create_grant(&self, g: &NewGrant<'_>, now: i64) -> StoreResult<()> {
         const SQL: &str = "INSERT INTO oauth_grants (code_hash, application_id, user_id, redirect_uri, scopes, \
-             code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
+             code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at, session_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
         on_pool!(self, p => sqlx::query(SQL)
             .bind(g.code_hash)
             .bind(g.application_id)
@@ -25,6 +25,7 @@ impl Store {
             .bind(g.auth_time)
             .bind(now)
             .bind(g.expires_at)
+            .bind(g.session_id)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
@@ -33,7 +34,7 @@ impl Store {
 
     pub async fn grant_by_code_hash(&self, code_hash: &[u8]) -> StoreResult<Option<Grant>> {
         const SQL: &str = "SELECT id, application_id, user_id, redirect_uri, scopes, code_challenge, \
-             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at \
+             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, session_id \
              FROM oauth_grants WHERE code_hash = $1";
         let row: Option<GrantRow> =
             on_pool!(self, read p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?;

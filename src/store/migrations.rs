@@ -62,6 +62,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_group_applications.sql"),
         include_str!("../../migrations/postgres/0009_group_applications.sql"),
     ),
+    (
+        10,
+        "backchannel_logout",
+        include_str!("../../migrations/sqlite/0010_backchannel_logout.sql"),
+        include_str!("../../migrations/postgres/0010_backchannel_logout.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

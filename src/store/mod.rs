@@ -8,6 +8,7 @@
 
 pub mod access_tokens;
 pub mod applications;
+pub mod backchannel;
 mod cache;
 pub mod device;
 pub mod grants;

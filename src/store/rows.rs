@@ -20,6 +20,8 @@ pub struct Grant {
     pub created_at: i64,
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
+    /// The browser session the code was issued in.
+    pub session_id: Option<i64>,
 }
 
 /// `oauth_grants` as its columns read; [`Grant`] pairs the two PKCE columns.
@@ -36,6 +38,7 @@ pub(super) struct GrantRow {
     created_at: i64,
     expires_at: i64,
     consumed_at: Option<i64>,
+    session_id: Option<i64>,
 }
 impl_from_row!(GrantRow {
     id: i64,
@@ -50,6 +53,7 @@ impl_from_row!(GrantRow {
     created_at: i64,
     expires_at: i64,
     consumed_at: Option<i64>,
+    session_id: Option<i64>,
 });
 
 impl TryFrom<GrantRow> for Grant {
@@ -79,6 +83,7 @@ impl TryFrom<GrantRow> for Grant {
             created_at: r.created_at,
             expires_at: r.expires_at,
             consumed_at: r.consumed_at,
+            session_id: r.session_id,
         })
     }
 }
@@ -93,6 +98,7 @@ pub struct NewGrant<'a> {
     pub nonce: Option<&'a str>,
     pub auth_time: i64,
     pub expires_at: i64,
+    pub session_id: Option<i64>,
 }
 
 /// An access token row; the refresh token, when there is one, lives on the same row.

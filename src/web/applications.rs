@@ -37,6 +37,8 @@ struct ApplicationForm {
     confidential: bool,
     require_pkce: bool,
     trusted: bool,
+    backchannel_logout_uri: String,
+    backchannel_logout_session_required: bool,
 }
 
 impl ApplicationForm {
@@ -50,6 +52,8 @@ impl ApplicationForm {
             confidential: true,
             require_pkce: false,
             trusted: false,
+            backchannel_logout_uri: String::new(),
+            backchannel_logout_session_required: false,
         }
     }
 
@@ -62,6 +66,8 @@ impl ApplicationForm {
             confidential: app.confidential,
             require_pkce: app.require_pkce,
             trusted: app.trusted,
+            backchannel_logout_uri: app.backchannel_logout_uri.clone().unwrap_or_default(),
+            backchannel_logout_session_required: app.backchannel_logout_session_required,
         }
     }
 
@@ -89,6 +95,10 @@ impl ApplicationForm {
                 "confidential" => form.confidential = checkbox(&key, &value)?,
                 "require_pkce" => form.require_pkce = checkbox(&key, &value)?,
                 "trusted" => form.trusted = checkbox(&key, &value)?,
+                "backchannel_logout_uri" => form.backchannel_logout_uri = value,
+                "backchannel_logout_session_required" => {
+                    form.backchannel_logout_session_required = checkbox(&key, &value)?
+                }
                 _ => return Err(unreadable(format!("unknown field `{key}`"))),
             }
             seen.push(key);
@@ -106,7 +116,14 @@ impl ApplicationForm {
             self.confidential,
             self.require_pkce,
             state.config.allow_http_redirect_uris,
-        );
+        )
+        .and_then(|s| {
+            s.with_backchannel_logout(
+                &self.backchannel_logout_uri,
+                self.backchannel_logout_session_required,
+                state.config.backchannel_logout_allow_loopback,
+            )
+        });
         if self.trusted && !user.is_admin {
             let mut errors = checked.err().unwrap_or_default();
             errors.add("trusted", "can be set only by an administrator");
@@ -150,6 +167,7 @@ fn app_view(app: &Application) -> minijinja::Value {
         confidential => app.confidential,
         trusted => app.trusted,
         require_pkce => app.require_pkce,
+        backchannel_logout_uri => &app.backchannel_logout_uri,
         instance_wide => app.is_instance_wide(),
         created_at => human(app.created_at),
     }

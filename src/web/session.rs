@@ -24,6 +24,9 @@ pub struct CurrentUser {
     pub session_hash: [u8; 32],
     /// When the user signed in (OpenID Connect `auth_time`).
     pub signed_in_at: i64,
+    /// The session's row id (for what is recorded against this session: the logins that
+    /// Back-Channel Logout tells about).
+    pub session_id: i64,
 }
 
 /// The signed-in user, if any.
@@ -64,6 +67,7 @@ impl FromRequestParts<AppState> for MaybeUser {
             user: found.user,
             session_hash: hash,
             signed_in_at: found.created_at,
+            session_id: found.session_id,
         };
         parts.extensions.insert(current.clone());
         Ok(MaybeUser(Some(current)))

@@ -7,6 +7,7 @@ mod support;
 mod api_users;
 mod applications_api;
 mod applications_pages;
+mod backchannel_logout;
 mod bad_input;
 mod cli;
 mod concurrent_issuance;

@@ -104,6 +104,7 @@ pub async fn exchange(
                 client_id: &client.application.uid,
                 auth_time: grant.auth_time,
                 nonce: grant.nonce.as_deref(),
+                browser_session: grant.session_id,
             }),
         },
     )

@@ -90,6 +90,7 @@ pub async fn exchange(
                 client_id: &client.application.uid,
                 auth_time: grant.auth_time.unwrap_or(now),
                 nonce: None,
+                browser_session: grant.session_id,
             }),
         },
     )

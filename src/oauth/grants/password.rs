@@ -98,6 +98,7 @@ pub async fn exchange(
                 client_id: &app.uid,
                 auth_time: now,
                 nonce: params.get("nonce"),
+                browser_session: None,
             }),
         },
     )

@@ -87,6 +87,7 @@ pub async fn refresh(
             client_id,
             auth_time: user.current_sign_in_at.unwrap_or(token.created_at),
             nonce: None,
+            browser_session: None,
         }),
         _ => None,
     };
