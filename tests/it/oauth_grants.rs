@@ -254,6 +254,9 @@ both_backends! {
         assert!(res.text().await.unwrap().contains("Access denied"));
         app.clock.advance(10);
         assert_eq!(error_of(poll(code.clone()).await, 400).await["error"], "access_denied");
+        // RFC 8628 §3.5: slow_down is a kind of authorization_pending; a decided grant is
+        // answered at once, however fast the device polls.
+        assert_eq!(error_of(poll(code.clone()).await, 400).await["error"], "access_denied");
 
         // Expiry.
         let d = start().await;

@@ -41,24 +41,27 @@ pub async fn exchange(
     if grant.expires_at <= now {
         return Err(OAuthError::new(ErrorCode::ExpiredToken));
     }
-    // RFC 8628 §3.5: polling faster than the interval is slow_down, and the interval grows.
-    if grant
-        .last_polled_at
-        .is_some_and(|last| now - last < grant.poll_interval)
-    {
-        state
-            .store
-            .record_device_poll(grant.id, now, grant.poll_interval + SLOW_DOWN_STEP)
-            .await?;
-        return Err(OAuthError::new(ErrorCode::SlowDown));
-    }
-    state
-        .store
-        .record_device_poll(grant.id, now, grant.poll_interval)
-        .await?;
-    // RFC 8628 §3.5: authorization_pending until the user decides; access_denied after Deny.
+    // RFC 8628 §3.5: slow_down is a variant of authorization_pending, so the polling rate
+    // is enforced only while the user has not decided; once they have, the device gets its
+    // answer at once.
     match grant.status.as_str() {
-        device::PENDING => return Err(OAuthError::new(ErrorCode::AuthorizationPending)),
+        device::PENDING => {
+            let too_fast = grant
+                .last_polled_at
+                .is_some_and(|last| now - last < grant.poll_interval);
+            // Polling faster than the interval is slow_down, and the interval grows.
+            let interval = grant.poll_interval + if too_fast { SLOW_DOWN_STEP } else { 0 };
+            state
+                .store
+                .record_device_poll(grant.id, now, interval)
+                .await?;
+            return Err(OAuthError::new(if too_fast {
+                ErrorCode::SlowDown
+            } else {
+                ErrorCode::AuthorizationPending
+            }));
+        }
+        // RFC 8628 §3.5: access_denied after Deny.
         device::DENIED => return Err(OAuthError::new(ErrorCode::AccessDenied)),
         _ => {}
     }
