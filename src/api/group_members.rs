@@ -11,10 +11,11 @@ use serde::de::IgnoredAny;
 use super::auth::Caller;
 use super::entities::{member, membership};
 use super::error::ApiError;
+use super::groups::visible;
 use super::input::{ApiInput, NoParams, parse_query};
 use super::pagination::Page;
 use crate::domain::scope::access;
-use crate::groups::{self, GroupView};
+use crate::groups;
 use crate::state::AppState;
 use crate::store::groups::Member;
 
@@ -35,17 +36,6 @@ struct ListQuery {
     show_seat_info: Option<IgnoredAny>,
     state: Option<IgnoredAny>,
     pagination: Option<IgnoredAny>,
-}
-
-async fn visible(
-    state: &AppState,
-    caller: Option<&Caller>,
-    id: &str,
-) -> Result<GroupView, ApiError> {
-    if let Some(c) = caller {
-        c.require_scope(access::READ_API)?;
-    }
-    Ok(groups::find(&state.store, id, caller.map(|c| &c.user), state.clock.now()).await?)
 }
 
 fn parse_user_id(raw: &str) -> Result<i64, ApiError> {

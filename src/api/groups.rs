@@ -177,7 +177,9 @@ pub async fn list(
     list_with(&state, caller.as_ref(), query.as_deref(), |_| {}, "/groups").await
 }
 
-async fn visible(
+/// The group `id` names, if the caller (or an anonymous request) may see it; a token
+/// must allow reading (`read_api` or `api`).
+pub(super) async fn visible(
     state: &AppState,
     caller: Option<&Caller>,
     id: &str,
@@ -188,6 +190,29 @@ async fn visible(
     Ok(groups::find(&state.store, id, caller.map(|c| &c.user), state.clock.now()).await?)
 }
 
+/// Which groups below a group a list shows.
+#[derive(Clone, Copy)]
+enum Below {
+    Children,
+    Descendants,
+}
+
+async fn list_below(
+    state: &AppState,
+    caller: Option<&Caller>,
+    id: &str,
+    query: Option<&str>,
+    below: Below,
+) -> Result<Response, ApiError> {
+    let group_id = visible(state, caller, id).await?.group.id;
+    let (path, scope): (_, fn(&mut GroupFilter, i64)) = match below {
+        Below::Children => ("subgroups", |f, id| f.parent_id = Some(id)),
+        Below::Descendants => ("descendant_groups", |f, id| f.ancestor_id = Some(id)),
+    };
+    let path = format!("/groups/{group_id}/{path}");
+    list_with(state, caller, query, |f| scope(f, group_id), &path).await
+}
+
 /// `GET /groups/:id/subgroups`: the children the caller may see.
 pub async fn subgroups(
     State(state): State<AppState>,
@@ -195,14 +220,12 @@ pub async fn subgroups(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let view = visible(&state, caller.as_ref(), &id).await?;
-    let path = format!("/groups/{}/subgroups", view.group.id);
-    list_with(
+    list_below(
         &state,
         caller.as_ref(),
+        &id,
         query.as_deref(),
-        |f| f.parent_id = Some(view.group.id),
-        &path,
+        Below::Children,
     )
     .await
 }
@@ -214,14 +237,12 @@ pub async fn descendant_groups(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let view = visible(&state, caller.as_ref(), &id).await?;
-    let path = format!("/groups/{}/descendant_groups", view.group.id);
-    list_with(
+    list_below(
         &state,
         caller.as_ref(),
+        &id,
         query.as_deref(),
-        |f| f.ancestor_id = Some(view.group.id),
-        &path,
+        Below::Descendants,
     )
     .await
 }

@@ -18,29 +18,7 @@ use crate::domain::group::{AccessLevel, Visibility};
 use crate::domain::pkce;
 use crate::domain::scope::ScopeSet;
 
-impl<DB: Database> Type<DB> for ScopeSet
-where
-    str: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as Type<DB>>::compatible(ty)
-    }
-}
-
-impl<'r, DB: Database> Decode<'r, DB> for ScopeSet
-where
-    &'r str: Decode<'r, DB>,
-{
-    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
-        Ok(ScopeSet::from_stored(<&str as Decode<DB>>::decode(value)?))
-    }
-}
-
-/// A text column decoded by a strict parser.
+/// A text column decoded by a parser (`None` is a decoding error).
 macro_rules! text_column {
     ($ty:ty, $parse:expr, $what:literal) => {
         impl<DB: Database> Type<DB> for $ty
@@ -69,6 +47,7 @@ macro_rules! text_column {
     };
 }
 
+text_column!(ScopeSet, |text| Some(ScopeSet::from_stored(text)), "scopes");
 text_column!(pkce::Method, pkce::Method::parse, "PKCE method");
 text_column!(Visibility, Visibility::parse, "visibility");
 
