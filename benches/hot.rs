@@ -103,6 +103,7 @@ fn id_token_sign(bencher: Bencher, alg: Alg) {
         client_id: &client_id,
         auth_time: 1_760_000_000,
         nonce: Some("n-0S6_WzA2Mj"),
+        browser_session: None,
     };
     bencher.bench(|| {
         let claims = id_token::claims(
@@ -110,6 +111,7 @@ fn id_token_sign(bencher: Bencher, alg: Alg) {
             black_box(&subject),
             black_box(&scopes),
             black_box(access_token.expose()),
+            black_box("yNs2tEVxx0QhD8S3kIjYPQ"),
             black_box(1_760_000_100),
             black_box(120),
         );

@@ -17,6 +17,8 @@ pub mod http;
 pub mod logging;
 pub mod oauth;
 pub mod oidc;
+#[cfg(test)]
+mod proptests;
 pub mod state;
 pub mod store;
 pub mod two_factor;

@@ -16,6 +16,7 @@ mod group_applications;
 mod group_claims;
 mod groups_api;
 mod health;
+mod malformed_requests;
 mod nodes;
 mod oauth_code_flow;
 mod oauth_errors;
