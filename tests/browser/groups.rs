@@ -24,6 +24,26 @@ async fn text(browser: &Browser, css: &str) -> String {
         .unwrap()
 }
 
+/// Waits until the element at `css` reads `expected`: a form that posts and redirects back
+/// to the same page leaves the URL unchanged, so only the content tells the new page has
+/// loaded (reading the old one meanwhile may find it gone: a stale element).
+async fn wait_text(browser: &Browser, css: &str, expected: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(el) = browser.driver.find(By::Css(css)).await
+            && let Ok(t) = el.text().await
+            && t == expected
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{css} never read {expected:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 both_backends! {
     async fn a_person_manages_groups_and_members_in_the_browser(app: TestApp) {
         app.create_user("bea", "bea-password-1").await;
@@ -43,7 +63,8 @@ both_backends! {
         fill(&browser, "name", "Acme <Corp>").await;
         fill(&browser, "path", "acme").await;
         d.find(By::Css("#new-group button[type=submit]")).await.unwrap().click().await.unwrap();
-        // Markup in a name is refused, and shown back as text.
+        // Markup in a name is refused, and shown back as text (the form again, at /groups).
+        browser.wait_for_path("/groups").await;
         assert!(text(&browser, ".flash.error").await.contains("HTML"));
         fill(&browser, "name", "Acme").await;
         fill(&browser, "description", "<script>alert(1)</script> the company").await;
@@ -68,14 +89,12 @@ both_backends! {
         d.find(By::Css("#access_level option[value='30']")).await.unwrap().click().await.unwrap();
         d.execute("document.getElementById('expires_at').value = '2999-12-31'", vec![]).await.unwrap();
         d.find(By::Css("#add-member button[type=submit]")).await.unwrap().click().await.unwrap();
-        browser.wait_for_path("/groups/acme").await;
-        assert_eq!(text(&browser, "tr[data-username=bea] .level").await, "Developer");
+        wait_text(&browser, "tr[data-username=bea] .level", "Developer").await;
         assert_eq!(text(&browser, "tr[data-username=bea] .expires").await, "2999-12-31");
         // Change the level to Maintainer.
         d.find(By::Css("tr[data-username=bea] select option[value='40']")).await.unwrap().click().await.unwrap();
         d.find(By::Css("tr[data-username=bea] .change-member button")).await.unwrap().click().await.unwrap();
-        browser.wait_for_path("/groups/acme").await;
-        assert_eq!(text(&browser, "tr[data-username=bea] .level").await, "Maintainer");
+        wait_text(&browser, "tr[data-username=bea] .level", "Maintainer").await;
         browser.screenshot(&format!("group-{:?}", app.backend)).await;
 
         // The subgroup lists bea as inherited in the API; the dashboard lists both groups.
@@ -94,6 +113,7 @@ both_backends! {
         // The last Owner cannot leave.
         d.goto(app.url("/groups/acme-corp")).await.unwrap();
         d.find(By::Id("leave-group")).await.unwrap().click().await.unwrap();
+        browser.wait_for_path("/groups/acme-corp/-/leave").await;
         let body = text(&browser, "main").await;
         assert!(body.contains("at least one Owner"), "{body}");
         browser.quit().await;
