@@ -517,22 +517,54 @@ impl Store {
     /// at Guest or above, directly or through an ancestor, with the direct level where the
     /// membership is direct. Expired memberships count for nothing; so does Minimal
     /// Access (GitLab: `min_access_level=10` lists exactly the `groups` claim).
+    ///
+    /// The rows are aggregated into one text value (`level:path` items, 0 for an inherited
+    /// membership) so that a user in a thousand groups costs one row to transfer, not
+    /// thousands (each row is a hand-off between threads on SQLite); they are sorted here.
     pub async fn group_claims(&self, user_id: i64, now: i64) -> StoreResult<Vec<GroupClaim>> {
-        const SQL: &str = concat!(
-            "SELECT g.full_path, MAX(CASE WHEN c.distance = 0 THEN m.access_level END) AS direct_level \
-             FROM group_members m JOIN group_closure c ON c.ancestor_id = m.group_id JOIN groups g ON g.id = c.descendant_id \
-             WHERE m.user_id = $1 AND m.access_level >= 10 AND ",
-            live!("$2"),
-            " GROUP BY g.full_path ORDER BY g.full_path"
-        );
-        let rows: Vec<(String, Option<i16>)> = on_pool!(self, read p => sqlx::query_as(SQL).bind(user_id).bind(now).fetch_all(p).await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(full_path, level)| GroupClaim {
-                full_path,
-                direct_level: level.and_then(|l| AccessLevel::new(i64::from(l))),
+        macro_rules! claims_sql {
+            ($aggregate:literal) => {
+                concat!(
+                    "SELECT COALESCE(",
+                    $aggregate,
+                    "(CAST(t.lvl AS TEXT) || ':' || g.full_path, ' '), '') FROM (\
+                     SELECT c.descendant_id AS id, COALESCE(MAX(CASE WHEN c.distance = 0 THEN m.access_level END), 0) AS lvl \
+                     FROM group_members m JOIN group_closure c ON c.ancestor_id = m.group_id \
+                     WHERE m.user_id = $1 AND m.access_level >= 10 AND ",
+                    live!("$2"),
+                    " GROUP BY c.descendant_id) t JOIN groups g ON g.id = t.id"
+                )
+            };
+        }
+        // The one place the dialects differ: SQLite's group_concat, PostgreSQL's string_agg.
+        const SQLITE: &str = claims_sql!("group_concat");
+        const POSTGRES: &str = claims_sql!("string_agg");
+        let text: String = match &self.pool {
+            super::Pool::Sqlite { read, .. } => {
+                sqlx::query_scalar(SQLITE)
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_one(read)
+                    .await?
+            }
+            super::Pool::Postgres(p) => {
+                sqlx::query_scalar(POSTGRES)
+                    .bind(user_id)
+                    .bind(now)
+                    .fetch_one(p)
+                    .await?
+            }
+        };
+        let mut claims: Vec<GroupClaim> = text
+            .split(' ')
+            .filter_map(|item| item.split_once(':'))
+            .map(|(level, path)| GroupClaim {
+                full_path: path.to_string(),
+                direct_level: level.parse().ok().and_then(AccessLevel::new),
             })
-            .collect())
+            .collect();
+        claims.sort_by(|a, b| a.full_path.cmp(&b.full_path));
+        Ok(claims)
     }
 }
 
