@@ -1,6 +1,7 @@
 //! Everything measured on one backend, in order: a fresh start, seeding, W4/W5 on the small
-//! table, W1, W3, W2, W6; a restart on the existing database; the bulk load to the large
-//! table with the server stopped; a restart on it, W4/W5 on the large table, and W7.
+//! table, W1, W3, W2, W6, W8 (with its groups); a restart on the existing database; the
+//! bulk load to the large table with the server stopped; a restart on it, W4/W5 on the
+//! large table, and W7.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 use crate::Settings;
 use crate::bulk::bulk_tokens;
 use crate::drive::{self, Runs, TOKEN_SAMPLE};
+use crate::groups::group_claims;
 use crate::load::Workload;
 use crate::password::password_grant;
 use crate::report::{self, Measured};
@@ -26,6 +28,8 @@ pub struct BackendRun {
     pub seeding: Value,
     pub runs: Vec<Measured>,
     pub argon2_rate: f64,
+    /// W8's groups: how they were seeded, the claims' sizes and their parts' costs.
+    pub group_claims: Value,
 }
 
 impl BackendRun {
@@ -35,6 +39,7 @@ impl BackendRun {
             "startup": self.startup,
             "seeding": self.seeding,
             "runs": self.runs.iter().map(|m| m.to_json()).collect::<Vec<_>>(),
+            "group_claims": self.group_claims,
             "targets": report::targets(self).iter().map(|t| t.to_json()).collect::<Vec<_>>(),
         })
     }
@@ -83,6 +88,7 @@ pub async fn run_backend(
     drive::code_exchange(&mut runs, p, &world, &pool).await?;
     let refresh = drive::refresh(&mut runs, p, &world, &pool).await?;
     password_grant(&mut runs, p, &world, argon2_rate).await?;
+    let group_claims = group_claims(&mut runs, p, &world).await?;
 
     // A restart on the existing database.
     fresh.process.stop().await?;
@@ -157,5 +163,6 @@ pub async fn run_backend(
         }),
         runs: runs.list,
         argon2_rate,
+        group_claims,
     })
 }

@@ -35,8 +35,8 @@ pub enum Rows {
 /// The measured runs of one backend, recorded (and printed) as they finish.
 pub struct Runs<'a> {
     pub name: &'static str,
-    backend: Backend,
-    url: &'a str,
+    pub backend: Backend,
+    pub url: &'a str,
     /// SQLite's database file.
     sqlite_file: PathBuf,
     pub s: &'a Settings,
@@ -263,6 +263,7 @@ pub async fn refresh(
     let refresh = Arc::new(wl::Refresh {
         basic: world.conf_basic.clone(),
         pool: pool.clone(),
+        id_token: None,
     });
     for &c in s.connections.iter().filter(|_| s.wants("W2")) {
         let plan = Plan::timed(c, s.duration);

@@ -123,6 +123,15 @@ impl Outcome {
         f64::from(self.latencies_us[i]) / 1000.0
     }
 
+    /// Server CPU time per correct answer, in microseconds.
+    pub fn server_cpu_us_per_request(&self) -> f64 {
+        if self.ok > 0 {
+            self.server_cpu_s * 1e6 / self.ok as f64
+        } else {
+            0.0
+        }
+    }
+
     /// Server CPU as a percentage of one core.
     pub fn server_cpu_percent(&self) -> f64 {
         self.percent(self.server_cpu_s)

@@ -7,7 +7,7 @@
 //! It builds the `doorward` binary in the same profile as itself, starts it as a child
 //! process on a fresh database, seeds it through the real API and CLI (plus one bulk path
 //! for the 10^6-token table, through the store's own insert), starts the hello-world
-//! baseline in the same run, drives workloads W1–W7 over keep-alive HTTP/1.1 on loopback
+//! baseline in the same run, drives workloads W1–W8 over keep-alive HTTP/1.1 on loopback
 //! with its own load generator, and prints a table (also written as JSON under
 //! `bench/results/`). It reports; it does not fail on missed targets. `--smoke` is a
 //! five-second run with tiny numbers that exits non-zero if any request failed.
@@ -15,7 +15,8 @@
 //! The modules: `run` (the whole run and its JSON document), `backend` (everything on one
 //! backend, in order), `startup` (starting Doorward: ready time, idle RSS), `seed` (the CLI,
 //! the API, sign-in and the code flow), `drive` (recording runs; W1–W5 and the W7 mix),
-//! `password` (the Argon2id rate and W6), `bulk` (the large table), `db` (direct database
+//! `password` (the Argon2id rate and W6), `groups` (W8: 10,000 groups and the group claims
+//! of UserInfo and the id_token), `bulk` (the large table), `db` (direct database
 //! access), `workloads` (each workload's requests and checks), `load` and `client` (the load
 //! generator), `server` (child processes, the hello-world baseline), `procfs` (CPU and
 //! memory from /proc), `report` (the table, the targets, the JSON file).
@@ -25,6 +26,7 @@ mod bulk;
 mod client;
 mod db;
 mod drive;
+mod groups;
 mod load;
 mod password;
 mod procfs;
@@ -74,6 +76,10 @@ pub struct Args {
     /// Seeded users (each created through the API, one Argon2id hash apiece).
     #[arg(long, default_value_t = 20)]
     pub users: usize,
+    /// Groups seeded for W8 (rounded up to a multiple of 100); its user is a direct member
+    /// of a tenth of them.
+    #[arg(long, default_value_t = 10_000)]
+    pub groups: usize,
     /// Also run on PostgreSQL: a superuser URL; a fresh database is created and dropped.
     #[arg(long, value_name = "URL")]
     pub postgres: Option<String>,
@@ -129,6 +135,8 @@ pub struct Settings {
     pub large_table: u64,
     pub password_burst: usize,
     pub users: usize,
+    /// W8's groups.
+    pub groups: usize,
     pub argon2_duration: Duration,
     /// Idle time after a start before idle RSS is read (and the large-table runs begin).
     pub settle: Duration,
@@ -139,7 +147,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Whether workload `id` (W1…W7) is to run.
+    /// Whether workload `id` (W1…W8) is to run.
     pub fn wants(&self, id: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|o| o.eq_ignore_ascii_case(id))
     }
@@ -155,6 +163,7 @@ impl Settings {
                 large_table: 1_000,
                 password_burst: 12,
                 users: 2,
+                groups: 200,
                 argon2_duration: Duration::from_millis(100),
                 settle: Duration::from_millis(100),
                 smoke: true,
@@ -172,6 +181,7 @@ impl Settings {
                 large_table: a.large_table,
                 password_burst: a.password_burst,
                 users: a.users.max(1),
+                groups: a.groups.max(1),
                 argon2_duration: Duration::from_secs(3),
                 settle: Duration::from_secs(1),
                 smoke: false,

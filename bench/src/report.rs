@@ -10,7 +10,8 @@ use crate::load::Outcome;
 /// One measured run.
 pub struct Measured {
     pub backend: String,
-    /// W1…W7, W3a (code minting), W6b (the burst), or `ceiling`.
+    /// W1…W8, W3a (code minting), W6b (the burst), W8a/W8b (UserInfo, id_token), or
+    /// `ceiling`.
     pub id: String,
     pub label: String,
     pub connections: usize,
@@ -23,6 +24,33 @@ pub struct Measured {
     /// SQLite only: (database file, WAL file `<db>-wal`) sizes in bytes right after the run
     /// (JSON `sqlite_db_mb`, `sqlite_wal_mb`; the table's `WAL MB`).
     pub db_bytes: Option<(u64, u64)>,
+    /// The same workload for a control input, measured just before in the same run (W8:
+    /// the user in no group).
+    pub control: Option<VsControl>,
+}
+
+/// What a run is compared with: the same workload for a control input in the same run.
+#[derive(Clone, Debug)]
+pub struct VsControl {
+    /// The comparison, e.g. `in 1,000 groups / in none`.
+    pub what: String,
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub server_cpu_us: f64,
+}
+
+impl VsControl {
+    pub fn of(control: &Measured, what: String) -> VsControl {
+        let o = &control.outcome;
+        VsControl {
+            what,
+            rate: o.rate(),
+            p50_ms: o.quantile_ms(0.5),
+            p99_ms: o.quantile_ms(0.99),
+            server_cpu_us: o.server_cpu_us_per_request(),
+        }
+    }
 }
 
 /// Bytes in a megabyte, as the targets count them (MB, not MiB).
@@ -51,6 +79,7 @@ impl Measured {
             ceiling: None,
             note: String::new(),
             db_bytes: None,
+            control: None,
         }
     }
 
@@ -62,6 +91,43 @@ impl Measured {
     pub fn note(mut self, note: String) -> Measured {
         self.note = note;
         self
+    }
+
+    pub fn versus(mut self, control: VsControl) -> Measured {
+        self.control = Some(control);
+        self
+    }
+
+    /// Requests/s as a fraction of the control's, and the latency quantiles as multiples
+    /// of the control's.
+    fn vs_control(&self) -> Option<(f64, f64, f64)> {
+        let c = self.control.as_ref()?;
+        let o = &self.outcome;
+        let times = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        Some((
+            times(o.rate(), c.rate),
+            times(o.quantile_ms(0.5), c.p50_ms),
+            times(o.quantile_ms(0.99), c.p99_ms),
+        ))
+    }
+
+    /// The table's line under a run with a control: `what: 52.3 % of the control's req/s…`.
+    fn control_line(&self) -> Option<String> {
+        let c = self.control.as_ref()?;
+        let (rate, p50, p99) = self.vs_control()?;
+        Some(format!(
+            "{}: {:.1} % of the req/s ({:.0} vs {:.0}), p50 ×{:.2}, p99 ×{:.2} ({:.2} vs {:.2} ms), server CPU {:.0} vs {:.0} µs/request",
+            c.what,
+            rate * 100.0,
+            self.outcome.rate(),
+            c.rate,
+            p50,
+            p99,
+            self.outcome.quantile_ms(0.99),
+            c.p99_ms,
+            self.outcome.server_cpu_us_per_request(),
+            c.server_cpu_us,
+        ))
     }
 
     /// Requests/s as a fraction of the baseline's at the same connection count.
@@ -103,6 +169,9 @@ impl Measured {
         println!("{}", self.columns());
         if !self.note.is_empty() {
             println!("{:>14}{}", "", self.note);
+        }
+        if let Some(line) = self.control_line() {
+            println!("{:>14}{line}", "");
         }
         if let Some((db, wal)) = self.db_bytes
             && wal > 64 * 1024 * 1024
@@ -146,7 +215,20 @@ impl Measured {
             "sqlite_db_mb": self.db_bytes.map(|(db, _)| db as f64 / MB),
             "sqlite_wal_mb": self.db_bytes.map(|(_, wal)| wal as f64 / MB),
             "error_samples": o.error_samples,
+            "server_cpu_us_per_request": o.server_cpu_us_per_request(),
         });
+        if let (Some(c), Some((rate, p50, p99))) = (&self.control, self.vs_control()) {
+            v["vs_control"] = json!({
+                "what": c.what,
+                "control_requests_per_s": c.rate,
+                "control_p50_ms": c.p50_ms,
+                "control_p99_ms": c.p99_ms,
+                "control_server_cpu_us_per_request": c.server_cpu_us,
+                "ratio_requests_per_s": rate,
+                "ratio_p50": p50,
+                "ratio_p99": p99,
+            });
+        }
         if !o.buckets.is_empty() {
             let width = o.elapsed.as_secs_f64() / o.buckets.len().max(1) as f64;
             v["buckets"] = json!({
@@ -196,6 +278,9 @@ pub fn print_table(baseline: &[Measured], backends: &[BackendRun]) {
     for b in backends {
         for m in &b.runs {
             println!("{}", m.columns());
+            if let Some(line) = m.control_line() {
+                println!("{:>14}{line}", "");
+            }
         }
     }
 }
@@ -360,6 +445,24 @@ pub fn targets(b: &BackendRun) -> Vec<Target> {
             );
         }
     }
+    for m in b.runs.iter().filter(|m| m.control.is_some()) {
+        if let (Some(c), Some((rate, _, p99))) = (&m.control, m.vs_control()) {
+            t(
+                format!("{} {} conns: {}", m.id, m.connections, c.what),
+                "fast with large groups (report)",
+                format!(
+                    "{:.1} % of the req/s ({:.0} vs {:.0}); p99 ×{:.2} ({:.2} vs {:.2} ms)",
+                    rate * 100.0,
+                    m.outcome.rate(),
+                    c.rate,
+                    p99,
+                    m.outcome.quantile_ms(0.99),
+                    c.p99_ms
+                ),
+                None,
+            );
+        }
+    }
     for m in runs("W7") {
         let o = &m.outcome;
         let (min, max) = o
@@ -406,7 +509,7 @@ fn rows_label(m: &Measured) -> String {
 }
 
 pub fn print_backend_summary(b: &BackendRun) {
-    println!("\n{} targets (issue 6):", b.backend);
+    println!("\n{} targets (issue 6; W8: issue 11):", b.backend);
     for t in targets(b) {
         let mark = match t.met {
             Some(true) => "met   ",

@@ -125,6 +125,7 @@ pub async fn bench(args: Args) -> anyhow::Result<bool> {
             "large_table": s.large_table,
             "password_burst": s.password_burst,
             "users": s.users,
+            "groups": s.groups,
             "only": s.only,
             "server_env": s.server_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         },

@@ -23,13 +23,15 @@ use crate::server::Process;
 use crate::startup::ROOT_PASSWORD;
 use crate::workloads::{self as wl, TokenPair};
 
-const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9/callback";
 /// Connections that issue the small table's tokens.
 const SMALL_TABLE_CONNECTIONS: usize = 16;
 
 /// The seeded world a backend's workloads use.
 pub struct World {
     pub addr: std::net::SocketAddr,
+    /// Root's personal access token (scope `api`), from the CLI.
+    pub admin: String,
     pub conf_basic: HeaderValue,
     pub conf_id: i64,
     pub public_id: i64,
@@ -42,12 +44,15 @@ pub struct World {
 }
 
 /// One request on a new connection.
-async fn call(addr: std::net::SocketAddr, req: Request<Body>) -> anyhow::Result<(Parts, Bytes)> {
+pub async fn call(
+    addr: std::net::SocketAddr,
+    req: Request<Body>,
+) -> anyhow::Result<(Parts, Bytes)> {
     let mut sender = load::connect(addr).await?;
     load::exchange(&mut sender, req).await
 }
 
-fn json_post(path: &str, token: &str, body: &Value) -> anyhow::Result<Request<Body>> {
+pub fn json_post(path: &str, token: &str, body: &Value) -> anyhow::Result<Request<Body>> {
     Ok(Request::builder()
         .method(Method::POST)
         .uri(path)
@@ -56,7 +61,7 @@ fn json_post(path: &str, token: &str, body: &Value) -> anyhow::Result<Request<Bo
         .body(Bytes::from(serde_json::to_vec(body)?))?)
 }
 
-fn expect(parts: &Parts, body: &Bytes, status: StatusCode, what: &str) -> anyhow::Result<()> {
+pub fn expect(parts: &Parts, body: &Bytes, status: StatusCode, what: &str) -> anyhow::Result<()> {
     if parts.status != status {
         bail!(
             "{what}: {} instead of {status}: {}",
@@ -212,6 +217,7 @@ pub async fn seed(
     );
     Ok(World {
         addr,
+        admin,
         conf_basic: wl::basic(&conf_client_id, &conf_secret),
         conf_id: apps[0]["id"].as_i64().context("application id")?,
         public_id: apps[1]["id"].as_i64().context("application id")?,

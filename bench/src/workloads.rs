@@ -1,12 +1,12 @@
-//! The requests of each workload (W1–W7, the baseline, and the code minting that feeds W3),
-//! and what a correct answer is for each.
+//! The requests of each workload (W1–W8, the baseline, the code minting that feeds W3 and
+//! the scripted seeding of W8's groups), and what a correct answer is for each.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
-use axum::http::header::{self, HeaderValue};
+use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::response::Parts;
 use axum::http::{Method, Request, StatusCode};
 use base64::Engine;
@@ -20,6 +20,9 @@ pub struct TokenPair {
     pub access_token: String,
     #[serde(default)]
     pub refresh_token: Option<String>,
+    /// With `openid` in the scope.
+    #[serde(default)]
+    pub id_token: Option<String>,
 }
 
 /// Shared FIFO of never-presented refresh tokens.
@@ -115,6 +118,8 @@ impl Workload for ClientCredentials {
 pub struct Refresh {
     pub basic: HeaderValue,
     pub pool: RefreshPool,
+    /// W8: each answer must carry an id_token of at least this many bytes.
+    pub id_token: Option<usize>,
 }
 
 impl Workload for Refresh {
@@ -129,6 +134,12 @@ impl Workload for Refresh {
         let refresh = pair.refresh_token.ok_or("no refresh_token in the answer")?;
         if let Ok(mut pool) = self.pool.lock() {
             pool.push_back(refresh);
+        }
+        if let Some(min) = self.id_token {
+            let len = pair.id_token.as_ref().map_or(0, String::len);
+            if len < min {
+                return Err(format!("id_token of {len} bytes, expected at least {min}"));
+            }
         }
         Ok(())
     }
@@ -222,6 +233,33 @@ impl Workload for BearerUser {
     }
     fn check(&self, _: u8, parts: &Parts, body: &Bytes) -> Result<(), String> {
         expect_status(parts, body, StatusCode::OK)
+    }
+}
+
+/// W8a: `GET /oauth/userinfo` with `Authorization: Bearer` (tokens with `openid`), a
+/// random token of the set each time. An answer shorter than `min_len` bytes is wrong, so
+/// group claims cannot silently go missing.
+pub struct Userinfo {
+    pub tokens: Vec<HeaderValue>,
+    pub min_len: usize,
+}
+
+impl Workload for Userinfo {
+    fn next(&self, rng: &mut Rng) -> Option<(Request<Body>, u8)> {
+        let token = &self.tokens[rng.below(self.tokens.len())];
+        Some((get("/oauth/userinfo", &[(header::AUTHORIZATION, token)]), 0))
+    }
+    fn check(&self, _: u8, parts: &Parts, body: &Bytes) -> Result<(), String> {
+        expect_status(parts, body, StatusCode::OK)?;
+        if body.len() < self.min_len {
+            return Err(format!(
+                "{} bytes, expected at least {}: {}",
+                body.len(),
+                self.min_len,
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -324,5 +362,57 @@ impl Workload for Mix {
             Some((_, part)) => part.check(0, parts, body),
             None => Err("unknown tag".into()),
         }
+    }
+}
+
+/// Seeding through the API (W8's groups, memberships and tokens): each POST of the list
+/// sent once, in order, spread over the connections; every answer with the expected status
+/// is kept (in the order the answers came).
+pub struct Script {
+    /// Path and body of each POST.
+    pub posts: Vec<(String, Bytes)>,
+    pub content_type: HeaderValue,
+    /// The credentials: `PRIVATE-TOKEN` or `Authorization`, and its value.
+    pub auth: (HeaderName, HeaderValue),
+    pub want: StatusCode,
+    pub next: AtomicUsize,
+    pub answers: Mutex<Vec<Bytes>>,
+}
+
+impl Script {
+    pub fn new(
+        posts: Vec<(String, Bytes)>,
+        content_type: &'static str,
+        auth: (HeaderName, HeaderValue),
+        want: StatusCode,
+    ) -> Script {
+        Script {
+            posts,
+            content_type: HeaderValue::from_static(content_type),
+            auth,
+            want,
+            next: AtomicUsize::new(0),
+            answers: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Workload for Script {
+    fn next(&self, _: &mut Rng) -> Option<(Request<Body>, u8)> {
+        let (path, body) = self.posts.get(self.next.fetch_add(1, Ordering::Relaxed))?;
+        let mut req = Request::new(body.clone());
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = path.parse().unwrap_or_default();
+        let h = req.headers_mut();
+        h.insert(header::CONTENT_TYPE, self.content_type.clone());
+        h.insert(self.auth.0.clone(), self.auth.1.clone());
+        Some((req, 0))
+    }
+    fn check(&self, _: u8, parts: &Parts, body: &Bytes) -> Result<(), String> {
+        expect_status(parts, body, self.want)?;
+        if let Ok(mut answers) = self.answers.lock() {
+            answers.push(body.clone());
+        }
+        Ok(())
     }
 }
