@@ -322,10 +322,8 @@ pub async fn change_member(
         require_member_manager(view)?;
     }
     let current = store
-        .group_members(view.group.id)
+        .group_member(view.group.id, user_id)
         .await?
-        .into_iter()
-        .find(|m| m.user.id == user_id)
         .map(|m| m.membership.access_level);
     let Some(current) = current else {
         return Err(GroupError::NotFound("Member"));

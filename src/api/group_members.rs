@@ -227,10 +227,8 @@ pub async fn update(
     let now = state.clock.now();
     let current = state
         .store
-        .group_members(view.group.id)
+        .group_member(view.group.id, user_id)
         .await?
-        .into_iter()
-        .find(|m| m.user.id == user_id)
         .ok_or_else(|| ApiError::NotFound("404 Member Not Found".into()))?;
     let level = match fields.access_level {
         Some(l) => groups::parse_level(l)?,

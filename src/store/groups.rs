@@ -358,16 +358,23 @@ impl Store {
     /// The direct members of a group (expired ones included: GitLab lists them until they
     /// are removed), by user id.
     pub async fn group_members(&self, group_id: i64) -> StoreResult<Vec<Member>> {
-        self.members_with_distance(group_id, Some(0))
+        self.members_with_distance(group_id, Some(0), None)
             .await
             .map(|rows| rows.into_iter().map(|(m, _)| m).collect())
+    }
+
+    /// One direct member of a group, by an indexed lookup (not the whole member list).
+    pub async fn group_member(&self, group_id: i64, user_id: i64) -> StoreResult<Option<Member>> {
+        self.members_with_distance(group_id, Some(0), Some(user_id))
+            .await
+            .map(|rows| rows.into_iter().next().map(|(m, _)| m))
     }
 
     /// Every unexpired member of a group, direct or through an ancestor, each once at their
     /// highest level (a direct membership wins a tie), by user id.
     pub async fn group_members_all(&self, group_id: i64, now: i64) -> StoreResult<Vec<Member>> {
         let mut best: Vec<(Member, i64)> = Vec::new();
-        for (member, distance) in self.members_with_distance(group_id, None).await? {
+        for (member, distance) in self.members_with_distance(group_id, None, None).await? {
             if member.membership.expires_at.is_some_and(|at| at <= now) {
                 continue;
             }
@@ -391,13 +398,15 @@ impl Store {
         &self,
         group_id: i64,
         distance: Option<i64>,
+        user_id: Option<i64>,
     ) -> StoreResult<Vec<(Member, i64)>> {
         const SQL: &str = "SELECT m.group_id, m.user_id, m.access_level, m.expires_at, m.created_at AS member_created_at, c.distance, \
              u.id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
              u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
              u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled \
              FROM group_closure c JOIN group_members m ON m.group_id = c.ancestor_id JOIN users u ON u.id = m.user_id \
-             WHERE c.descendant_id = $1 AND ($2 IS NULL OR c.distance = $2) ORDER BY u.id, c.distance";
+             WHERE c.descendant_id = $1 AND ($2 IS NULL OR c.distance = $2) AND ($3 IS NULL OR m.user_id = $3) \
+             ORDER BY u.id, c.distance";
         struct Row {
             group_id: i64,
             user_id: i64,
@@ -415,7 +424,7 @@ impl Store {
             distance: i64,
         });
         Ok(on_pool!(self, read p => {
-            let rows = sqlx::query(SQL).bind(group_id).bind(distance).fetch_all(p).await?;
+            let rows = sqlx::query(SQL).bind(group_id).bind(distance).bind(user_id).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let r: Row = sqlx::FromRow::from_row(row)?;
