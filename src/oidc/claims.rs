@@ -2,6 +2,7 @@
 //! UserInfo. Everything is gated on `openid` by the callers; `email` switches between the
 //! primary and the public address. Null and empty values are omitted, `false` is kept.
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::domain::group::AccessLevel;
@@ -77,30 +78,57 @@ pub fn user_claims(user: &User, scopes: &ScopeSet, base_url: &str) -> Map<String
     claims
 }
 
+/// A UserInfo answer: the profile claims of [`user_claims`] and GitLab's group claims,
+/// serialised straight from the (possibly cached, shared) claim rows, so that a user in a
+/// thousand groups costs no thousands of copied strings per answer.
+#[derive(serde::Serialize)]
+pub struct UserInfo<'a> {
+    #[serde(flatten)]
+    pub profile: Map<String, Value>,
+    #[serde(flatten)]
+    pub groups: UserInfoGroupClaims<'a>,
+}
+
 /// GitLab's UserInfo group claims (spec §4.2): `groups`, every group the user belongs to
 /// directly or through an ancestor; and for Owner, Maintainer and Developer, the groups
 /// where the direct membership is exactly that level, omitted when there are none. All
-/// full paths. (`rows` come from `Store::group_claims`: unexpired, Guest and above.)
-pub fn userinfo_group_claims(rows: &[GroupClaim]) -> Map<String, Value> {
-    let mut claims = Map::new();
-    let paths = |keep: &dyn Fn(&GroupClaim) -> bool| -> Vec<Value> {
-        rows.iter()
-            .filter(|r| keep(r))
-            .map(|r| Value::String(r.full_path.clone()))
-            .collect()
-    };
-    claims.insert("groups".into(), Value::Array(paths(&|_| true)));
-    for (name, level) in [
-        (OWNER_CLAIM, AccessLevel::OWNER),
-        (MAINTAINER_CLAIM, AccessLevel::MAINTAINER),
-        (DEVELOPER_CLAIM, AccessLevel::DEVELOPER),
-    ] {
-        let at_level = paths(&|r| r.direct_level == Some(level));
-        if !at_level.is_empty() {
-            claims.insert(name.into(), Value::Array(at_level));
+/// full paths. (The rows come from `Store::group_claims`: unexpired, Guest and above.)
+pub struct UserInfoGroupClaims<'a>(pub &'a [GroupClaim]);
+
+impl Serialize for UserInfoGroupClaims<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let rows = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("groups", &Paths { rows, level: None })?;
+        for (name, level) in [
+            (OWNER_CLAIM, AccessLevel::OWNER),
+            (MAINTAINER_CLAIM, AccessLevel::MAINTAINER),
+            (DEVELOPER_CLAIM, AccessLevel::DEVELOPER),
+        ] {
+            if rows.iter().any(|r| r.direct_level == Some(level)) {
+                let level = Some(level);
+                map.serialize_entry(name, &Paths { rows, level })?;
+            }
         }
+        map.end()
     }
-    claims
+}
+
+/// The full paths of `rows`, or of those whose direct level is `level`.
+struct Paths<'a> {
+    rows: &'a [GroupClaim],
+    level: Option<AccessLevel>,
+}
+
+impl Serialize for Paths<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.rows
+                .iter()
+                .filter(|r| self.level.is_none() || r.direct_level == self.level)
+                .map(|r| r.full_path.as_str()),
+        )
+    }
 }
 
 /// GitLab's id_token group claim (spec §4.2): `groups_direct`, the groups the user is a
@@ -117,6 +145,38 @@ pub fn groups_direct(rows: &[GroupClaim]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn userinfo_group_claims_list_full_paths_and_omit_empty_levels() {
+        let row = |path: &str, level: Option<AccessLevel>| GroupClaim {
+            full_path: path.into(),
+            direct_level: level,
+        };
+        let rows = [
+            row("acme", Some(AccessLevel::OWNER)),
+            row("acme/infra", None),
+            row("ops", Some(AccessLevel::DEVELOPER)),
+            row("wiki", Some(AccessLevel::new(10).unwrap())),
+        ];
+        let mut profile = Map::new();
+        profile.insert("sub".into(), Value::String("42".into()));
+        let info = serde_json::to_value(UserInfo {
+            profile,
+            groups: UserInfoGroupClaims(&rows),
+        })
+        .unwrap();
+        assert_eq!(
+            info,
+            serde_json::json!({
+                "sub": "42",
+                "groups": ["acme", "acme/infra", "ops", "wiki"],
+                OWNER_CLAIM: ["acme"],
+                DEVELOPER_CLAIM: ["ops"],
+            })
+        );
+        let none = serde_json::to_value(UserInfoGroupClaims(&[])).unwrap();
+        assert_eq!(none, serde_json::json!({"groups": []}));
+    }
 
     fn user() -> User {
         User::example()

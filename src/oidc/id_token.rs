@@ -108,7 +108,7 @@ pub async fn attach(
     let groups = state.store.group_claims(subject.user.id, now).await?;
     claims.insert(
         "groups_direct".into(),
-        super::claims::groups_direct(&groups),
+        super::claims::groups_direct(&groups.rows),
     );
     response.id_token = Some(key.sign(&claims).map_err(super::server_error)?);
     Ok(())

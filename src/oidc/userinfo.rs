@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::claims::{user_claims, userinfo_group_claims};
+use super::claims::{UserInfo, UserInfoGroupClaims, user_claims};
 use crate::http::body;
 use crate::oauth::bearer::{self, Challenge, Methods, TokenProblem};
 use crate::oauth::response::no_store;
@@ -77,8 +77,9 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
             scope: "openid",
         });
     }
-    // GitLab (spec §4.2): `groups` and the three level claims in UserInfo only, read
-    // afresh on every answer so a membership change shows at once.
+    // GitLab (spec §4.2): `groups` and the three level claims in UserInfo only. They may
+    // come from the node's cache, which every membership or group change evicts (migration
+    // 0011), so a change shows on the next answer.
     let groups = match state.store.group_claims(user.id, now).await {
         Ok(groups) => groups,
         Err(e) => {
@@ -86,7 +87,9 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
             return no_store(StatusCode::SERVICE_UNAVAILABLE.into_response());
         }
     };
-    let mut claims = user_claims(&user, scopes, &state.config.external_url);
-    claims.extend(userinfo_group_claims(&groups));
-    no_store(Json(claims).into_response())
+    let info = UserInfo {
+        profile: user_claims(&user, scopes, &state.config.external_url),
+        groups: UserInfoGroupClaims(&groups.rows),
+    };
+    no_store(Json(info).into_response())
 }

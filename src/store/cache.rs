@@ -1,10 +1,12 @@
-//! An in-process cache of validated access tokens and of applications (clients), so that a
-//! hot bearer token or client authentication costs no database query.
+//! An in-process cache of validated access tokens, of applications (clients) and of users'
+//! group claims, so that a hot bearer token or client authentication costs no database
+//! query, and a user in a thousand groups no thousand-row query per UserInfo answer.
 //!
 //! Correctness rests on three rules:
 //! - Only what can be checked locally is left to the reader: expiry (the caller compares
-//!   `expires_at` with its clock on every use). Revocation, a blocked or changed user, a
-//!   changed or deleted application must evict the entry.
+//!   `expires_at` with its clock on every use; group claims are kept only until the first
+//!   of their memberships expires). Revocation, a blocked or changed user, a changed or
+//!   deleted application, a changed membership or group must evict the entry.
 //! - Every such change writes a row to `cache_invalidations`, by a trigger in the same
 //!   transaction (migration 0006), whichever node or code path made it. Each node polls the
 //!   rows it has not applied yet every `poll` interval and evicts what they name: another
@@ -17,14 +19,19 @@
 //! succeeds again: nothing is served from it that might have been revoked meanwhile.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::access_tokens::TokenWithOwner;
+use super::groups::UserGroupClaims;
 use crate::domain::application::Application;
 
 /// Entries kept at most; past this, new values are not cached until expiry frees room.
 const CAPACITY: usize = 50_000;
+
+/// Group claim rows (one per group of a user) kept at most, over all users: about 100 MB
+/// at GitLab's longest paths, a few MB in practice.
+const GROUP_CLAIM_ROWS: usize = 1_000_000;
 
 /// What a row of `cache_invalidations` names (its `kind` column).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +39,10 @@ pub(super) enum Invalidation {
     Token(i64),
     User(i64),
     Application(i64),
+    /// The group claims of one user (a direct membership changed).
+    GroupClaimsOf(i64),
+    /// Every user's group claims (a group created, deleted, renamed or moved).
+    AllGroupClaims,
 }
 
 impl Invalidation {
@@ -40,6 +51,8 @@ impl Invalidation {
             1 => Some(Invalidation::Token(subject)),
             2 => Some(Invalidation::User(subject)),
             3 => Some(Invalidation::Application(subject)),
+            4 => Some(Invalidation::GroupClaimsOf(subject)),
+            5 => Some(Invalidation::AllGroupClaims),
             _ => None,
         }
     }
@@ -58,6 +71,10 @@ struct Inner {
     token_keys: HashMap<i64, [u8; 32]>,
     /// Keyed by `client_id` (the application's uid).
     applications: HashMap<String, Entry<Application>>,
+    /// Keyed by user id; shared (`Arc`) because a user's claims can be thousands of paths.
+    group_claims: HashMap<i64, Entry<Arc<UserGroupClaims>>>,
+    /// The rows in `group_claims`, against [`GROUP_CLAIM_ROWS`].
+    group_claim_rows: usize,
     /// Bumped by every eviction; a fill that started before the bump is dropped.
     epoch: u64,
     /// False after a failed poll: nothing is served or stored until one succeeds.
@@ -158,6 +175,40 @@ impl TokenCache {
         );
     }
 
+    /// A user's cached group claims, if they are still right at `now` (Unix seconds).
+    pub(super) fn group_claims(&self, user_id: i64, now: i64) -> Option<Arc<UserGroupClaims>> {
+        let inner = self.lock();
+        if !inner.healthy {
+            return None;
+        }
+        let entry = inner.group_claims.get(&user_id)?;
+        let live = entry.fresh_until > Instant::now()
+            && entry.value.valid_until.is_none_or(|until| now < until);
+        live.then(|| entry.value.clone())
+    }
+
+    pub(super) fn put_group_claims(&self, user_id: i64, epoch: u64, value: Arc<UserGroupClaims>) {
+        let mut inner = self.lock();
+        if !inner.healthy || inner.epoch != epoch {
+            return;
+        }
+        let rows = value.rows.len();
+        if inner.group_claim_rows + rows > GROUP_CLAIM_ROWS {
+            let now = Instant::now();
+            inner.group_claims.retain(|_, e| e.fresh_until > now);
+            inner.group_claim_rows = count_rows(&inner.group_claims);
+            if inner.group_claim_rows + rows > GROUP_CLAIM_ROWS {
+                return;
+            }
+        }
+        let fresh_until = Instant::now() + self.ttl;
+        let old = inner
+            .group_claims
+            .insert(user_id, Entry { value, fresh_until });
+        inner.group_claim_rows += rows;
+        inner.group_claim_rows -= old.map_or(0, |e| e.value.rows.len());
+    }
+
     /// Applies evictions (from the log, or made by this node).
     pub(super) fn evict(&self, what: &[Invalidation]) {
         if what.is_empty() {
@@ -177,6 +228,12 @@ impl TokenCache {
                         .tokens
                         .retain(|_, e| e.value.token.user_id != Some(id));
                     rebuild_keys(&mut inner);
+                    forget_group_claims(&mut inner, id);
+                }
+                Invalidation::GroupClaimsOf(id) => forget_group_claims(&mut inner, id),
+                Invalidation::AllGroupClaims => {
+                    inner.group_claims.clear();
+                    inner.group_claim_rows = 0;
                 }
                 Invalidation::Application(id) => {
                     inner.applications.retain(|_, e| e.value.id != id);
@@ -196,6 +253,8 @@ impl TokenCache {
         inner.tokens.clear();
         inner.token_keys.clear();
         inner.applications.clear();
+        inner.group_claims.clear();
+        inner.group_claim_rows = 0;
     }
 
     /// A poll failed or succeeded: while failing, the cache is empty and unused.
@@ -209,6 +268,11 @@ impl TokenCache {
     /// False until the first poll of the invalidation log succeeds, and after a failed one.
     pub fn is_healthy(&self) -> bool {
         self.lock().healthy
+    }
+
+    /// Users whose group claims are cached, for metrics and tests.
+    pub fn cached_group_claims(&self) -> usize {
+        self.lock().group_claims.len()
     }
 
     /// (cached tokens, cached applications), for metrics and tests.
@@ -228,6 +292,16 @@ fn has_room(inner: &mut Inner) -> bool {
     inner.applications.retain(|_, e| e.fresh_until > now);
     rebuild_keys(inner);
     inner.tokens.len() + inner.applications.len() < CAPACITY
+}
+
+fn forget_group_claims(inner: &mut Inner, user_id: i64) {
+    if let Some(old) = inner.group_claims.remove(&user_id) {
+        inner.group_claim_rows -= old.value.rows.len();
+    }
+}
+
+fn count_rows(claims: &HashMap<i64, Entry<Arc<UserGroupClaims>>>) -> usize {
+    claims.values().map(|e| e.value.rows.len()).sum()
 }
 
 fn rebuild_keys(inner: &mut Inner) {
@@ -319,6 +393,38 @@ mod tests {
         c.set_healthy(true);
         c.put_token([1; 32], c.epoch(), &token(1, None, None));
         assert!(c.token(&[1; 32]).is_some());
+    }
+
+    fn claims(valid_until: Option<i64>) -> Arc<UserGroupClaims> {
+        Arc::new(UserGroupClaims {
+            rows: vec![],
+            valid_until,
+        })
+    }
+
+    #[test]
+    fn group_claims_are_forgotten_for_their_user_for_all_or_at_their_first_expiry() {
+        let c = cache();
+        c.put_group_claims(1, c.epoch(), claims(None));
+        c.put_group_claims(2, c.epoch(), claims(Some(1000)));
+        c.put_group_claims(3, c.epoch(), claims(None));
+        assert!(c.group_claims(2, 999).is_some());
+        assert!(c.group_claims(2, 1000).is_none(), "kept past an expiry");
+        c.evict(&[Invalidation::GroupClaimsOf(1)]);
+        assert!(c.group_claims(1, 0).is_none());
+        assert!(c.group_claims(3, 0).is_some());
+        c.evict(&[Invalidation::User(3)]);
+        assert!(
+            c.group_claims(3, 0).is_none(),
+            "a changed user keeps claims"
+        );
+        c.put_group_claims(3, c.epoch(), claims(None));
+        c.evict(&[Invalidation::AllGroupClaims]);
+        assert!(c.group_claims(3, 0).is_none() && c.group_claims(2, 0).is_none());
+        let before = c.epoch();
+        c.evict(&[Invalidation::GroupClaimsOf(9)]);
+        c.put_group_claims(4, before, claims(None));
+        assert!(c.group_claims(4, 0).is_none(), "a fill that raced is kept");
     }
 
     #[test]

@@ -35,6 +35,9 @@ macro_rules! live {
     };
 }
 
+mod claims;
+pub use claims::{GroupClaim, UserGroupClaims};
+
 /// The order of a group list (GitLab's `order_by` and `sort`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum GroupOrder {
@@ -119,14 +122,6 @@ pub enum MemberChange {
     LastOwner,
 }
 
-/// One row of the OpenID claims: a group the user belongs to (directly or through an
-/// ancestor) and, if the membership is direct, its level.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupClaim {
-    pub full_path: String,
-    pub direct_level: Option<AccessLevel>,
-}
-
 const COUNT_LIVE_OWNERS: &str = concat!(
     "SELECT COUNT(*) FROM group_members m JOIN group_closure c ON c.ancestor_id = m.group_id \
      WHERE c.descendant_id = $1 AND m.access_level = 50 AND ",
@@ -185,6 +180,7 @@ impl Store {
             sqlx::query(CLOSURE).bind(group.id).bind(parent.map_or(0, |p| p.id)).execute(&mut *tx).await?;
             sqlx::query(OWNER).bind(group.id).bind(owner_id).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
+            self.forget_all_group_claims();
             Ok(group)
         })
     }
@@ -276,6 +272,7 @@ impl Store {
             tx.commit().await?;
             Ok::<(), StoreError>(())
         })?;
+        self.forget_all_group_claims();
         self.group_by_id(group.id)
             .await?
             .ok_or(StoreError::NotFound)
@@ -288,6 +285,7 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        self.forget_all_group_claims();
         if deleted == 0 {
             return Err(StoreError::NotFound);
         }
@@ -455,6 +453,7 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        self.forget_group_claims_of(m.user_id);
         Ok(())
     }
 
@@ -494,6 +493,7 @@ impl Store {
                 return Ok(MemberChange::LastOwner);
             }
             tx.commit().await?;
+            self.forget_group_claims_of(user_id);
             Ok(MemberChange::Done)
         })
     }
@@ -520,60 +520,6 @@ impl Store {
             }
             out
         }))
-    }
-
-    /// The groups behind a user's OpenID claims, in one query: every group they belong to
-    /// at Guest or above, directly or through an ancestor, with the direct level where the
-    /// membership is direct. Expired memberships count for nothing; so does Minimal
-    /// Access (GitLab: `min_access_level=10` lists exactly the `groups` claim).
-    ///
-    /// The rows are aggregated into one text value (`level:path` items, 0 for an inherited
-    /// membership) so that a user in a thousand groups costs one row to transfer, not
-    /// thousands (each row is a hand-off between threads on SQLite); they are sorted here.
-    pub async fn group_claims(&self, user_id: i64, now: i64) -> StoreResult<Vec<GroupClaim>> {
-        macro_rules! claims_sql {
-            ($aggregate:literal) => {
-                concat!(
-                    "SELECT COALESCE(",
-                    $aggregate,
-                    "(CAST(t.lvl AS TEXT) || ':' || g.full_path, ' '), '') FROM (\
-                     SELECT c.descendant_id AS id, COALESCE(MAX(CASE WHEN c.distance = 0 THEN m.access_level END), 0) AS lvl \
-                     FROM group_members m JOIN group_closure c ON c.ancestor_id = m.group_id \
-                     WHERE m.user_id = $1 AND m.access_level >= 10 AND ",
-                    live!("$2"),
-                    " GROUP BY c.descendant_id) t JOIN groups g ON g.id = t.id"
-                )
-            };
-        }
-        // The one place the dialects differ: SQLite's group_concat, PostgreSQL's string_agg.
-        const SQLITE: &str = claims_sql!("group_concat");
-        const POSTGRES: &str = claims_sql!("string_agg");
-        let text: String = match &self.pool {
-            super::Pool::Sqlite { read, .. } => {
-                sqlx::query_scalar(SQLITE)
-                    .bind(user_id)
-                    .bind(now)
-                    .fetch_one(read)
-                    .await?
-            }
-            super::Pool::Postgres(p) => {
-                sqlx::query_scalar(POSTGRES)
-                    .bind(user_id)
-                    .bind(now)
-                    .fetch_one(p)
-                    .await?
-            }
-        };
-        let mut claims: Vec<GroupClaim> = text
-            .split(' ')
-            .filter_map(|item| item.split_once(':'))
-            .map(|(level, path)| GroupClaim {
-                full_path: path.to_string(),
-                direct_level: level.parse().ok().and_then(AccessLevel::new),
-            })
-            .collect();
-        claims.sort_by(|a, b| a.full_path.cmp(&b.full_path));
-        Ok(claims)
     }
 }
 

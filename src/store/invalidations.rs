@@ -247,6 +247,14 @@ mod tests {
             parse_notification("3:9"),
             Some(Invalidation::Application(9))
         );
+        assert_eq!(
+            parse_notification("4:7"),
+            Some(Invalidation::GroupClaimsOf(7))
+        );
+        assert_eq!(
+            parse_notification("5:1"),
+            Some(Invalidation::AllGroupClaims)
+        );
         for bad in ["", "1", "1:", ":5", "9:1", "1:x", "1:2:3"] {
             assert_eq!(parse_notification(bad), None, "{bad:?}");
         }

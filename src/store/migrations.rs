@@ -68,6 +68,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0010_backchannel_logout.sql"),
         include_str!("../../migrations/postgres/0010_backchannel_logout.sql"),
     ),
+    (
+        11,
+        "group_claims_cache",
+        include_str!("../../migrations/sqlite/0011_group_claims_cache.sql"),
+        include_str!("../../migrations/postgres/0011_group_claims_cache.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -14,6 +14,7 @@ mod concurrent_issuance;
 mod connections;
 mod group_applications;
 mod group_claims;
+mod group_claims_cache;
 mod groups_api;
 mod health;
 mod malformed_requests;
