@@ -24,7 +24,13 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::routes(state.clone()))
         .merge(crate::oauth::routes(state.clone()))
         .merge(crate::oidc::routes(state.clone()))
-        .nest("/api/v4", crate::api::routes())
+        .nest(
+            "/api/v4",
+            crate::api::routes().layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::oauth::protected_resource::advertise,
+            )),
+        )
         // A route layer runs after routing, so it sees which route matched.
         .route_layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),

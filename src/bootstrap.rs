@@ -235,6 +235,13 @@ pub async fn purge_expired(state: &AppState) {
             "two-factor challenges",
             store.purge_two_factor_challenges(now).await,
         ),
+        (
+            "unused dynamically registered clients",
+            match state.config.dynamic_client_purge_after_days {
+                0 => Ok(0),
+                days => store.purge_unused_registrations(now - days * 86_400).await,
+            },
+        ),
     ];
     for (what, result) in results {
         match result {

@@ -62,6 +62,20 @@ pub struct Config {
     /// too (tests, single-machine trials); off, such URIs are refused at registration and
     /// never called.
     pub backchannel_logout_allow_loopback: bool,
+    /// OAuth Client ID Metadata Documents: an `https` URL as `client_id` names a document
+    /// Doorward fetches (`oauth::client_id_metadata`); off, such a client_id is unknown.
+    pub client_id_metadata_documents: bool,
+    /// Let client metadata document URLs name loopback addresses (tests); never another
+    /// private range, never plain http.
+    pub cimd_allow_loopback: bool,
+    /// A PEM file of trust anchors for outgoing HTTPS, beside the system's roots.
+    pub outbound_ca_file: Option<PathBuf>,
+    /// RFC 7591 dynamic client registration at `/oauth/register` (and RFC 7592 management);
+    /// off, those paths are 404 and discovery has no `registration_endpoint`.
+    pub dynamic_client_registration: bool,
+    /// Dynamically registered clients that never got a code or a token are deleted this
+    /// many days after registering (0: never).
+    pub dynamic_client_purge_after_days: i64,
 }
 
 /// How long the server waits for each part of a request, and how many connections it
@@ -125,6 +139,11 @@ struct FileConfig {
     request_timeout_ms: Option<i64>,
     max_connections: Option<i64>,
     backchannel_logout_allow_loopback: Option<bool>,
+    client_id_metadata_documents: Option<bool>,
+    cimd_allow_loopback: Option<bool>,
+    outbound_ca_file: Option<String>,
+    dynamic_client_registration: Option<bool>,
+    dynamic_client_purge_after_days: Option<i64>,
 }
 
 /// Reads one setting: the environment first, then the file.
@@ -160,12 +179,17 @@ impl Source<'_> {
     }
 
     fn flag(&self, key: &str, file: Option<bool>) -> Result<bool, ConfigError> {
+        self.flag_or(key, file, false)
+    }
+
+    /// A flag whose default (when set nowhere) is `default`.
+    fn flag_or(&self, key: &str, file: Option<bool>, default: bool) -> Result<bool, ConfigError> {
         match self
             .get(key, file.map(|b| b.to_string()))
             .as_deref()
             .map(str::trim)
         {
-            None => Ok(false),
+            None => Ok(default),
             Some("true" | "1" | "yes" | "on") => Ok(true),
             Some("false" | "0" | "no" | "off") => Ok(false),
             Some(other) => Err(ConfigError::Value {
@@ -340,6 +364,27 @@ impl Config {
                 "backchannel_logout_allow_loopback",
                 f.backchannel_logout_allow_loopback,
             )?,
+            client_id_metadata_documents: src.flag_or(
+                "client_id_metadata_documents",
+                f.client_id_metadata_documents,
+                true,
+            )?,
+            cimd_allow_loopback: src.flag("cimd_allow_loopback", f.cimd_allow_loopback)?,
+            outbound_ca_file: src
+                .get("outbound_ca_file", f.outbound_ca_file)
+                .map(PathBuf::from),
+            dynamic_client_registration: src.flag_or(
+                "dynamic_client_registration",
+                f.dynamic_client_registration,
+                true,
+            )?,
+            dynamic_client_purge_after_days: src
+                .number(
+                    "dynamic_client_purge_after_days",
+                    f.dynamic_client_purge_after_days,
+                    0,
+                )?
+                .unwrap_or(30),
         })
     }
 

@@ -6,10 +6,12 @@ use std::sync::atomic::AtomicBool;
 
 use crate::config::Config;
 use crate::domain::clock::Clock;
+use crate::domain::net::Reach;
 use crate::domain::password::PasswordHasher;
 use crate::domain::secret::MasterKey;
 use crate::http::metrics::Metrics;
-use crate::http::outgoing::OutgoingClient;
+use crate::http::outgoing::{OutgoingClient, OutgoingOptions};
+use crate::oauth::client_id_metadata::ClientIdMetadataDocuments;
 use crate::oidc::keys::KeyCache;
 use crate::store::Store;
 use crate::web::templates::Templates;
@@ -46,6 +48,11 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// For requests to URLs others registered (back-channel logout).
     pub outgoing: OutgoingClient,
+    /// Fetches and caches client ID metadata documents; `None` when they are off
+    /// (`DOORWARD_CLIENT_ID_METADATA_DOCUMENTS=false`).
+    pub client_id_metadata: Option<Arc<ClientIdMetadataDocuments>>,
+    /// RFC 7591 registrations per client address and minute (`oauth::registration`).
+    pub registration_limit: Arc<crate::http::rate_limit::RateLimit>,
     /// Set when shutdown starts, so readiness turns 503 and load balancers drain us.
     pub shutting_down: Arc<AtomicBool>,
 }
@@ -65,7 +72,18 @@ impl AppState {
             templates: Arc::new(Templates::load()?),
             signing_keys: Arc::new(KeyCache::new(master_key, config.id_token_lifetime)),
             metrics: Arc::new(Metrics::new()),
-            outgoing: OutgoingClient::new(config.backchannel_logout_allow_loopback)?,
+            outgoing: OutgoingClient::with_options(OutgoingOptions {
+                reach: match config.backchannel_logout_allow_loopback {
+                    true => Reach::Any,
+                    false => Reach::Global,
+                },
+                extra_roots: config.outbound_ca_file.clone(),
+                ..OutgoingOptions::default()
+            })?,
+            client_id_metadata: ClientIdMetadataDocuments::from_config(&config)?,
+            registration_limit: Arc::new(crate::http::rate_limit::RateLimit::per_minute(
+                crate::oauth::registration::PER_ADDRESS_PER_MINUTE,
+            )),
             config: Arc::new(config),
             store,
             clock,

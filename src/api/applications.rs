@@ -97,9 +97,13 @@ pub async fn create(
 struct ListQuery {
     page: Option<i64>,
     per_page: Option<i64>,
+    /// Doorward: `true` lists the dynamically registered clients (RFC 7591) instead.
+    #[serde(default, deserialize_with = "crate::api::input::gitlab_bool")]
+    dynamic: Option<bool>,
 }
 
-/// `GET /applications`: the instance-wide applications, paginated, without secrets.
+/// `GET /applications`: the instance-wide applications (with `dynamic=true` the
+/// dynamically registered ones), paginated, without secrets.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -109,17 +113,23 @@ pub async fn list(
     caller.require_admin()?;
     let q: ListQuery = parse_query(query.as_deref())?;
     let page = Page::new(q.page, q.per_page)?;
+    let dynamic = q.dynamic.unwrap_or(false);
     let (apps, total) = state
         .store
-        .instance_applications(page.per_page, page.offset())
+        .instance_applications(dynamic, page.per_page, page.offset())
         .await?;
     let body: Vec<_> = apps.iter().map(application).collect();
     let url = format!("{}/api/v4/applications", state.config.external_url);
-    Ok((page.headers(total, &url, &[]), Json(body)).into_response())
+    let kept: Vec<(String, String)> = if dynamic {
+        vec![("dynamic".into(), "true".into())]
+    } else {
+        Vec::new()
+    };
+    Ok((page.headers(total, &url, &kept), Json(body)).into_response())
 }
 
-/// The instance-wide application `raw` names; anything else (unknown, not a number, or
-/// registered by a user) is GitLab's 404.
+/// The instance-wide or dynamically registered application `raw` names; anything else
+/// (unknown, not a number, or registered by a user or for a group) is GitLab's 404.
 async fn instance_application(state: &AppState, raw: &str) -> Result<Application, ApiError> {
     let not_found = || ApiError::NotFound(NOT_FOUND.into());
     let id: i64 = raw.parse().map_err(|_| not_found())?;
@@ -127,7 +137,7 @@ async fn instance_application(state: &AppState, raw: &str) -> Result<Application
         .store
         .application_by_id(id)
         .await?
-        .filter(Application::is_instance_wide)
+        .filter(|a| a.is_instance_wide() || a.is_dynamic())
         .ok_or_else(not_found)
 }
 

@@ -207,6 +207,7 @@ pub fn application(a: &Application) -> Value {
         "scopes": a.scopes,
         "backchannel_logout_uri": a.backchannel_logout_uri,
         "backchannel_logout_session_required": a.backchannel_logout_session_required,
+        "dynamically_registered": a.is_dynamic(),
     })
 }
 

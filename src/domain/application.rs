@@ -27,6 +27,11 @@ pub struct Application {
     pub backchannel_logout_uri: Option<String>,
     /// Whether the logout token must carry `sid` (Doorward's always do).
     pub backchannel_logout_session_required: bool,
+    /// SHA-256 of the RFC 7592 registration access token: set exactly for applications
+    /// registered dynamically (RFC 7591), which nobody has vetted.
+    pub registration_token_hash: Option<Vec<u8>>,
+    /// The `token_endpoint_auth_method` a dynamic registration asked for (RFC 7591 §2).
+    pub token_endpoint_auth_method: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -70,9 +75,23 @@ impl From<Option<i64>> for ApplicationOwner {
 }
 
 impl Application {
-    /// Registered through the admin API: neither a user's nor a group's.
+    /// Registered through the admin API: neither a user's nor a group's, nor registered
+    /// dynamically by anyone at all.
     pub fn is_instance_wide(&self) -> bool {
-        self.owner_id.is_none() && self.group_id.is_none()
+        self.owner_id.is_none() && self.group_id.is_none() && !self.is_dynamic()
+    }
+
+    /// Registered by RFC 7591 dynamic registration (or, later, any unvetted client).
+    pub fn is_dynamic(&self) -> bool {
+        self.registration_token_hash.is_some()
+    }
+
+    /// Whether the application may use `grant_type` at the token endpoint. Dynamically
+    /// registered clients get only the code and refresh grants: anyone can register one,
+    /// so a client-credentials or password token would be a token for anyone (the
+    /// doorkeeper-openid_connect CVE-2026-44476 class).
+    pub fn may_use_grant(&self, grant_type: &str) -> bool {
+        !self.is_dynamic() || matches!(grant_type, "authorization_code" | "refresh_token")
     }
 
     pub fn redirect_uris(&self) -> Vec<String> {

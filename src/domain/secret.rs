@@ -23,6 +23,8 @@ pub const REFRESH_TOKEN_PREFIX: &str = "dwrt-";
 pub const AUTHORIZATION_CODE_PREFIX: &str = "dwac-";
 /// Prefix of application (client) secrets (GitLab's are `gloas-`).
 pub const APPLICATION_SECRET_PREFIX: &str = "dwoas-";
+/// RFC 7592 registration access tokens (the credential of `/oauth/register/<client_id>`).
+pub const REGISTRATION_TOKEN_PREFIX: &str = "dwrat-";
 
 /// A new application id (OAuth `client_id`): 64 lowercase hex digits, GitLab's format. It
 /// is an identifier, not a secret, so it carries no prefix.

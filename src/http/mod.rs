@@ -8,6 +8,7 @@ pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod outgoing;
+pub mod rate_limit;
 pub mod sink;
 
 use axum::Router;

@@ -1,21 +1,32 @@
-//! Requests Doorward makes to URLs that others registered (back-channel logout URIs). Such
-//! a URL must not turn Doorward against its own network (SSRF), so:
-//! - names are resolved by a resolver of ours that keeps only globally routable addresses
-//!   (`domain::net::is_global`), and an IP literal is checked the same way before anything
-//!   is sent, unless `DOORWARD_BACKCHANNEL_LOGOUT_ALLOW_LOOPBACK` allows local ones;
+//! Requests Doorward makes to URLs that others chose (back-channel logout URIs, client ID
+//! metadata documents; later `jwks_uri`). Such a URL must not turn Doorward against its own
+//! network (SSRF), so:
+//! - names are resolved by a resolver of ours that keeps only the addresses the client's
+//!   [`Reach`] allows (globally routable ones, `domain::net::is_global`, unless an instance
+//!   setting adds loopback or everything), and an IP literal is checked the same way before
+//!   anything is sent. The address connected to is the one checked, so a name that changes
+//!   its answer between two lookups (DNS rebinding) gains nothing;
 //! - proxies come from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY` (reqwest's
 //!   reading of them); the proxies' own names are resolved without the filter (a proxy is
-//!   usually on the local network), and the proxy then decides where it connects;
+//!   usually on the local network), and the proxy then decides where it connects. So when
+//!   a proxy will carry a request (the same matcher reqwest uses says so), the target's
+//!   name is resolved here first, and refused if any of its addresses is out of reach;
 //! - no redirect is followed, a connection must open within 5 s and the whole exchange end
-//!   within 10 s, and the answer's body is never read.
+//!   within 10 s (by default), and a body is read only up to a bound;
+//! - TLS is verified against the system's roots plus, optionally, the certificates of
+//!   `DOORWARD_OUTBOUND_CA_FILE` (a private CA, or a test's).
 
-use std::net::SocketAddr;
+mod guard;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use anyhow::Context;
+use reqwest::header::{ACCEPT, HeaderMap};
 
-use crate::domain::net::is_global;
+use crate::domain::net::Reach;
+use guard::Guard;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutgoingError {
@@ -23,33 +34,89 @@ pub enum OutgoingError {
     LocalAddress(String),
     #[error("invalid URL: {0}")]
     Url(String),
-    #[error("{0}")]
+    #[error("cannot resolve {host}: {message}")]
+    Resolve { host: String, message: String },
+    #[error("no complete answer in time")]
+    Timeout,
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("{}", error_chain(.0))]
     Http(#[from] reqwest::Error),
+}
+
+/// How an [`OutgoingClient`] may connect.
+#[derive(Clone, Debug)]
+pub struct OutgoingOptions {
+    pub reach: Reach,
+    /// A PEM file of trust anchors added to the system's (`DOORWARD_OUTBOUND_CA_FILE`).
+    pub extra_roots: Option<PathBuf>,
+    pub connect_timeout: Duration,
+    /// For the whole exchange, the body included.
+    pub timeout: Duration,
+}
+
+impl Default for OutgoingOptions {
+    fn default() -> Self {
+        OutgoingOptions {
+            reach: Reach::Global,
+            extra_roots: None,
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An answer whose body was read in full, within a bound.
+#[derive(Debug)]
+pub struct BoundedResponse {
+    pub status: reqwest::StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
 }
 
 /// The HTTP client for outgoing requests. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct OutgoingClient {
     client: reqwest::Client,
-    allow_local: bool,
+    guard: Guard,
 }
 
 impl OutgoingClient {
+    /// Global addresses only, or anything with `allow_local`; the default bounds.
     pub fn new(allow_local: bool) -> anyhow::Result<OutgoingClient> {
-        let resolver = GlobalOnly {
-            allow_local,
-            proxy_hosts: proxy_hosts(),
-        };
-        let client = reqwest::Client::builder()
-            .dns_resolver(Arc::new(resolver))
+        Self::with_options(OutgoingOptions {
+            reach: if allow_local {
+                Reach::Any
+            } else {
+                Reach::Global
+            },
+            ..OutgoingOptions::default()
+        })
+    }
+
+    pub fn with_options(options: OutgoingOptions) -> anyhow::Result<OutgoingClient> {
+        let guard = Guard::from_env(options.reach);
+        let mut builder = reqwest::Client::builder()
+            .dns_resolver(Arc::new(guard.resolver()))
             .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(10))
-            .user_agent(concat!("Doorward/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.timeout)
+            .user_agent(concat!("Doorward/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &options.extra_roots {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("invalid PEM in the CA file {}", path.display()))?;
+            anyhow::ensure!(
+                !certs.is_empty(),
+                "the CA file {} holds no PEM certificate",
+                path.display()
+            );
+            builder = builder.tls_certs_merge(certs);
+        }
         Ok(OutgoingClient {
-            client,
-            allow_local,
+            client: builder.build()?,
+            guard,
         })
     }
 
@@ -60,59 +127,80 @@ impl OutgoingClient {
         form: &[(&str, &str)],
     ) -> Result<reqwest::StatusCode, OutgoingError> {
         let parsed = url::Url::parse(url).map_err(|e| OutgoingError::Url(e.to_string()))?;
-        let literal = match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::from(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::from(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal
-            && !self.allow_local
-            && !is_global(ip)
-        {
-            return Err(OutgoingError::LocalAddress(ip.to_string()));
-        }
-        let res = self.client.post(parsed).form(form).send().await?;
+        self.guard.check(&parsed).await?;
+        let res = self
+            .client
+            .post(parsed)
+            .form(form)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(res.status())
     }
-}
 
-/// The hosts of the configured proxies, which the resolver leaves unfiltered.
-fn proxy_hosts() -> Vec<String> {
-    [
-        "HTTPS_PROXY",
-        "https_proxy",
-        "HTTP_PROXY",
-        "http_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ]
-    .iter()
-    .filter_map(|k| std::env::var(k).ok())
-    .filter_map(|v| url::Url::parse(&v).ok())
-    .filter_map(|u| u.host_str().map(str::to_ascii_lowercase))
-    .collect()
-}
-
-/// Resolves names with the system resolver and keeps only global addresses.
-#[derive(Debug)]
-struct GlobalOnly {
-    allow_local: bool,
-    proxy_hosts: Vec<String>,
-}
-
-impl Resolve for GlobalOnly {
-    fn resolve(&self, name: Name) -> Resolving {
-        let host = name.as_str().to_ascii_lowercase();
-        let unfiltered = self.allow_local || self.proxy_hosts.contains(&host);
-        Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .filter(|a| unfiltered || is_global(a.ip()))
-                .collect();
-            if found.is_empty() {
-                return Err(Box::new(OutgoingError::LocalAddress(host)) as _);
+    /// GETs a JSON resource and reads its body, refusing one past `max_bytes` (announced or
+    /// read so far) without reading further. Any status is returned as is; redirects are
+    /// not followed.
+    pub async fn get_bounded(
+        &self,
+        url: &str,
+        max_bytes: usize,
+    ) -> Result<BoundedResponse, OutgoingError> {
+        let parsed = url::Url::parse(url).map_err(|e| OutgoingError::Url(e.to_string()))?;
+        self.guard.check(&parsed).await?;
+        let mut res = self
+            .client
+            .get(parsed)
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(classify)?;
+        if res
+            .content_length()
+            .is_some_and(|n| n > u64::try_from(max_bytes).unwrap_or(u64::MAX))
+        {
+            return Err(OutgoingError::TooLarge(max_bytes));
+        }
+        let status = res.status();
+        let headers = res.headers().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = res.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > max_bytes {
+                return Err(OutgoingError::TooLarge(max_bytes));
             }
-            Ok(Box::new(found.into_iter()) as Addrs)
+            body.extend_from_slice(&chunk);
+        }
+        Ok(BoundedResponse {
+            status,
+            headers,
+            body,
         })
     }
+}
+
+/// A timeout, or a refusal by our resolver, as such; anything else as reqwest said it.
+fn classify(e: reqwest::Error) -> OutgoingError {
+    if e.is_timeout() {
+        return OutgoingError::Timeout;
+    }
+    let mut source = std::error::Error::source(&e);
+    while let Some(inner) = source {
+        if let Some(OutgoingError::LocalAddress(host)) = inner.downcast_ref::<OutgoingError>() {
+            return OutgoingError::LocalAddress(host.clone());
+        }
+        source = inner.source();
+    }
+    OutgoingError::Http(e)
+}
+
+/// reqwest's message and its causes ("error sending request …: connection refused").
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }

@@ -95,13 +95,13 @@ pub async fn validate(
     let client_id = params
         .get("client_id")
         .ok_or_else(|| page(OAuthError::missing("client_id")))?;
-    let application = state
-        .store
-        .application_by_uid(client_id)
-        .await?
-        .ok_or_else(|| {
-            page(OAuthError::new(ErrorCode::InvalidClient).detail("unknown client_id"))
-        })?;
+    let application =
+        super::metadata_document_clients::application_for_authorization(state, client_id)
+            .await
+            .map_err(page)?
+            .ok_or_else(|| {
+                page(OAuthError::new(ErrorCode::InvalidClient).detail("unknown client_id"))
+            })?;
     // GitLab (spec §1.2) and OpenID Connect Core §3.1.2.1: redirect_uri is required, even
     // with one registered URI (RFC 6749 §3.1.2.3 would let it be implied).
     let requested_uri = params.get("redirect_uri").ok_or_else(|| {

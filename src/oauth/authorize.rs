@@ -88,8 +88,9 @@ pub async fn show(
             Ok(found) => found,
             Err(e) => return error_page(&state, e.into()),
         };
-    // Core §3.1.2.1: prompt=consent asks even where GitLab would skip the page.
-    if (trusted || previously) && !oidc.consent {
+    // Core §3.1.2.1: prompt=consent asks even where GitLab would skip the page. A client
+    // nobody vetted (dynamic registration) is asked about every time (issue 13).
+    if (trusted || previously) && !oidc.consent && !app.is_dynamic() {
         return approve(&state, &request, &user).await;
     }
     // Core §3.1.2.6: consent_required when consent would need a page.
@@ -394,6 +395,7 @@ async fn consent_page(
             Ok(None) => "a former group".to_string(),
             Err(e) => return error_page(state, e.into()),
         },
+        (None, None) if app.is_dynamic() => "itself".to_string(),
         (None, None) => "an administrator of this instance".to_string(),
     };
     let redirect_host = Url::parse(&request.redirect_uri)
@@ -420,6 +422,7 @@ async fn consent_page(
             app_name => &app.name,
             owner,
             confidential => app.confidential,
+            unverified => app.is_dynamic(),
             redirect_host,
             scopes,
             fields => minijinja::context! {

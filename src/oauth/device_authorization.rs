@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::authorization_request::requested_scopes;
 use super::client_auth;
+use super::error::{ErrorCode, OAuthError};
 use super::params::BodyParams;
 use super::response::{TokenError, no_store};
 use crate::domain::secret::{self, SecretString};
@@ -32,6 +33,15 @@ pub async fn create(
     params.reject_repeated()?;
     // RFC 8628 §3.1: the client authenticates as at the token endpoint.
     let client = client_auth::require(&state.store, &headers, &params).await?;
+    // RFC 8628 §3.2 / RFC 6749 §5.2: a dynamically registered client has no device grant.
+    if !client
+        .application
+        .may_use_grant(crate::oauth::grants::device_code::GRANT_TYPE)
+    {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient)
+            .detail("device grant for a dynamically registered client")
+            .into());
+    }
     // RFC 8628 §3.1: `scope` as in RFC 6749 §3.3, checked against the application's scopes
     // (which GitLab's device gem does not do, spec §1.12).
     let scopes = requested_scopes(&client.application, params.get("scope"))?;

@@ -7,6 +7,7 @@ pub mod authorize;
 pub mod authorized_applications;
 pub mod bearer;
 pub mod client_auth;
+pub mod client_id_metadata;
 pub mod consent;
 pub mod device_authorization;
 pub mod device_verification;
@@ -14,7 +15,10 @@ pub mod error;
 pub mod grants;
 pub mod introspect;
 pub mod issue;
+pub mod metadata_document_clients;
 pub mod params;
+pub mod protected_resource;
+pub mod registration;
 pub mod response;
 pub mod revoke;
 pub mod token;
@@ -74,6 +78,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(pages)
         .merge(client_endpoints)
         .route("/oauth/introspect", post(introspect::introspect))
+        // RFC 7591 / 7592: called by clients with JSON, from anywhere (no cookies).
+        .route("/oauth/register", post(registration::register))
+        .route(
+            "/oauth/register/{client_id}",
+            get(registration::read)
+                .put(registration::update)
+                .delete(registration::delete),
+        )
         .route(
             "/oauth/authorize_device",
             post(device_authorization::create),

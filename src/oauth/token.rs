@@ -29,6 +29,17 @@ pub async fn token(
     // whether it needs a client.
     let client = client_auth::optional(&state.store, &headers, &params).await?;
     let client = client.as_ref();
+    // RFC 6749 §5.2 unauthorized_client: a dynamically registered client has the code and
+    // refresh grants only (`Application::may_use_grant`).
+    if let Some(c) = client
+        && !c.application.may_use_grant(grant_type)
+    {
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient)
+            .detail(format!(
+                "grant_type {grant_type} for a dynamically registered client"
+            ))
+            .into());
+    }
     let require = || {
         client.ok_or_else(|| {
             OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials")

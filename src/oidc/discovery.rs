@@ -2,7 +2,7 @@
 //! JWKS (spec §1.10) and WebFinger (Discovery §2, spec §1.11).
 //!
 //! Only what works is advertised: `token` and `implicit` only when the instance enables
-//! the implicit grant, no `registration_endpoint` (there is no dynamic registration), no
+//! the implicit grant, `registration_endpoint` only when dynamic registration is on, no
 //! `form_post`, no request objects.
 
 use axum::Json;
@@ -91,6 +91,21 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
         // RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
     });
+    if state.config.dynamic_client_registration
+        && let Value::Object(m) = &mut doc
+    {
+        // RFC 8414 §2 / RFC 7591 §3.
+        m.insert(
+            "registration_endpoint".into(),
+            json!(format!("{base}/oauth/register")),
+        );
+    }
+    if state.client_id_metadata.is_some()
+        && let Value::Object(m) = &mut doc
+    {
+        // draft-ietf-oauth-client-id-metadata-document §5.
+        m.insert("client_id_metadata_document_supported".into(), json!(true));
+    }
     if oidc && let Value::Object(m) = &mut doc {
         m.extend([
             (

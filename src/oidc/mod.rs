@@ -45,6 +45,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(discovery::authorization_server),
         )
         .route("/.well-known/webfinger", get(discovery::webfinger))
+        .route(
+            crate::oauth::protected_resource::METADATA_PATH,
+            get(crate::oauth::protected_resource::metadata),
+        )
         .route("/oauth/discovery/keys", get(discovery::jwks))
         .route("/-/jwks", get(discovery::jwks))
         .route(

@@ -43,6 +43,8 @@ fn application(scopes: &str) -> Application {
         group_id: None,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        registration_token_hash: None,
+        token_endpoint_auth_method: None,
         created_at: 0,
         updated_at: 0,
     }

@@ -3,6 +3,14 @@
 use super::cache::Invalidation;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::application::{Application, ApplicationOwner, ApplicationSettings};
+
+/// What a dynamic registration (RFC 7591) stores beside the application's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct DynamicRegistration<'a> {
+    /// SHA-256 of the registration access token.
+    pub token_hash: &'a [u8; 32],
+    pub token_endpoint_auth_method: &'a str,
+}
 use crate::domain::scope::ScopeSet;
 
 impl_from_row!(Application {
@@ -19,17 +27,28 @@ impl_from_row!(Application {
     group_id: Option<i64>,
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: bool,
+    registration_token_hash: Option<Vec<u8>>,
+    token_endpoint_auth_method: Option<String>,
     created_at: i64,
     updated_at: i64,
 });
 
+/// The columns of an [`Application`], in every SELECT and RETURNING.
+macro_rules! application_columns {
+    () => {
+        "id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
+         owner_id, group_id, backchannel_logout_uri, backchannel_logout_session_required, \
+         registration_token_hash, token_endpoint_auth_method, created_at, updated_at"
+    };
+}
+
 macro_rules! select_applications {
-    ($tail:literal) => {
+    ($($tail:literal),+) => {
         concat!(
-            "SELECT id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
-             owner_id, group_id, backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at \
-             FROM oauth_applications ",
-            $tail
+            "SELECT ",
+            application_columns!(),
+            " FROM oauth_applications ",
+            $($tail),+
         )
     };
 }
@@ -44,13 +63,53 @@ impl Store {
         owner: impl Into<ApplicationOwner>,
         now: i64,
     ) -> StoreResult<Application> {
-        const SQL: &str = "INSERT INTO oauth_applications \
+        self.insert_application(uid, secret_hash, settings, trusted, owner.into(), None, now)
+            .await
+    }
+
+    /// Creates a dynamically registered application (RFC 7591): owned by nobody, never
+    /// trusted, with its registration token's hash and requested authentication method.
+    pub async fn register_application(
+        &self,
+        uid: &str,
+        secret_hash: &[u8],
+        settings: &ApplicationSettings,
+        registration: &DynamicRegistration<'_>,
+        now: i64,
+    ) -> StoreResult<Application> {
+        let owner = ApplicationOwner::Instance;
+        self.insert_application(
+            uid,
+            secret_hash,
+            settings,
+            false,
+            owner,
+            Some(registration),
+            now,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_application(
+        &self,
+        uid: &str,
+        secret_hash: &[u8],
+        settings: &ApplicationSettings,
+        trusted: bool,
+        owner: ApplicationOwner,
+        registration: Option<&DynamicRegistration<'_>>,
+        now: i64,
+    ) -> StoreResult<Application> {
+        const SQL: &str = concat!(
+            "INSERT INTO oauth_applications \
              (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, \
-              backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $11, $11) \
-             RETURNING id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, \
-             backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at";
-        let (owner_id, group_id) = owner.into().columns();
+              backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at, \
+              registration_token_hash, token_endpoint_auth_method) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $11, $11, $14, $15) RETURNING ",
+            application_columns!()
+        );
+        let (owner_id, group_id) = owner.columns();
         Ok(on_pool!(self, p => sqlx::query_as(SQL)
             .bind(uid)
             .bind(secret_hash)
@@ -65,6 +124,8 @@ impl Store {
             .bind(now)
             .bind(&settings.backchannel_logout_uri)
             .bind(settings.backchannel_logout_session_required)
+            .bind(registration.map(|r| &r.token_hash[..]))
+            .bind(registration.map(|r| r.token_endpoint_auth_method))
             .fetch_one(p)
             .await)?)
     }
@@ -91,8 +152,9 @@ impl Store {
     ) -> StoreResult<Vec<Application>> {
         const OWNED: &str = select_applications!("WHERE owner_id = $1 ORDER BY id");
         const GROUP: &str = select_applications!("WHERE group_id = $1 ORDER BY id");
-        const INSTANCE: &str =
-            select_applications!("WHERE owner_id IS NULL AND group_id IS NULL ORDER BY id");
+        const INSTANCE: &str = select_applications!(
+            "WHERE owner_id IS NULL AND group_id IS NULL AND registration_token_hash IS NULL ORDER BY id"
+        );
         let (sql, id) = match owner.into() {
             ApplicationOwner::User(id) => (OWNED, Some(id)),
             ApplicationOwner::Group(id) => (GROUP, Some(id)),
@@ -107,24 +169,34 @@ impl Store {
         })?)
     }
 
-    /// One page of the instance-wide applications (the admin API's list), with their total.
+    /// One page of the instance-wide applications (the admin API's list), or with
+    /// `dynamic` of the dynamically registered ones, with their total.
     pub async fn instance_applications(
         &self,
+        dynamic: bool,
         limit: i64,
         offset: i64,
     ) -> StoreResult<(Vec<Application>, i64)> {
-        const LIST: &str = select_applications!(
-            "WHERE owner_id IS NULL AND group_id IS NULL ORDER BY id LIMIT $1 OFFSET $2"
-        );
-        const COUNT: &str =
-            "SELECT COUNT(*) FROM oauth_applications WHERE owner_id IS NULL AND group_id IS NULL";
+        macro_rules! page {
+            ($filter:literal) => {
+                (
+                    select_applications!("WHERE ", $filter, " ORDER BY id LIMIT $1 OFFSET $2"),
+                    concat!("SELECT COUNT(*) FROM oauth_applications WHERE ", $filter),
+                )
+            };
+        }
+        let (list, count) = if dynamic {
+            page!("registration_token_hash IS NOT NULL")
+        } else {
+            page!("owner_id IS NULL AND group_id IS NULL AND registration_token_hash IS NULL")
+        };
         on_pool!(self, read p => {
-            let apps: Vec<Application> = sqlx::query_as(LIST)
+            let apps: Vec<Application> = sqlx::query_as(list)
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(p)
                 .await?;
-            let total: i64 = sqlx::query_scalar(COUNT).fetch_one(p).await?;
+            let total: i64 = sqlx::query_scalar(count).fetch_one(p).await?;
             Ok((apps, total))
         })
     }
@@ -159,6 +231,92 @@ impl Store {
         } else {
             Ok(())
         }
+    }
+
+    /// RFC 7592 §2.2: a dynamic client's new metadata, effective at once.
+    pub async fn update_registration(
+        &self,
+        id: i64,
+        settings: &ApplicationSettings,
+        token_endpoint_auth_method: &str,
+        now: i64,
+    ) -> StoreResult<()> {
+        const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
+             confidential = $5, token_endpoint_auth_method = $6, updated_at = $7 \
+             WHERE id = $1 AND registration_token_hash IS NOT NULL";
+        let done = on_pool!(self, p => sqlx::query(SQL)
+            .bind(id)
+            .bind(&settings.name)
+            .bind(&settings.redirect_uri)
+            .bind(settings.scopes.to_string())
+            .bind(settings.confidential)
+            .bind(token_endpoint_auth_method)
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        self.forget(Invalidation::Application(id));
+        if done == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The application row behind a client ID metadata document (`uid` is the document's
+    /// URL), created on first use and brought up to date with the document each time it
+    /// is used, so codes and tokens have an application to belong to. It is "dynamic"
+    /// with a registration token hash nobody holds: unvetted, and not manageable by RFC
+    /// 7592. A row of another kind with that `uid` is left alone (`NotFound`).
+    pub async fn upsert_metadata_document_client(
+        &self,
+        uid: &str,
+        settings: &ApplicationSettings,
+        now: i64,
+    ) -> StoreResult<Application> {
+        const SQL: &str = concat!(
+            "INSERT INTO oauth_applications \
+             (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
+              backchannel_logout_session_required, created_at, updated_at, registration_token_hash, \
+              token_endpoint_auth_method) \
+             VALUES ($1, $2, $3, $4, $5, FALSE, FALSE, TRUE, FALSE, $6, $6, $7, 'none') \
+             ON CONFLICT (uid) DO UPDATE SET name = excluded.name, redirect_uri = excluded.redirect_uri, \
+             scopes = excluded.scopes, updated_at = excluded.updated_at \
+             WHERE oauth_applications.registration_token_hash IS NOT NULL \
+             AND oauth_applications.token_endpoint_auth_method = 'none' AND oauth_applications.confidential = FALSE \
+             RETURNING ",
+            application_columns!()
+        );
+        // Random values nobody learns: no secret to present, no registration to manage.
+        let unusable_secret = crate::domain::secret::random_bytes::<32>();
+        let unusable_token = crate::domain::secret::random_bytes::<32>();
+        let app: Option<Application> = on_pool!(self, p => sqlx::query_as(SQL)
+            .bind(uid)
+            .bind(&unusable_secret[..])
+            .bind(&settings.name)
+            .bind(&settings.redirect_uri)
+            .bind(settings.scopes.to_string())
+            .bind(now)
+            .bind(&unusable_token[..])
+            .fetch_optional(p)
+            .await)?;
+        let app = app.ok_or(StoreError::NotFound)?;
+        self.forget(Invalidation::Application(app.id));
+        Ok(app)
+    }
+
+    /// Deletes dynamically registered applications created before `cutoff` that never
+    /// got a code or a token (clients that registered and went away); their number.
+    pub async fn purge_unused_registrations(&self, cutoff: i64) -> StoreResult<u64> {
+        const SQL: &str = "DELETE FROM oauth_applications WHERE registration_token_hash IS NOT NULL \
+             AND created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens t WHERE t.application_id = oauth_applications.id) \
+             AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.application_id = oauth_applications.id)";
+        Ok(on_pool!(self, p => sqlx::query(SQL)
+            .bind(cutoff)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 
     /// Replaces the secret; the old one stops working at once. Issued tokens stay valid.

@@ -74,6 +74,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0011_group_claims_cache.sql"),
         include_str!("../../migrations/postgres/0011_group_claims_cache.sql"),
     ),
+    (
+        12,
+        "dynamic_registration",
+        include_str!("../../migrations/sqlite/0012_dynamic_registration.sql"),
+        include_str!("../../migrations/postgres/0012_dynamic_registration.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -42,7 +42,11 @@ both_backends! {
     async fn missing_unknown_expired_and_revoked_tokens_get_401(app: TestApp) {
         let res = api().get(app.url("/api/v4/user")).send().await.unwrap();
         assert_eq!(res.status(), 401);
-        assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"Doorward\"");
+        // RFC 6750 §3.1 (no error code), and RFC 9728 §5.1's pointer to the API's metadata.
+        assert_eq!(
+            res.headers()["www-authenticate"],
+            format!("Bearer realm=\"Doorward\", resource_metadata=\"{}/.well-known/oauth-protected-resource/api/v4\"", app.state.config.external_url).as_str()
+        );
         let body: Value = res.json().await.unwrap();
         assert_eq!(body, json!({"message": "401 Unauthorized"}));
 

@@ -137,7 +137,9 @@ both_backends! {
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
         assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
-        assert!(doc.get("registration_endpoint").is_none());
+        // RFC 7591 registration is on by default (issue 13); tests/it/dynamic_registration.rs
+        // checks it disappears when turned off.
+        assert_eq!(doc["registration_endpoint"], serde_json::json!(app.url("/oauth/register")));
         let grants = doc["grant_types_supported"].as_array().unwrap();
         assert!(!grants.iter().any(|g| g == "implicit"));
         assert!(grants.iter().any(|g| g == "urn:ietf:params:oauth:grant-type:device_code"));

@@ -1,0 +1,101 @@
+//! Clients named by a client ID metadata document (draft-ietf-oauth-client-id-metadata-
+//! document, as the MCP authorization spec uses it): at `/oauth/authorize` a `client_id`
+//! that is an `https` URL is fetched (`client_id_metadata`), checked by the same rules as
+//! a dynamic registration (scopes, redirect URIs, code flow only), and kept as an
+//! application row so its codes and tokens belong somewhere. The token endpoint then
+//! finds that row like any public client's. Any problem is an error page, never a
+//! redirect: until the document is read, no redirect URI can be trusted.
+
+use super::client_id_metadata::is_metadata_document_url;
+use super::error::{ErrorCode, OAuthError};
+use crate::domain::application::{Application, ApplicationSettings};
+use crate::domain::client_registration::{self, REGISTRABLE_SCOPES};
+use crate::domain::scope::ScopeSet;
+use crate::state::AppState;
+
+/// The application `client_id` names for an authorization request: a metadata document's
+/// (fetched or cached, and its row brought up to date) when documents are enabled and
+/// `client_id` is a URL, else the registered application, if any.
+pub async fn application_for_authorization(
+    state: &AppState,
+    client_id: &str,
+) -> Result<Option<Application>, OAuthError> {
+    if !is_metadata_document_url(client_id) {
+        return Ok(state.store.application_by_uid(client_id).await?);
+    }
+    // Turned off, a URL is an unknown client, even one that has a row from before.
+    let Some(documents) = &state.client_id_metadata else {
+        return Ok(None);
+    };
+    let now = state.clock.now();
+    let document = documents.get(client_id, now).await.map_err(|e| {
+        OAuthError::with_description(ErrorCode::InvalidClient, e.to_string())
+            .detail("client metadata document refused")
+    })?;
+    let invalid = |why: String| {
+        OAuthError::with_description(
+            ErrorCode::InvalidClient,
+            format!("The client metadata document at {client_id} is invalid: {why}"),
+        )
+    };
+    // The same rules as RFC 7591 registration: nobody vetted this client either.
+    if let Some(other) = document
+        .grant_types
+        .iter()
+        .find(|g| !client_registration::GRANT_TYPES.contains(&g.as_str()))
+    {
+        return Err(invalid(format!(
+            "grant type {other:?} is not available to it"
+        )));
+    }
+    if document.response_types.iter().any(|t| t != "code") {
+        return Err(invalid("response_types must be [\"code\"]".into()));
+    }
+    let allowed = ScopeSet::from_stored(REGISTRABLE_SCOPES);
+    let scopes = match document
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => allowed,
+        Some(text) => {
+            if let Some(other) = text
+                .split(' ')
+                .find(|n| !n.is_empty() && !allowed.contains(n))
+            {
+                return Err(invalid(format!("scope {other:?} cannot be granted to it")));
+            }
+            ScopeSet::parse(text).map_err(|e| invalid(e.to_string()))?
+        }
+    };
+    for uri in &document.redirect_uris {
+        client_registration::check_redirect_uri(uri)
+            .map_err(|e| invalid(format!("redirect URI {uri:?} {e}")))?;
+    }
+    let name = match document.client_name.as_deref().map(str::trim) {
+        Some(name) if !name.is_empty() && !name.contains(['<', '>']) => {
+            name.chars().take(255).collect()
+        }
+        _ => client_registration::default_name(&document.redirect_uris[0]),
+    };
+    let settings = ApplicationSettings {
+        name,
+        redirect_uri: document.redirect_uris.join("\n"),
+        scopes,
+        confidential: false,
+        require_pkce: true,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+    };
+    match state
+        .store
+        .upsert_metadata_document_client(client_id, &settings, now)
+        .await
+    {
+        Ok(app) => Ok(Some(app)),
+        // A row of another kind holds this client_id: not ours to replace.
+        Err(crate::store::StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
