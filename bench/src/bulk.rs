@@ -93,6 +93,8 @@ impl RowMaker {
             grant_id: None,
             family: &row.family,
             scopes: "api",
+            resources: None,
+            audience: None,
         };
         row.tokens.row(&owner, self.now, ACCESS_TOKEN_LIFETIME)
     }

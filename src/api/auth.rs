@@ -19,6 +19,8 @@ use crate::state::AppState;
 const LAST_USED_GRANULARITY: i64 = 600;
 
 pub const EXPIRED: &str = "Token is expired. You can either do re-authorization or token refresh.";
+/// A token whose RFC 8707 audience does not include this API.
+const OTHER_AUDIENCE: &str = "Token is not intended for this resource.";
 pub const REVOKED: &str = "Token was revoked. You have to re-authorize from the user.";
 pub const UNKNOWN: &str = "Token is unknown.";
 
@@ -141,6 +143,18 @@ async fn oauth_caller(state: &AppState, token: &str) -> Result<Caller, ApiError>
         Err(TokenProblem::Revoked) => return Err(ApiError::InvalidToken(REVOKED)),
         Err(TokenProblem::Expired) => return Err(ApiError::InvalidToken(EXPIRED)),
     };
+    // RFC 8707 (issue 13): a token bound to other resources is not for this API, so a
+    // resource server (an MCP server) cannot replay a user's token against Doorward.
+    if !found.token.audience.is_empty()
+        && !found
+            .token
+            .audience
+            .contains(&crate::oauth::protected_resource::api_resource_of(
+                &state.config,
+            ))
+    {
+        return Err(ApiError::InvalidToken(OTHER_AUDIENCE));
+    }
     let Some(user) = found.user else {
         return Err(ApiError::Forbidden(
             "403 Forbidden - This endpoint needs a token issued for a user.".into(),

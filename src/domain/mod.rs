@@ -8,6 +8,7 @@ pub mod net;
 pub mod password;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod resource;
 pub mod scope;
 pub mod sealed;
 pub mod secret;

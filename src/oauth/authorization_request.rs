@@ -9,6 +9,7 @@ use super::params::Params;
 use crate::domain::application::Application;
 use crate::domain::pkce;
 use crate::domain::redirect_uri;
+use crate::domain::resource::Resources;
 use crate::domain::scope::ScopeSet;
 use crate::state::AppState;
 
@@ -58,6 +59,8 @@ pub struct AuthorizationRequest {
     pub scopes: ScopeSet,
     pub code_challenge: Option<pkce::Challenge>,
     pub nonce: Option<String>,
+    /// RFC 8707: the resources the tokens are to be for (empty: none named).
+    pub resources: Resources,
 }
 
 /// Why a request was refused, and where the answer may go.
@@ -208,6 +211,8 @@ pub async fn validate(
     }
 
     let scopes = requested_scopes(&application, params.get("scope")).map_err(back)?;
+    // RFC 8707 §2: malformed is invalid_target, sent back with state and iss.
+    let resources = params.resources().map_err(back)?;
     let code_challenge = match response_type {
         ResponseType::Code => code_challenge(state, &application, params).map_err(back)?,
         ResponseType::Token => None,
@@ -221,6 +226,7 @@ pub async fn validate(
         scopes,
         code_challenge,
         nonce,
+        resources,
         application,
     })
 }

@@ -207,6 +207,7 @@ async fn approve(state: &AppState, request: &AuthorizationRequest, user: &Curren
     let code = secret::generate(AUTHORIZATION_CODE_PREFIX);
     let now = state.clock.now();
     let scopes = request.scopes.to_string();
+    let resources = request.resources.stored();
     let grant = NewGrant {
         code_hash: &secret::hash(code.expose()),
         application_id: request.application.id,
@@ -218,6 +219,7 @@ async fn approve(state: &AppState, request: &AuthorizationRequest, user: &Curren
         auth_time: user.signed_in_at,
         expires_at: now + CODE_LIFETIME,
         session_id: Some(user.session_id),
+        resources: resources.as_deref(),
     };
     if let Err(e) = state.store.create_grant(&grant, now).await {
         let error: OAuthError = e.into();
@@ -254,6 +256,8 @@ async fn approve_implicit(
             grant_id: None,
             family: None,
             scopes: &request.scopes,
+            resources: &request.resources,
+            audience: &request.resources,
             with_refresh: false,
             write: Write::Insert,
             subject: None,
@@ -425,6 +429,8 @@ async fn consent_page(
             unverified => app.is_dynamic(),
             redirect_host,
             scopes,
+            // RFC 8707: one hidden `resource` field per resource, bound like the others.
+            resources => request.resources.iter().map(str::to_string).collect::<Vec<_>>(),
             fields => minijinja::context! {
                 client_id => &app.uid,
                 redirect_uri => &request.redirect_uri,

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use crate::store::StoreError;
 
 /// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8628 §3.5 and OpenID
-/// Connect Core §3.1.2.6.
+/// Connect Core §3.1.2.6, and RFC 8707 §2's `invalid_target`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -18,6 +18,7 @@ pub enum ErrorCode {
     UnsupportedResponseType,
     UnsupportedTokenType,
     InvalidScope,
+    InvalidTarget,
     AccessDenied,
     ServerError,
     TemporarilyUnavailable,
@@ -40,6 +41,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
@@ -77,6 +79,7 @@ impl ErrorCode {
                 "The authorization server does not support the revocation of this token type."
             }
             ErrorCode::InvalidScope => "The requested scope is invalid, unknown, or malformed.",
+            ErrorCode::InvalidTarget => "The requested resource is invalid, unknown, or malformed.",
             ErrorCode::AccessDenied => {
                 "The resource owner or authorization server denied the request."
             }

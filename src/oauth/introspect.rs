@@ -27,8 +27,19 @@ pub async fn introspect(
     let now = state.clock.now();
     let token = params.require("token")?;
     // RFC 7662 §2.1: the caller authenticates, as a client or by a bearer token.
-    let caller_app = match client_auth::optional(&state.store, &headers, &params).await? {
-        Some(client) => client.application.id,
+    // Issue 13 (docs/security.md): a confidential application an administrator created,
+    // authenticated by its secret, is a resource server: it may introspect any token
+    // issued for a resource (RFC 8707), whichever client got it. Everyone else sees only
+    // their own application's tokens.
+    let (caller_app, resource_server) = match client_auth::optional(&state.store, &headers, &params)
+        .await?
+    {
+        Some(client) => (
+            client.application.id,
+            client.with_secret
+                && client.application.confidential
+                && client.application.is_instance_wide(),
+        ),
         None => {
             // A resource server may authenticate with an access token of its own. Without
             // either, 401 invalid_client (docs/compatibility.md, RFC 7662 §2.3).
@@ -51,10 +62,11 @@ pub async fn introspect(
                 .map_err(|_| {
                     OAuthError::new(ErrorCode::InvalidClient).detail("invalid bearer token")
                 })?;
-            found.token.application_id.ok_or_else(|| {
+            let app = found.token.application_id.ok_or_else(|| {
                 OAuthError::new(ErrorCode::InvalidClient)
                     .detail("bearer token without an application")
-            })?
+            })?;
+            (app, false)
         }
     };
 
@@ -78,9 +90,20 @@ pub async fn introspect(
     let t = &found.token;
     let expired = token_type == "Bearer" && t.expires_at <= now;
     let owner_blocked = t.user_id.is_some() && !found.user.as_ref().is_some_and(|u| u.is_active());
-    if t.revoked_at.is_some() || expired || owner_blocked || t.application_id != Some(caller_app) {
+    let visible =
+        t.application_id == Some(caller_app) || (resource_server && !t.audience.is_empty());
+    if t.revoked_at.is_some() || expired || owner_blocked || !visible {
         return Ok(inactive());
     }
+    // RFC 7662 §2.2 / RFC 8707: the resources the token is for, and the client's own id;
+    // without resources, the client id alone, as GitLab answers.
+    let aud = if t.audience.is_empty() {
+        found.client_id.as_deref().map(|c| json!(c))
+    } else {
+        let mut list: Vec<&str> = t.audience.iter().collect();
+        list.extend(found.client_id.as_deref());
+        Some(json!(list))
+    };
     let body = Active {
         active: true,
         scope: &t.scopes,
@@ -88,7 +111,7 @@ pub async fn introspect(
         token_type,
         exp: (token_type == "Bearer").then_some(t.expires_at),
         iat: t.created_at,
-        aud: found.client_id.as_deref(),
+        aud,
         iss: &state.config.external_url,
         sub: found.user.as_ref().map(|u| u.id.to_string()),
         username: found.user.as_ref().map(|u| u.username.as_str()),
@@ -101,12 +124,14 @@ pub async fn introspect(
 struct Active<'a> {
     active: bool,
     scope: &'a crate::domain::scope::ScopeSet,
+    #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<&'a str>,
     token_type: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     exp: Option<i64>,
     iat: i64,
-    aud: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<serde_json::Value>,
     iss: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sub: Option<String>,

@@ -5,6 +5,7 @@
 
 use super::error::OAuthError;
 use super::response::TokenResponse;
+use crate::domain::resource::Resources;
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, SecretString};
 use crate::oidc::id_token::{self, Subject};
@@ -33,6 +34,10 @@ pub struct Issuance<'a> {
     /// The refresh chain to continue; `None` starts a new one.
     pub family: Option<&'a [u8]>,
     pub scopes: &'a ScopeSet,
+    /// RFC 8707: the resources of the authorization (carried along refreshes) and those
+    /// this access token is for. Both empty when none were named.
+    pub resources: &'a Resources,
+    pub audience: &'a Resources,
     /// Whether a refresh token is issued (never for client credentials, §4.4.3, or
     /// implicit, §4.2.2).
     pub with_refresh: bool,
@@ -53,12 +58,16 @@ pub async fn issue(
     let new_chain = new_family();
     let scope_text = issuance.scopes.to_string();
     let family = issuance.family.unwrap_or(&new_chain);
+    let resources = issuance.resources.stored();
+    let audience = issuance.audience.stored();
     let owner = TokenOwner {
         application_id: issuance.application_id,
         user_id: issuance.user_id,
         grant_id: issuance.grant_id,
         family,
         scopes: &scope_text,
+        resources: resources.as_deref(),
+        audience: audience.as_deref(),
     };
     let row = tokens.row(&owner, now, lifetime);
     let store = &state.store;
@@ -126,6 +135,8 @@ impl MintedTokens {
             scopes: owner.scopes,
             created_at: now,
             expires_at: now + lifetime,
+            resources: owner.resources,
+            audience: owner.audience,
         }
     }
 
@@ -153,6 +164,9 @@ pub struct TokenOwner<'a> {
     pub family: &'a [u8],
     /// Canonical space-separated scopes.
     pub scopes: &'a str,
+    /// RFC 8707, as stored (`Resources::stored`).
+    pub resources: Option<&'a str>,
+    pub audience: Option<&'a str>,
 }
 
 /// A new refresh chain identifier.

@@ -13,6 +13,8 @@ use crate::http::body::{self, BodyError, BodyKind};
 pub struct Params {
     values: HashMap<String, String>,
     repeated: Vec<String>,
+    /// Every value of `resource`, the one parameter that may be repeated (RFC 8707 §2).
+    resource: Vec<String>,
 }
 
 impl Params {
@@ -49,6 +51,10 @@ impl Params {
     fn from_pairs(pairs: Vec<(String, String)>) -> Params {
         let mut p = Params::default();
         for (k, v) in pairs {
+            if k == "resource" {
+                p.resource.push(v);
+                continue;
+            }
             match p.values.entry(k) {
                 std::collections::hash_map::Entry::Occupied(seen) => {
                     if !p.repeated.contains(seen.key()) {
@@ -85,6 +91,14 @@ impl Params {
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
+    }
+
+    /// RFC 8707 §2: the `resource` parameters (any number), validated; a malformed one is
+    /// `invalid_target`.
+    pub fn resources(&self) -> Result<crate::domain::resource::Resources, OAuthError> {
+        let values: Vec<&str> = self.resource.iter().map(String::as_str).collect();
+        crate::domain::resource::Resources::parse(&values)
+            .map_err(|why| OAuthError::with_description(ErrorCode::InvalidTarget, why))
     }
 
     /// The value of `name`, or `invalid_request` "Missing required parameter".

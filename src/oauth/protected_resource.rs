@@ -22,7 +22,11 @@ pub const API_SCOPES: [&str; 3] = ["api", "read_api", "read_user"];
 
 /// The API's resource identifier (RFC 8707, RFC 9728 §2).
 pub fn api_resource(state: &AppState) -> String {
-    format!("{}/api/v4", state.config.external_url)
+    api_resource_of(&state.config)
+}
+
+pub fn api_resource_of(config: &crate::config::Config) -> String {
+    format!("{}/api/v4", config.external_url)
 }
 
 /// `GET /.well-known/oauth-protected-resource/api/v4` (RFC 9728 §3.2).

@@ -9,12 +9,14 @@ use super::cache::Invalidation;
 pub use super::rows::{AccessToken, NewToken, TokenWithOwner};
 use super::writer::Claim;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use crate::domain::resource::Resources;
 use crate::domain::scope::ScopeSet;
 use crate::domain::user::User;
 
 const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
-     (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+     (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at, \
+      resources, audience) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
 
 macro_rules! bind_new_token {
     ($query:expr, $t:expr) => {
@@ -28,6 +30,8 @@ macro_rules! bind_new_token {
             .bind($t.scopes)
             .bind($t.created_at)
             .bind($t.expires_at)
+            .bind($t.resources)
+            .bind($t.audience)
     };
 }
 
@@ -36,7 +40,7 @@ macro_rules! token_with_owner_sql {
     ($col:literal) => {
         concat!(
             "SELECT t.id, t.application_id, t.user_id, t.grant_id, t.family, t.scopes, t.created_at AS token_created_at, \
-             t.expires_at, t.revoked_at, a.uid AS client_id, \
+             t.expires_at, t.revoked_at, t.resources, t.audience, a.uid AS client_id, \
              u.id AS u_id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
              u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
              u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled \
@@ -153,6 +157,8 @@ impl Store {
             token_created_at: i64,
             expires_at: i64,
             revoked_at: Option<i64>,
+            resources: Resources,
+            audience: Resources,
             client_id: Option<String>,
         }
         impl_from_row!(Row {
@@ -165,6 +171,8 @@ impl Store {
             token_created_at: i64,
             expires_at: i64,
             revoked_at: Option<i64>,
+            resources: Resources,
+            audience: Resources,
             client_id: Option<String>,
         });
         let found = on_pool!(self, read p => {
@@ -196,6 +204,8 @@ impl Store {
                 created_at: t.token_created_at,
                 expires_at: t.expires_at,
                 revoked_at: t.revoked_at,
+                resources: t.resources,
+                audience: t.audience,
             },
             user,
             client_id: t.client_id,

@@ -306,17 +306,22 @@ impl Store {
     }
 
     /// Deletes dynamically registered applications created before `cutoff` that never
-    /// got a code or a token (clients that registered and went away); their number.
+    /// got a code (clients that registered and went away); their number. Only those
+    /// registered by RFC 7591 (`token_endpoint_auth_method` set and a registration token
+    /// someone holds) or named by a metadata document, never another application.
     pub async fn purge_unused_registrations(&self, cutoff: i64) -> StoreResult<u64> {
         const SQL: &str = "DELETE FROM oauth_applications WHERE registration_token_hash IS NOT NULL \
-             AND created_at < $1 \
-             AND NOT EXISTS (SELECT 1 FROM oauth_access_tokens t WHERE t.application_id = oauth_applications.id) \
-             AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.application_id = oauth_applications.id)";
-        Ok(on_pool!(self, p => sqlx::query(SQL)
+             AND first_used_at IS NULL AND created_at < $1";
+        let n = on_pool!(self, p => sqlx::query(SQL)
             .bind(cutoff)
             .execute(p)
             .await
-            .map(|r| r.rows_affected()))?)
+            .map(|r| r.rows_affected()))?;
+        if n > 0 {
+            // The other nodes read the trigger's log; this one forgets before returning.
+            self.forget_all();
+        }
+        Ok(n)
     }
 
     /// Replaces the secret; the old one stops working at once. Issued tokens stay valid.

@@ -328,6 +328,8 @@ mod tests {
                 created_at: 0,
                 expires_at: i64::MAX,
                 revoked_at: None,
+                resources: Default::default(),
+                audience: Default::default(),
             },
             user: None,
             client_id: None,

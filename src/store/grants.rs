@@ -11,8 +11,8 @@ use super::{Store, StoreResult, on_pool};
 impl Store {
     pub async fn create_grant(&self, g: &NewGrant<'_>, now: i64) -> StoreResult<()> {
         const SQL: &str = "INSERT INTO oauth_grants (code_hash, application_id, user_id, redirect_uri, scopes, \
-             code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at, session_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+             code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at, session_id, resources) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
         on_pool!(self, p => sqlx::query(SQL)
             .bind(g.code_hash)
             .bind(g.application_id)
@@ -26,6 +26,17 @@ impl Store {
             .bind(now)
             .bind(g.expires_at)
             .bind(g.session_id)
+            .bind(g.resources)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        // A dynamically registered client's first code marks it as used (never purged as
+        // a stale registration); for every other application this changes no row.
+        const FIRST_USE: &str = "UPDATE oauth_applications SET first_used_at = $2 \
+             WHERE id = $1 AND first_used_at IS NULL AND registration_token_hash IS NOT NULL";
+        on_pool!(self, p => sqlx::query(FIRST_USE)
+            .bind(g.application_id)
+            .bind(now)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
@@ -34,7 +45,7 @@ impl Store {
 
     pub async fn grant_by_code_hash(&self, code_hash: &[u8]) -> StoreResult<Option<Grant>> {
         const SQL: &str = "SELECT id, application_id, user_id, redirect_uri, scopes, code_challenge, \
-             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, session_id \
+             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, session_id, resources \
              FROM oauth_grants WHERE code_hash = $1";
         let row: Option<GrantRow> =
             on_pool!(self, read p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?;

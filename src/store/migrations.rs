@@ -80,6 +80,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0012_dynamic_registration.sql"),
         include_str!("../../migrations/postgres/0012_dynamic_registration.sql"),
     ),
+    (
+        13,
+        "resource_indicators",
+        include_str!("../../migrations/sqlite/0013_resource_indicators.sql"),
+        include_str!("../../migrations/postgres/0013_resource_indicators.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -2,6 +2,7 @@
 
 use super::impl_from_row;
 use crate::domain::pkce;
+use crate::domain::resource::Resources;
 use crate::domain::scope::ScopeSet;
 use crate::domain::user::User;
 
@@ -22,6 +23,8 @@ pub struct Grant {
     pub consumed_at: Option<i64>,
     /// The browser session the code was issued in.
     pub session_id: Option<i64>,
+    /// RFC 8707: the resources the user authorized.
+    pub resources: Resources,
 }
 
 /// `oauth_grants` as its columns read; [`Grant`] pairs the two PKCE columns.
@@ -39,6 +42,7 @@ pub(super) struct GrantRow {
     expires_at: i64,
     consumed_at: Option<i64>,
     session_id: Option<i64>,
+    resources: Resources,
 }
 impl_from_row!(GrantRow {
     id: i64,
@@ -54,6 +58,7 @@ impl_from_row!(GrantRow {
     expires_at: i64,
     consumed_at: Option<i64>,
     session_id: Option<i64>,
+    resources: Resources,
 });
 
 impl TryFrom<GrantRow> for Grant {
@@ -84,6 +89,7 @@ impl TryFrom<GrantRow> for Grant {
             expires_at: r.expires_at,
             consumed_at: r.consumed_at,
             session_id: r.session_id,
+            resources: r.resources,
         })
     }
 }
@@ -99,6 +105,8 @@ pub struct NewGrant<'a> {
     pub auth_time: i64,
     pub expires_at: i64,
     pub session_id: Option<i64>,
+    /// Space-separated (`Resources::stored`).
+    pub resources: Option<&'a str>,
 }
 
 /// An access token row; the refresh token, when there is one, lives on the same row.
@@ -114,6 +122,10 @@ pub struct AccessToken {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
+    /// RFC 8707: the resources of the authorization behind it (a refresh may name any
+    /// subset), and those this token is for (its audience).
+    pub resources: Resources,
+    pub audience: Resources,
 }
 impl_from_row!(AccessToken {
     id: i64,
@@ -125,6 +137,8 @@ impl_from_row!(AccessToken {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    resources: Resources,
+    audience: Resources,
 });
 
 /// What to insert for a new token pair.
@@ -138,6 +152,9 @@ pub struct NewToken<'a> {
     pub scopes: &'a str,
     pub created_at: i64,
     pub expires_at: i64,
+    /// Space-separated (`Resources::stored`).
+    pub resources: Option<&'a str>,
+    pub audience: Option<&'a str>,
 }
 
 /// An access token with its owner and client, as bearer validation needs them.

@@ -16,6 +16,7 @@ use sqlx::{Database, Decode, Type};
 
 use crate::domain::group::{AccessLevel, Visibility};
 use crate::domain::pkce;
+use crate::domain::resource::Resources;
 use crate::domain::scope::ScopeSet;
 
 /// A text column decoded by a parser (`None` is a decoding error).
@@ -50,6 +51,31 @@ macro_rules! text_column {
 text_column!(ScopeSet, |text| Some(ScopeSet::from_stored(text)), "scopes");
 text_column!(pkce::Method, pkce::Method::parse, "PKCE method");
 text_column!(Visibility, Visibility::parse, "visibility");
+
+/// RFC 8707 resource columns: space-separated URIs, NULL for none.
+impl<DB: Database> Type<DB> for Resources
+where
+    str: Type<DB>,
+{
+    fn type_info() -> DB::TypeInfo {
+        <str as Type<DB>>::type_info()
+    }
+
+    fn compatible(ty: &DB::TypeInfo) -> bool {
+        <str as Type<DB>>::compatible(ty)
+    }
+}
+
+impl<'r, DB: Database> Decode<'r, DB> for Resources
+where
+    Option<&'r str>: Decode<'r, DB>,
+{
+    fn decode(value: DB::ValueRef<'r>) -> Result<Self, BoxDynError> {
+        Ok(Resources::from_stored(
+            <Option<&str> as Decode<DB>>::decode(value)?,
+        ))
+    }
+}
 
 impl<DB: Database> Type<DB> for AccessLevel
 where

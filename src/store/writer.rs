@@ -47,6 +47,8 @@ struct OwnedToken {
     scopes: String,
     created_at: i64,
     expires_at: i64,
+    resources: Option<String>,
+    audience: Option<String>,
 }
 
 impl From<&NewToken<'_>> for OwnedToken {
@@ -61,6 +63,8 @@ impl From<&NewToken<'_>> for OwnedToken {
             scopes: t.scopes.to_owned(),
             created_at: t.created_at,
             expires_at: t.expires_at,
+            resources: t.resources.map(str::to_owned),
+            audience: t.audience.map(str::to_owned),
         }
     }
 }
@@ -254,7 +258,7 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     Ok(results)
 }
 
-/// Rows one INSERT carries at most (9 parameters each; SQLite allows 32,766).
+/// Rows one INSERT carries at most (11 parameters each; SQLite allows 32,766).
 const ROWS_PER_INSERT: usize = 64;
 
 /// `INSERT … VALUES (…), (…) RETURNING id, token_hash` for 1 to [`ROWS_PER_INSERT`] rows,
@@ -267,12 +271,12 @@ fn multi_row_insert(rows: usize) -> &'static str {
                 let values: Vec<String> = (0..n)
                     .map(|r| {
                         let _ = r;
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?)".to_string()
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)".to_string()
                     })
                     .collect();
                 format!(
                     "INSERT INTO oauth_access_tokens (token_hash, refresh_token_hash, application_id, \
-                     user_id, grant_id, family, scopes, created_at, expires_at) VALUES {} \
+                     user_id, grant_id, family, scopes, created_at, expires_at, resources, audience) VALUES {} \
                      RETURNING id, token_hash",
                     values.join(", ")
                 )
@@ -299,7 +303,7 @@ fn insert_rows(
         .and_then(|mut st| {
             let params: Vec<&dyn ToSql> = rows
                 .iter()
-                .flat_map(|(_, t)| -> [&dyn ToSql; 9] {
+                .flat_map(|(_, t)| -> [&dyn ToSql; 11] {
                     [
                         &t.token_hash,
                         &t.refresh_token_hash,
@@ -310,6 +314,8 @@ fn insert_rows(
                         &t.scopes,
                         &t.created_at,
                         &t.expires_at,
+                        &t.resources,
+                        &t.audience,
                     ]
                 })
                 .collect();

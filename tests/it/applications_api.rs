@@ -200,6 +200,8 @@ both_backends! {
                 scopes: "read_user",
                 created_at: now,
                 expires_at: now + 7200,
+                resources: None,
+                audience: None,
             })
             .await
             .unwrap();

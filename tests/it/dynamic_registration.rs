@@ -296,7 +296,8 @@ async fn registrations_are_rate_limited_per_address() {
     let app = TestApp::spawn(doorward::store::Backend::Sqlite).await;
     let mut created = 0;
     let mut limited = None;
-    for i in 0..130 {
+    // Enough to be limited even if the loop crosses one minute boundary.
+    for i in 0..300 {
         let (status, _, headers) = post_registration(&app, &mcp_sdk_registration()).await;
         match status {
             201 => created += 1,
@@ -311,4 +312,32 @@ async fn registrations_are_rate_limited_per_address() {
     // At least 100 a minute (issue 13); the window may roll over once during the loop.
     assert!(created >= 100, "{created}");
     assert!(limited.is_some(), "never limited");
+}
+
+both_backends! {
+    async fn registrations_never_used_are_purged_after_the_set_days(app: TestApp) {
+        let (_, unused, _) = post_registration(&app, &mcp_sdk_registration()).await;
+        let body = json!({"redirect_uris": ["https://app.example/cb"], "scope": "read_user"});
+        let (_, used, _) = post_registration(&app, &body).await;
+        // The second one gets a code (through the browser), so it has been used.
+        let browser = signed_in_browser(&app).await;
+        let verifier = "y".repeat(50);
+        let challenge = doorward::domain::secret::base64url(&<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()));
+        let res = authorize(&app, &browser, &[
+            ("client_id", used["client_id"].as_str().unwrap()), ("redirect_uri", "https://app.example/cb"),
+            ("response_type", "code"), ("scope", "read_user"), ("code_challenge", &challenge), ("code_challenge_method", "S256"),
+        ]).await;
+        let page = res.text().await.unwrap();
+        assert_eq!(decide(&app, &browser, &page, "authorize").await.status(), 302);
+
+        // 29 days on: nothing purged; 31: the unused one is gone, the used one stays.
+        app.clock.advance(29 * 86_400);
+        doorward::bootstrap::purge_expired(&app.state).await;
+        let live = |info: &Value| app.state.store.application_by_uid(info["client_id"].as_str().unwrap().to_string().leak());
+        assert!(live(&unused).await.unwrap().is_some());
+        app.clock.advance(2 * 86_400);
+        doorward::bootstrap::purge_expired(&app.state).await;
+        assert!(live(&unused).await.unwrap().is_none(), "an unused registration outlived the purge");
+        assert!(live(&used).await.unwrap().is_some());
+    }
 }

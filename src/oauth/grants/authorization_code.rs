@@ -87,6 +87,12 @@ pub async fn exchange(
         return Err(invalid_grant("the user is blocked or gone"));
     };
 
+    // RFC 8707 §2.2: the token is for the resources named here, among those authorized,
+    // or for all of them when none is named.
+    let audience = grant
+        .resources
+        .narrow(&params.resources()?)
+        .map_err(|why| OAuthError::with_description(ErrorCode::InvalidTarget, why))?;
     let issued = issue(
         state,
         Issuance {
@@ -95,6 +101,8 @@ pub async fn exchange(
             grant_id: Some(grant.id),
             family: None,
             scopes: &grant.scopes,
+            resources: &grant.resources,
+            audience: &audience,
             with_refresh: true,
             write: Write::ExchangeCode { grant_id: grant.id },
             // OpenID Connect Core §3.1.3.3: with `openid`, an id_token with the nonce of

@@ -31,6 +31,7 @@ pub async fn exchange(
             ),
         ));
     }
+    let requested_resources = params.resources()?;
     issue(
         state,
         Issuance {
@@ -39,6 +40,10 @@ pub async fn exchange(
             grant_id: None,
             family: None,
             scopes: &scopes,
+            // RFC 8707 §2: no earlier authorization to stay within; the token is for
+            // what this request names.
+            resources: &requested_resources,
+            audience: &requested_resources,
             with_refresh: false,
             write: Write::Insert,
             subject: None,

@@ -78,6 +78,7 @@ pub async fn exchange(
         return Err(OAuthError::new(ErrorCode::InvalidGrant).detail("the user is blocked or gone"));
     };
 
+    let requested_resources = params.resources()?;
     let issued = issue(
         state,
         Issuance {
@@ -86,6 +87,10 @@ pub async fn exchange(
             grant_id: None,
             family: None,
             scopes: &grant.scopes,
+            // RFC 8707 §2: no earlier authorization to stay within; the token is for
+            // what this request names.
+            resources: &requested_resources,
+            audience: &requested_resources,
             with_refresh: true,
             write: Write::RedeemDevice { id: grant.id },
             subject: Some(Subject {

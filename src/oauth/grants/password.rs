@@ -81,6 +81,7 @@ pub async fn exchange(
         ));
     }
     let now = state.clock.now();
+    let requested_resources = params.resources()?;
     issue(
         state,
         Issuance {
@@ -89,6 +90,10 @@ pub async fn exchange(
             grant_id: None,
             family: None,
             scopes: &scopes,
+            // RFC 8707 §2: no earlier authorization to stay within; the token is for
+            // what this request names.
+            resources: &requested_resources,
+            audience: &requested_resources,
             with_refresh: true,
             write: Write::Insert,
             // GitLab issues an id_token here too (spec §4.1); the password was just

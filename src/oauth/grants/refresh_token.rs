@@ -77,6 +77,12 @@ pub async fn refresh(
         }
         None => original.clone(),
     };
+    // RFC 8707 §2.2: any subset of the authorization's resources, never another; refused
+    // here, before the rotation, the refresh token stays unused and valid.
+    let audience = token
+        .resources
+        .narrow(&params.resources()?)
+        .map_err(|why| OAuthError::with_description(ErrorCode::InvalidTarget, why))?;
 
     // OpenID Connect Core §12.2: a new id_token for the same subject and client, without
     // a nonce. GitLab's `auth_time` is the user's last sign-in, where §12.2 wants the time
@@ -99,6 +105,8 @@ pub async fn refresh(
             grant_id: token.grant_id,
             family: Some(&token.family),
             scopes: &scopes,
+            resources: &token.resources,
+            audience: &audience,
             with_refresh: true,
             write: Write::Rotate { token_id: token.id },
             subject,
