@@ -74,11 +74,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/oauth/token/info", get(token_info::show))
         .route("/oauth/revoke", post(revoke::revoke))
         .layer(cors);
-    Router::new()
-        .merge(pages)
-        .merge(client_endpoints)
-        .route("/oauth/introspect", post(introspect::introspect))
-        // RFC 7591 / 7592: called by clients with JSON, from anywhere (no cookies).
+    // RFC 7591 / 7592: called with JSON by clients, browser-based MCP clients (the MCP
+    // Inspector) included, from any origin; no cookies are involved.
+    let registration_cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(3600));
+    let registration_endpoints = Router::new()
         .route("/oauth/register", post(registration::register))
         .route(
             "/oauth/register/{client_id}",
@@ -86,6 +89,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
                 .put(registration::update)
                 .delete(registration::delete),
         )
+        .layer(registration_cors);
+    Router::new()
+        .merge(pages)
+        .merge(client_endpoints)
+        .route("/oauth/introspect", post(introspect::introspect))
+        .merge(registration_endpoints)
         .route(
             "/oauth/authorize_device",
             post(device_authorization::create),

@@ -282,6 +282,23 @@ both_backends! {
         assert!(challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\"") && challenge.contains(&metadata), "{challenge}");
     }
 
+    async fn browser_clients_may_register_cross_origin(app: TestApp) {
+        let preflight = reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, app.url("/oauth/register"))
+            .header("origin", "http://localhost:6274")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+            .await
+            .unwrap();
+        assert!(preflight.status().is_success());
+        assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+        let res = reqwest::Client::new().post(app.url("/oauth/register"))
+            .header("origin", "http://localhost:6274").json(&mcp_sdk_registration()).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    }
+
     async fn registration_can_be_turned_off(app: TestApp) {
         let off = app.another_node(&[("DOORWARD_DYNAMIC_CLIENT_REGISTRATION", "false")]).await;
         let (status, _, _) = post_registration(&off, &mcp_sdk_registration()).await;
