@@ -53,6 +53,9 @@ pub struct Shared {
     pub client_id_metadata: Option<Arc<ClientIdMetadataDocuments>>,
     /// RFC 7591 registrations per client address and minute (`oauth::registration`).
     pub registration_limit: Arc<crate::http::rate_limit::RateLimit>,
+    /// New client-ID-metadata-document clients per minute on this node, all addresses
+    /// together (`oauth::metadata_document_clients`).
+    pub metadata_client_limit: Arc<crate::http::rate_limit::RateLimit>,
     /// Set when shutdown starts, so readiness turns 503 and load balancers drain us.
     pub shutting_down: Arc<AtomicBool>,
 }
@@ -83,6 +86,9 @@ impl AppState {
             client_id_metadata: ClientIdMetadataDocuments::from_config(&config)?,
             registration_limit: Arc::new(crate::http::rate_limit::RateLimit::per_minute(
                 crate::oauth::registration::PER_ADDRESS_PER_MINUTE,
+            )),
+            metadata_client_limit: Arc::new(crate::http::rate_limit::RateLimit::per_minute(
+                crate::oauth::metadata_document_clients::NEW_CLIENTS_PER_MINUTE,
             )),
             config: Arc::new(config),
             store,

@@ -13,6 +13,12 @@ use crate::domain::client_registration::{self, REGISTRABLE_SCOPES};
 use crate::domain::scope::ScopeSet;
 use crate::state::AppState;
 
+/// New metadata document clients (application rows) one node creates per minute at most.
+/// A document URL can be named by anyone, signed in or not, and each new one is a row;
+/// past this, new ones get a 503 page for the rest of the minute (known ones still work),
+/// and rows never used are purged with stale registrations.
+pub const NEW_CLIENTS_PER_MINUTE: u32 = 120;
+
 /// The application `client_id` names for an authorization request: a metadata document's
 /// (fetched or cached, and its row brought up to date) when documents are enabled and
 /// `client_id` is a URL, else the registered application, if any.
@@ -79,6 +85,15 @@ pub async fn application_for_authorization(
         }
         _ => client_registration::default_name(&document.redirect_uris[0]),
     };
+    if state.store.application_by_uid(client_id).await?.is_none()
+        && state
+            .metadata_client_limit
+            .check(std::net::Ipv4Addr::UNSPECIFIED.into(), now)
+            .is_err()
+    {
+        return Err(OAuthError::new(ErrorCode::TemporarilyUnavailable)
+            .detail("too many new client metadata document clients this minute"));
+    }
     let settings = ApplicationSettings {
         name,
         redirect_uri: document.redirect_uris.join("\n"),

@@ -202,6 +202,8 @@ async fn answer<S: AsyncWriteExt + Unpin>(
             tokio::time::sleep(Duration::from_secs(3)).await;
             ("200 OK", vec![], document(&me, ""), true)
         }
+        // Any number of distinct good documents.
+        p if p.starts_with("/n/") => ("200 OK", vec![], document(&me, ""), true),
         _ => ("404 Not Found", vec![], "not found".into(), true),
     };
     let mut head = format!("HTTP/1.1 {status}\r\nContent-Type: {json}\r\nConnection: close\r\n");
@@ -477,4 +479,66 @@ async fn a_metadata_document_client_completes_the_code_flow() {
     let res = authorize(&off, &browser, &other).await;
     assert!(res.status().is_client_error());
     assert_eq!(docs.total_hits(), before);
+}
+
+/// Anyone can name a new document URL, and each new one is an application row: a node
+/// creates at most `NEW_CLIENTS_PER_MINUTE` of them a minute (503 page past that), while
+/// clients it already knows keep working.
+#[tokio::test]
+async fn new_metadata_document_clients_are_limited_per_minute() {
+    use crate::support::oauth::authorize;
+    let docs = server().await;
+    let ca = docs.ca_file.path().display().to_string();
+    let app = crate::support::TestApp::spawn_with(
+        doorward::store::Backend::Sqlite,
+        &[
+            ("DOORWARD_CIMD_ALLOW_LOOPBACK", "true"),
+            ("DOORWARD_OUTBOUND_CA_FILE", &ca),
+        ],
+    )
+    .await;
+    let anonymous = app.new_browser();
+    let request = |id: String| {
+        let (app, browser) = (&app, &anonymous);
+        async move {
+            authorize(
+                app,
+                browser,
+                &[
+                    ("client_id", id.as_str()),
+                    ("redirect_uri", "https://app.example/cb"),
+                    ("response_type", "code"),
+                ],
+            )
+            .await
+            .status()
+            .as_u16()
+        }
+    };
+    let first = docs.url("/n/0");
+    assert_eq!(
+        request(first.clone()).await,
+        302,
+        "an anonymous visitor is sent to sign in"
+    );
+    let mut created = 1;
+    let mut limited = false;
+    // Enough to be limited even if the loop crosses one minute boundary.
+    for i in 1..300 {
+        match request(docs.url(&format!("/n/{i}"))).await {
+            302 => created += 1,
+            503 => {
+                limited = true;
+                break;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(limited, "never limited");
+    assert!(
+        created >= doorward::oauth::metadata_document_clients::NEW_CLIENTS_PER_MINUTE as usize,
+        "{created}"
+    );
+    // A known client is not refused.
+    assert_eq!(request(first).await, 302);
 }
