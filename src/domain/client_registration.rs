@@ -165,32 +165,11 @@ pub fn parse(body: &Value) -> Result<ClientMetadata, RegistrationError> {
             ))
         })?,
     };
-    if let Some(grants) = list("grant_types")?
-        && let Some(other) = grants.iter().find(|g| !GRANT_TYPES.contains(g))
-    {
-        return Err(RegistrationError::metadata(format!(
-            "grant_types {other:?} is not available to dynamically registered clients (authorization_code and refresh_token only)."
-        )));
-    }
-    if let Some(types) = list("response_types")?
-        && types.iter().any(|t| *t != "code")
-    {
-        return Err(RegistrationError::metadata(
-            "response_types must be [\"code\"].",
-        ));
-    }
-    let scopes = match text("scope")?.map(str::trim).filter(|s| !s.is_empty()) {
-        None => ScopeSet::from_stored(REGISTRABLE_SCOPES),
-        Some(s) => {
-            let allowed = ScopeSet::from_stored(REGISTRABLE_SCOPES);
-            if let Some(other) = s.split(' ').find(|n| !n.is_empty() && !allowed.contains(n)) {
-                return Err(RegistrationError::metadata(format!(
-                    "scope {other:?} cannot be registered dynamically (allowed: {REGISTRABLE_SCOPES})."
-                )));
-            }
-            ScopeSet::parse(s).map_err(|e| RegistrationError::metadata(e.to_string()))?
-        }
-    };
+    let grants = list("grant_types")?.unwrap_or_default();
+    let response_types = list("response_types")?.unwrap_or_default();
+    check_grants_and_response_types(&grants, &response_types)
+        .map_err(RegistrationError::metadata)?;
+    let scopes = registrable_scopes(text("scope")?).map_err(RegistrationError::metadata)?;
     let client_name = match text("client_name")?
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -211,6 +190,45 @@ pub fn parse(body: &Value) -> Result<ClientMetadata, RegistrationError> {
         client_name,
         scopes,
     })
+}
+
+/// The grant and response types an unvetted client (registered, or named by a metadata
+/// document) may list: only the code flow and refresh. `Err` says why, for people.
+pub fn check_grants_and_response_types<S: AsRef<str>>(
+    grant_types: &[S],
+    response_types: &[S],
+) -> Result<(), String> {
+    if let Some(other) = grant_types
+        .iter()
+        .find(|g| !GRANT_TYPES.contains(&g.as_ref()))
+    {
+        return Err(format!(
+            "grant_types {:?} is not available to dynamically registered clients (authorization_code and refresh_token only).",
+            other.as_ref()
+        ));
+    }
+    if response_types.iter().any(|t| t.as_ref() != "code") {
+        return Err("response_types must be [\"code\"].".into());
+    }
+    Ok(())
+}
+
+/// The scopes an unvetted client holds: those of its `scope` (a subset of
+/// [`REGISTRABLE_SCOPES`]), or all of those when it names none.
+pub fn registrable_scopes(scope: Option<&str>) -> Result<ScopeSet, String> {
+    let allowed = ScopeSet::from_stored(REGISTRABLE_SCOPES);
+    let Some(text) = scope.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(allowed);
+    };
+    if let Some(other) = text
+        .split(' ')
+        .find(|n| !n.is_empty() && !allowed.contains(n))
+    {
+        return Err(format!(
+            "scope {other:?} cannot be granted to a dynamically registered client (allowed: {REGISTRABLE_SCOPES})."
+        ));
+    }
+    ScopeSet::parse(text).map_err(|e| e.to_string())
 }
 
 /// Issue 13's rule for dynamic clients: absolute, no fragment, no user information;

@@ -220,6 +220,7 @@ async fn approve(state: &AppState, request: &AuthorizationRequest, user: &Curren
         expires_at: now + CODE_LIFETIME,
         session_id: Some(user.session_id),
         resources: resources.as_deref(),
+        dynamic_client: request.application.is_dynamic(),
     };
     if let Err(e) = state.store.create_grant(&grant, now).await {
         let error: OAuthError = e.into();

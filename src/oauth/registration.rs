@@ -48,7 +48,7 @@ pub async fn register(
         return res;
     }
     let metadata = match read_metadata(&headers, &body) {
-        Ok(m) => m,
+        Ok((_, m)) => m,
         Err(e) => return refused(e),
     };
     let uid = secret::generate_client_id();
@@ -121,12 +121,9 @@ pub async fn update(
         Ok(app) => app,
         Err(res) => return res,
     };
-    let metadata = match read_metadata(&headers, &body) {
-        Ok(m) => m,
+    let (raw, metadata) = match read_metadata(&headers, &body) {
+        Ok(read) => read,
         Err(e) => return refused(e),
-    };
-    let Ok(Value::Object(raw)) = serde_json::from_slice::<Value>(&body) else {
-        return invalid_metadata("The registration must be a JSON object.");
     };
     // §2.2: the request carries the client's own id, and its secret if it sends one.
     if raw.get("client_id").and_then(Value::as_str) != Some(app.uid.as_str()) {
@@ -234,8 +231,12 @@ async fn registered_client(
     Ok(app)
 }
 
-/// The JSON body of a registration or update, validated (RFC 7591 §3.1: JSON only).
-fn read_metadata(headers: &HeaderMap, body: &[u8]) -> Result<ClientMetadata, RegistrationError> {
+/// The JSON body of a registration or update as sent, and validated (RFC 7591 §3.1: JSON
+/// only).
+fn read_metadata(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Value, ClientMetadata), RegistrationError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -248,7 +249,8 @@ fn read_metadata(headers: &HeaderMap, body: &[u8]) -> Result<ClientMetadata, Reg
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| RegistrationError::metadata("The registration is not valid JSON."))?;
-    client_registration::parse(&value)
+    let metadata = client_registration::parse(&value)?;
+    Ok((value, metadata))
 }
 
 /// RFC 7591 §3.2.2: 400 with the error.

@@ -30,10 +30,13 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        if !g.dynamic_client {
+            return Ok(());
+        }
         // A dynamically registered client's first code marks it as used (never purged as
-        // a stale registration); for every other application this changes no row.
+        // a stale registration); later codes change no row.
         const FIRST_USE: &str = "UPDATE oauth_applications SET first_used_at = $2 \
-             WHERE id = $1 AND first_used_at IS NULL AND registration_token_hash IS NOT NULL";
+             WHERE id = $1 AND first_used_at IS NULL";
         on_pool!(self, p => sqlx::query(FIRST_USE)
             .bind(g.application_id)
             .bind(now)

@@ -107,6 +107,8 @@ pub struct NewGrant<'a> {
     pub session_id: Option<i64>,
     /// Space-separated (`Resources::stored`).
     pub resources: Option<&'a str>,
+    /// The application is a dynamically registered one: its first code marks it as used.
+    pub dynamic_client: bool,
 }
 
 /// An access token row; the refresh token, when there is one, lives on the same row.

@@ -20,20 +20,27 @@ use crate::domain::resource::Resources;
 use crate::domain::scope::ScopeSet;
 
 /// A text column decoded by a parser (`None` is a decoding error).
-macro_rules! text_column {
-    ($ty:ty, $parse:expr, $what:literal) => {
+/// A domain type stored as the column type `$inner`: the same SQL type.
+macro_rules! stored_as {
+    ($ty:ty, $inner:ty) => {
         impl<DB: Database> Type<DB> for $ty
         where
-            str: Type<DB>,
+            $inner: Type<DB>,
         {
             fn type_info() -> DB::TypeInfo {
-                <str as Type<DB>>::type_info()
+                <$inner as Type<DB>>::type_info()
             }
 
             fn compatible(ty: &DB::TypeInfo) -> bool {
-                <str as Type<DB>>::compatible(ty)
+                <$inner as Type<DB>>::compatible(ty)
             }
         }
+    };
+}
+
+macro_rules! text_column {
+    ($ty:ty, $parse:expr, $what:literal) => {
+        stored_as!($ty, str);
 
         impl<'r, DB: Database> Decode<'r, DB> for $ty
         where
@@ -52,19 +59,8 @@ text_column!(ScopeSet, |text| Some(ScopeSet::from_stored(text)), "scopes");
 text_column!(pkce::Method, pkce::Method::parse, "PKCE method");
 text_column!(Visibility, Visibility::parse, "visibility");
 
-/// RFC 8707 resource columns: space-separated URIs, NULL for none.
-impl<DB: Database> Type<DB> for Resources
-where
-    str: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <str as Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <str as Type<DB>>::compatible(ty)
-    }
-}
+// RFC 8707 resource columns: space-separated URIs, NULL for none.
+stored_as!(Resources, str);
 
 impl<'r, DB: Database> Decode<'r, DB> for Resources
 where
@@ -77,18 +73,7 @@ where
     }
 }
 
-impl<DB: Database> Type<DB> for AccessLevel
-where
-    i16: Type<DB>,
-{
-    fn type_info() -> DB::TypeInfo {
-        <i16 as Type<DB>>::type_info()
-    }
-
-    fn compatible(ty: &DB::TypeInfo) -> bool {
-        <i16 as Type<DB>>::compatible(ty)
-    }
-}
+stored_as!(AccessLevel, i16);
 
 impl<'r, DB: Database> Decode<'r, DB> for AccessLevel
 where

@@ -369,14 +369,23 @@ async fn refused_urls_never_reach_the_server() {
 /// unverified, a code, and tokens with no secret; a bad document is an error page, never
 /// a redirect; with documents turned off, the URL is an unknown client and never fetched.
 #[tokio::test]
-async fn a_metadata_document_client_completes_the_code_flow() {
+async fn a_metadata_document_client_completes_the_code_flow_on_sqlite() {
+    metadata_document_client_flow(doorward::store::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_metadata_document_client_completes_the_code_flow_on_postgres() {
+    metadata_document_client_flow(doorward::store::Backend::Postgres).await;
+}
+
+async fn metadata_document_client_flow(backend: doorward::store::Backend) {
     use crate::support::oauth::{
         authorize, decide, param, redirect_params, signed_in_browser, token_request,
     };
     let docs = server().await;
     let ca = docs.ca_file.path().display().to_string();
     let app = crate::support::TestApp::spawn_with(
-        doorward::store::Backend::Sqlite,
+        backend,
         &[
             ("DOORWARD_CIMD_ALLOW_LOOPBACK", "true"),
             ("DOORWARD_OUTBOUND_CA_FILE", &ca),
@@ -413,6 +422,24 @@ async fn a_metadata_document_client_completes_the_code_flow() {
     let res = decide(&app, &browser, &page, "authorize").await;
     assert_eq!(res.status(), 302);
     let code = param(&redirect_params(&res), "code").unwrap().to_string();
+    // Authorizing again with the document unchanged writes nothing to the client's row.
+    let row = app
+        .state
+        .store
+        .application_by_uid(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    app.clock.advance(5);
+    assert_eq!(authorize(&app, &browser, &params).await.status(), 200);
+    let again = app
+        .state
+        .store
+        .application_by_uid(&client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.updated_at, row.updated_at);
     let res = reqwest::Client::new()
         .post(app.url("/oauth/token"))
         .form(&[
