@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use crate::domain::secret::SecretString;
 
+pub mod accounts;
+pub use accounts::{AccountSettings, SignUp};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Human,
@@ -76,6 +79,8 @@ pub struct Config {
     /// Dynamically registered clients that never got a code or a token are deleted this
     /// many days after registering (0: never).
     pub dynamic_client_purge_after_days: i64,
+    /// Mail, sign-up, mailed links and audit retention (`config::accounts`).
+    pub accounts: AccountSettings,
 }
 
 /// How long the server waits for each part of a request, and how many connections it
@@ -144,6 +149,14 @@ struct FileConfig {
     outbound_ca_file: Option<String>,
     dynamic_client_registration: Option<bool>,
     dynamic_client_purge_after_days: Option<i64>,
+    smtp_url: Option<String>,
+    smtp_password: Option<String>,
+    mail_from: Option<String>,
+    signup: Option<String>,
+    signup_domains: Option<Vec<String>>,
+    confirmation_lifetime: Option<i64>,
+    reset_password_lifetime: Option<i64>,
+    audit_event_retention_days: Option<i64>,
 }
 
 /// Reads one setting: the environment first, then the file.
@@ -293,6 +306,20 @@ impl Config {
             })?;
         }
 
+        let accounts = accounts::load(
+            &src,
+            accounts::FileKeys {
+                smtp_url: f.smtp_url,
+                smtp_password: f.smtp_password,
+                mail_from: f.mail_from,
+                signup: f.signup,
+                signup_domains: f.signup_domains,
+                confirmation_lifetime: f.confirmation_lifetime,
+                reset_password_lifetime: f.reset_password_lifetime,
+                audit_event_retention_days: f.audit_event_retention_days,
+            },
+            &external_url,
+        )?;
         let default_hashes = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2)
@@ -385,6 +412,7 @@ impl Config {
                     0,
                 )?
                 .unwrap_or(30),
+            accounts,
         })
     }
 

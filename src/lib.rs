@@ -15,6 +15,7 @@ pub mod domain;
 pub mod groups;
 pub mod http;
 pub mod logging;
+pub mod mail;
 pub mod oauth;
 pub mod oidc;
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub struct Shared {
     /// Subkey encrypting TOTP secrets at rest (AES-256-GCM), derived from the master key.
     pub totp_key: Arc<[u8; 32]>,
     pub templates: Arc<Templates>,
+    /// Makes and queues mail (`mail`); `mail::delivery` sends it.
+    pub mailer: Arc<crate::mail::Mailer>,
     /// The OpenID Connect signing keys, as last read from the database (`oidc::keys`).
     pub signing_keys: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
@@ -73,6 +75,7 @@ impl AppState {
             consent_key: Arc::new(master_key.derive("consent-binding")),
             totp_key: Arc::new(master_key.derive("totp-encryption")),
             templates: Arc::new(Templates::load()?),
+            mailer: Arc::new(crate::mail::Mailer::new(&config)?),
             signing_keys: Arc::new(KeyCache::new(master_key, config.id_token_lifetime)),
             metrics: Arc::new(Metrics::new()),
             outgoing: OutgoingClient::with_options(OutgoingOptions {

@@ -1,6 +1,7 @@
 //! Plain types and rules with no I/O: what a user, a password, a token and a scope are.
 
 pub mod application;
+pub mod audit;
 pub mod client_registration;
 pub mod clock;
 pub mod group;

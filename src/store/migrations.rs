@@ -86,6 +86,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0013_resource_indicators.sql"),
         include_str!("../../migrations/postgres/0013_resource_indicators.sql"),
     ),
+    (
+        14,
+        "accounts",
+        include_str!("../../migrations/sqlite/0014_accounts.sql"),
+        include_str!("../../migrations/postgres/0014_accounts.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

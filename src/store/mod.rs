@@ -8,12 +8,14 @@
 
 pub mod access_tokens;
 pub mod applications;
+pub mod audit_events;
 pub mod backchannel;
 mod cache;
 pub mod device;
 pub mod grants;
 pub mod groups;
 mod invalidations;
+pub mod mail_queue;
 mod migrations;
 pub mod personal_access_tokens;
 pub mod row_counts;
