@@ -139,5 +139,7 @@ fn bench_user() -> User {
         last_sign_in_at: None,
         current_sign_in_at: None,
         two_factor_enabled: false,
+        confirmed_at: None,
+        unconfirmed_email: None,
     }
 }

@@ -6,8 +6,28 @@ use crate::domain::password::{self, PasswordHasher};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{self, PERSONAL_ACCESS_TOKEN_PREFIX, SecretString};
 use crate::domain::user::{self, FieldErrors, NewUser, User};
+use crate::mail::Letter;
+use crate::state::AppState;
 use crate::store::personal_access_tokens::{NewPersonalAccessToken, PersonalAccessToken};
 use crate::store::{Store, StoreError};
+
+/// Sends `letter` to the user's address. Queuing can only fail with the database, and a
+/// notice must never undo or fail what it reports, so a failure is logged, not returned.
+pub async fn notify(state: &AppState, user: &User, letter: &Letter<'_>) {
+    if let Err(e) = state
+        .mailer
+        .send(
+            &state.store,
+            state.clock.now(),
+            &user.email,
+            &user.name,
+            letter,
+        )
+        .await
+    {
+        tracing::error!(user_id = user.id, error = %e, "cannot queue a notice");
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {

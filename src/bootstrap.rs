@@ -162,6 +162,8 @@ async fn ensure_root_user(config: &Config, store: &Store, clock: &Clock) -> anyh
         name: "Administrator".into(),
         is_admin: true,
         profile: Profile::default(),
+        confirmed: true,
+        state: crate::domain::user::STATE_ACTIVE,
     };
     match store.create_user(&root, &hash, clock.now()).await {
         Ok(_) => {}

@@ -211,6 +211,8 @@ async fn user_create(config: &Config, json: bool, args: UserCreate) -> anyhow::R
         email: args.email,
         is_admin: args.admin,
         profile: Profile::default(),
+        confirmed: true,
+        state: crate::domain::user::STATE_ACTIVE,
     };
     let hasher = PasswordHasher::new(1);
     let user = accounts::create_user(&store, &hasher, &Clock::system(), &new_user, &password)

@@ -78,6 +78,7 @@ pub async fn confirm(
     user_id: i64,
     code: &str,
     keep_session: &[u8],
+    audit: &crate::domain::audit::AuditEvent,
 ) -> Result<Option<Vec<SecretString>>, TwoFactorError> {
     let Attempt::Code(code) = rules::classify(code) else {
         return Ok(None);
@@ -93,7 +94,7 @@ pub async fn confirm(
     let hashes = hashes_of(&codes);
     let done = state
         .store
-        .confirm_two_factor(user_id, step, &hashes, keep_session, now)
+        .confirm_two_factor(user_id, step, &hashes, keep_session, audit, now)
         .await?;
     Ok(done.then_some(codes))
 }
@@ -166,15 +167,20 @@ pub async fn regenerate_recovery_codes(
     Ok(codes)
 }
 
-/// Turns two-factor authentication off and ends the user's other sessions.
+/// Turns two-factor authentication off and ends the user's other sessions (all of them when
+/// `keep_session` is `None`: an administrator did it), records `audit` with it, and tells
+/// the user by mail.
 pub async fn disable(
     state: &AppState,
-    user_id: i64,
-    keep_session: &[u8],
+    user: &crate::domain::user::User,
+    keep_session: Option<&[u8]>,
+    audit: &crate::domain::audit::AuditEvent,
 ) -> Result<(), TwoFactorError> {
+    let now = state.clock.now();
     state
         .store
-        .disable_two_factor(user_id, keep_session, state.clock.now())
+        .disable_two_factor(user.id, keep_session, audit, now)
         .await?;
+    crate::accounts::notify(state, user, &crate::mail::Letter::TwoFactorDisabled).await;
     Ok(())
 }

@@ -13,9 +13,11 @@ use super::error::ApiError;
 use super::input::{ApiInput, NoParams, gitlab_bool, parse_query, search_term};
 use super::pagination::Page;
 use crate::accounts::{self, AccountError};
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::scope::access;
 use crate::domain::secret::{self, SecretString};
 use crate::domain::user::{NewUser, Profile, STATE_ACTIVE, STATE_BLOCKED};
+use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
 use crate::store::users::UserFilter;
 
@@ -177,7 +179,9 @@ pub struct CreateUser {
     job_title: String,
     #[serde(default)]
     public_email: String,
-    skip_confirmation: Option<IgnoredAny>,
+    /// GitLab's: the address counts as confirmed at once and no confirmation mail goes out.
+    #[serde(default, deserialize_with = "gitlab_bool")]
+    skip_confirmation: Option<bool>,
     projects_limit: Option<IgnoredAny>,
     can_create_group: Option<IgnoredAny>,
     external: Option<IgnoredAny>,
@@ -241,6 +245,8 @@ pub async fn create(
             organization: input.organization.trim().to_string(),
             job_title: input.job_title.trim().to_string(),
         },
+        confirmed: input.skip_confirmation.unwrap_or(false),
+        state: crate::domain::user::STATE_ACTIVE,
     };
     let created = accounts::create_user(
         &state.store,
@@ -272,6 +278,7 @@ async fn set_state(
     caller: &Caller,
     id: &str,
     new_state: &str,
+    ip: std::net::IpAddr,
 ) -> Result<Response, ApiError> {
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
@@ -281,9 +288,18 @@ async fn set_state(
             "403 Forbidden - You cannot block yourself".into(),
         ));
     }
+    let Some(target) = state.store.user_by_id(id).await? else {
+        return Err(ApiError::NotFound("404 User Not Found".into()));
+    };
+    let action = match new_state {
+        STATE_BLOCKED => Action::UserBlocked,
+        _ => Action::UserUnblocked,
+    };
+    let audit = AuditEvent::about_user(action, Some(caller.user.id), id, &target.username)
+        .from_ip(ip.to_string());
     state
         .store
-        .set_user_state(id, new_state, state.clock.now())
+        .set_user_state(id, new_state, &audit, state.clock.now())
         .await
         .map_err(|e| match e {
             crate::store::StoreError::NotFound => ApiError::NotFound("404 User Not Found".into()),
@@ -305,9 +321,10 @@ pub async fn block(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    ClientIp(ip): ClientIp,
     _: NoParams,
 ) -> Result<Response, ApiError> {
-    set_state(&state, &caller, &id, STATE_BLOCKED).await
+    set_state(&state, &caller, &id, STATE_BLOCKED, ip).await
 }
 
 /// `POST /users/:id/unblock`.
@@ -315,7 +332,8 @@ pub async fn unblock(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    ClientIp(ip): ClientIp,
     _: NoParams,
 ) -> Result<Response, ApiError> {
-    set_state(&state, &caller, &id, STATE_ACTIVE).await
+    set_state(&state, &caller, &id, STATE_ACTIVE, ip).await
 }

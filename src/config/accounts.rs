@@ -73,7 +73,9 @@ pub(super) fn load(
     if from.parse::<lettre::Address>().is_err() {
         return Err(ConfigError::Value {
             key: "DOORWARD_MAIL_FROM".into(),
-            message: format!("expected a bare e-mail address such as doorward@example.com, got {from:?}"),
+            message: format!(
+                "expected a bare e-mail address such as doorward@example.com, got {from:?}"
+            ),
         });
     }
     let sign_up = match src.get("signup", f.signup).as_deref().map(str::trim) {
@@ -112,7 +114,11 @@ pub(super) fn load(
             .number("reset_password_lifetime", f.reset_password_lifetime, 60)?
             .unwrap_or(3_600),
         audit_event_retention_days: src
-            .number("audit_event_retention_days", f.audit_event_retention_days, 0)?
+            .number(
+                "audit_event_retention_days",
+                f.audit_event_retention_days,
+                0,
+            )?
             .unwrap_or(365),
     })
 }
@@ -134,7 +140,11 @@ fn check_smtp_url(raw: &str) -> Result<(), ConfigError> {
     for (key, value) in url.query_pairs() {
         match (&*key, &*value) {
             ("tls", "required" | "none") => {}
-            _ => return Err(bad(format!("unknown option {key}={value} (only tls=required)"))),
+            _ => {
+                return Err(bad(format!(
+                    "unknown option {key}={value} (only tls=required)"
+                )));
+            }
         }
     }
     Ok(())

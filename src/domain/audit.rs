@@ -96,7 +96,12 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// An event about user `user_id`, done by `author_id` (themselves when the same).
-    pub fn about_user(action: Action, author_id: Option<i64>, user_id: i64, username: &str) -> Self {
+    pub fn about_user(
+        action: Action,
+        author_id: Option<i64>,
+        user_id: i64,
+        username: &str,
+    ) -> Self {
         let mut details = Map::new();
         details.insert("target_id".into(), user_id.into());
         details.insert("target_type".into(), ENTITY_USER.into());
@@ -165,7 +170,8 @@ mod tests {
 
     #[test]
     fn details_name_the_action_and_target() {
-        let event = AuditEvent::about_user(Action::UserBlocked, Some(1), 7, "alice").from_ip("10.0.0.1");
+        let event =
+            AuditEvent::about_user(Action::UserBlocked, Some(1), 7, "alice").from_ip("10.0.0.1");
         let details: Value = serde_json::from_str(&event.details_json()).unwrap_or_default();
         assert_eq!(details["action"], "user_blocked");
         assert_eq!(details["target_id"], 7);

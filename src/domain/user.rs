@@ -22,6 +22,11 @@ pub struct User {
     pub current_sign_in_at: Option<i64>,
     /// Set while the account has a confirmed TOTP authenticator.
     pub two_factor_enabled: bool,
+    /// When `email` was confirmed (the link in the confirmation mail followed, or an
+    /// administrator vouched for it); `None` until then. `email_verified` is this being set.
+    pub confirmed_at: Option<i64>,
+    /// A new address waiting for its confirmation; `email` stays in use until then.
+    pub unconfirmed_email: Option<String>,
 }
 
 impl std::fmt::Debug for User {
@@ -38,6 +43,8 @@ impl std::fmt::Debug for User {
 
 pub const STATE_ACTIVE: &str = "active";
 pub const STATE_BLOCKED: &str = "blocked";
+/// GitLab's state of a sign-up waiting for an administrator (`DOORWARD_SIGNUP=approval`).
+pub const STATE_PENDING_APPROVAL: &str = "blocked_pending_approval";
 
 impl User {
     /// An active, non-admin account with only the required fields set, for unit tests.
@@ -62,6 +69,8 @@ impl User {
             last_sign_in_at: None,
             current_sign_in_at: None,
             two_factor_enabled: false,
+            confirmed_at: None,
+            unconfirmed_email: None,
         }
     }
 
@@ -89,6 +98,11 @@ pub struct NewUser {
     pub name: String,
     pub is_admin: bool,
     pub profile: Profile,
+    /// The address counts as confirmed from the start (the CLI, the first root, an
+    /// administrator's `skip_confirmation`); otherwise a confirmation mail goes out.
+    pub confirmed: bool,
+    /// [`STATE_ACTIVE`], or [`STATE_PENDING_APPROVAL`] for a sign-up awaiting approval.
+    pub state: &'static str,
 }
 
 /// Field-level validation errors, named after the field (GitLab's error JSON shape).

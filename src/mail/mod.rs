@@ -17,7 +17,10 @@ use crate::store::{Store, StoreError};
 #[derive(Clone, Debug)]
 pub enum Letter<'a> {
     /// Confirm an address: of a new account, or a new address of an existing one.
-    Confirmation { link: &'a str, email: &'a str },
+    Confirmation {
+        link: &'a str,
+        email: &'a str,
+    },
     /// A password-reset link, with where the request came from.
     ResetPassword {
         link: &'a str,
@@ -27,9 +30,13 @@ pub enum Letter<'a> {
     PasswordChanged,
     TwoFactorDisabled,
     /// Names the token, never its value.
-    PersonalAccessTokenCreated { token_name: &'a str },
+    PersonalAccessTokenCreated {
+        token_name: &'a str,
+    },
     /// Sent to the old address; no link in it.
-    EmailChanged { new_email: &'a str },
+    EmailChanged {
+        new_email: &'a str,
+    },
     /// A pending sign-up was approved (no confirmation or reset link in it).
     AccountApproved,
 }
@@ -53,7 +60,9 @@ impl Letter<'_> {
             Letter::ResetPassword { .. } => "Reset password instructions",
             Letter::PasswordChanged => "Password changed",
             Letter::TwoFactorDisabled => "Two-factor authentication disabled",
-            Letter::PersonalAccessTokenCreated { .. } => "A new personal access token has been created",
+            Letter::PersonalAccessTokenCreated { .. } => {
+                "A new personal access token has been created"
+            }
             Letter::EmailChanged { .. } => "Email changed",
             Letter::AccountApproved => "Welcome to Doorward!",
         }
@@ -85,15 +94,42 @@ pub enum MailError {
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("layout.html", include_str!("../../templates/mail/layout.html")),
-    ("confirmation.txt", include_str!("../../templates/mail/confirmation.txt")),
-    ("confirmation.html", include_str!("../../templates/mail/confirmation.html")),
-    ("reset_password.txt", include_str!("../../templates/mail/reset_password.txt")),
-    ("reset_password.html", include_str!("../../templates/mail/reset_password.html")),
-    ("password_changed.txt", include_str!("../../templates/mail/password_changed.txt")),
-    ("password_changed.html", include_str!("../../templates/mail/password_changed.html")),
-    ("two_factor_disabled.txt", include_str!("../../templates/mail/two_factor_disabled.txt")),
-    ("two_factor_disabled.html", include_str!("../../templates/mail/two_factor_disabled.html")),
+    (
+        "layout.html",
+        include_str!("../../templates/mail/layout.html"),
+    ),
+    (
+        "confirmation.txt",
+        include_str!("../../templates/mail/confirmation.txt"),
+    ),
+    (
+        "confirmation.html",
+        include_str!("../../templates/mail/confirmation.html"),
+    ),
+    (
+        "reset_password.txt",
+        include_str!("../../templates/mail/reset_password.txt"),
+    ),
+    (
+        "reset_password.html",
+        include_str!("../../templates/mail/reset_password.html"),
+    ),
+    (
+        "password_changed.txt",
+        include_str!("../../templates/mail/password_changed.txt"),
+    ),
+    (
+        "password_changed.html",
+        include_str!("../../templates/mail/password_changed.html"),
+    ),
+    (
+        "two_factor_disabled.txt",
+        include_str!("../../templates/mail/two_factor_disabled.txt"),
+    ),
+    (
+        "two_factor_disabled.html",
+        include_str!("../../templates/mail/two_factor_disabled.html"),
+    ),
     (
         "personal_access_token_created.txt",
         include_str!("../../templates/mail/personal_access_token_created.txt"),
@@ -102,10 +138,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "personal_access_token_created.html",
         include_str!("../../templates/mail/personal_access_token_created.html"),
     ),
-    ("email_changed.txt", include_str!("../../templates/mail/email_changed.txt")),
-    ("email_changed.html", include_str!("../../templates/mail/email_changed.html")),
-    ("account_approved.txt", include_str!("../../templates/mail/account_approved.txt")),
-    ("account_approved.html", include_str!("../../templates/mail/account_approved.html")),
+    (
+        "email_changed.txt",
+        include_str!("../../templates/mail/email_changed.txt"),
+    ),
+    (
+        "email_changed.html",
+        include_str!("../../templates/mail/email_changed.html"),
+    ),
+    (
+        "account_approved.txt",
+        include_str!("../../templates/mail/account_approved.txt"),
+    ),
+    (
+        "account_approved.html",
+        include_str!("../../templates/mail/account_approved.html"),
+    ),
 ];
 
 /// Makes letters into RFC 5322 messages and queues them.
@@ -163,7 +211,10 @@ impl Mailer {
                 hex::encode(crate::domain::secret::random_bytes::<16>()),
                 self.host
             )))
-            .multipart(MultiPart::alternative_plain_html(render("txt")?, render("html")?))
+            .multipart(MultiPart::alternative_plain_html(
+                render("txt")?,
+                render("html")?,
+            ))
             .map_err(|e| build(&e))?;
         // The builder encodes every header and part as ASCII (quoted-printable or base64).
         String::from_utf8(message.formatted()).map_err(|e| build(&e))

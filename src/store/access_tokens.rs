@@ -43,7 +43,7 @@ macro_rules! token_with_owner_sql {
              t.expires_at, t.revoked_at, t.resources, t.audience, a.uid AS client_id, \
              u.id AS u_id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
              u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
-             u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled \
+             u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled, u.confirmed_at, u.unconfirmed_email \
              FROM oauth_access_tokens t \
              LEFT JOIN oauth_applications a ON a.id = t.application_id \
              LEFT JOIN users u ON u.id = t.user_id WHERE ",

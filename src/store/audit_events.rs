@@ -144,6 +144,8 @@ impl Store {
     pub async fn purge_audit_events(&self, before: i64, batch: i64) -> StoreResult<u64> {
         const SQL: &str = "DELETE FROM audit_events WHERE id IN \
              (SELECT id FROM audit_events WHERE created_at < $1 ORDER BY id LIMIT $2)";
-        Ok(on_pool!(self, p => sqlx::query(SQL).bind(before).bind(batch).execute(p).await.map(|r| r.rows_affected()))?)
+        Ok(
+            on_pool!(self, p => sqlx::query(SQL).bind(before).bind(batch).execute(p).await.map(|r| r.rows_affected()))?,
+        )
     }
 }

@@ -401,7 +401,7 @@ impl Store {
         const SQL: &str = "SELECT m.group_id, m.user_id, m.access_level, m.expires_at, m.created_at AS member_created_at, c.distance, \
              u.id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
              u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
-             u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled \
+             u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled, u.confirmed_at, u.unconfirmed_email \
              FROM group_closure c JOIN group_members m ON m.group_id = c.ancestor_id JOIN users u ON u.id = m.user_id \
              WHERE c.descendant_id = $1 AND ($2 IS NULL OR c.distance = $2) AND ($3 IS NULL OR m.user_id = $3) \
              ORDER BY u.id, c.distance";

@@ -75,6 +75,8 @@ impl Store {
 
     /// Messages still waiting (metrics and tests).
     pub async fn mail_queue_len(&self) -> StoreResult<i64> {
-        Ok(on_pool!(self, read p => sqlx::query_scalar("SELECT COUNT(*) FROM mail_queue").fetch_one(p).await)?)
+        Ok(
+            on_pool!(self, read p => sqlx::query_scalar("SELECT COUNT(*) FROM mail_queue").fetch_one(p).await)?,
+        )
     }
 }

@@ -83,7 +83,7 @@ impl Store {
         const SQL: &str = "SELECT t.id AS token_id, t.name AS token_name, t.scopes, t.created_at AS token_created_at, \
              t.expires_at, t.last_used_at, t.revoked, u.id, u.username, u.email, u.name, u.password_hash, \
              u.is_admin, u.state, u.public_email, u.website_url, u.bio, u.location, u.organization, \
-             u.job_title, u.created_at, u.updated_at, u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled \
+             u.job_title, u.created_at, u.updated_at, u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled, u.confirmed_at, u.unconfirmed_email \
              FROM personal_access_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1";
         struct Row {
             token_id: i64,

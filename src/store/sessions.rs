@@ -1,7 +1,9 @@
 //! Browser sessions. Only SHA-256 of the session id is stored, so a database leak does not
 //! hand out live sessions; any node can serve any session.
 
+use super::audit_events::insert_audit_event;
 use super::{Store, StoreResult, impl_from_row, on_pool};
+use crate::domain::audit::AuditEvent;
 use crate::domain::user::User;
 
 /// A live session and its user, as one lookup returns them.
@@ -70,7 +72,7 @@ impl Store {
             "SELECT s.id AS session_id, s.created_at AS session_created_at, s.last_seen_at, s.expires_at, u.",
             "id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
              u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
-             u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled \
+             u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled, u.confirmed_at, u.unconfirmed_email \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3 AND u.state = 'active'"
         );
@@ -122,5 +124,84 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(done)
+    }
+}
+
+/// A session as listed to its user and to administrators.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub id: i64,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub ip: String,
+    pub user_agent: String,
+}
+impl_from_row!(SessionSummary {
+    id: i64,
+    created_at: i64,
+    last_seen_at: i64,
+    ip: String,
+    user_agent: String,
+});
+
+impl Store {
+    /// The user's live sessions, most recently used first.
+    pub async fn user_sessions(&self, user_id: i64, now: i64) -> StoreResult<Vec<SessionSummary>> {
+        const SQL: &str = "SELECT id, created_at, last_seen_at, ip, user_agent FROM sessions \
+             WHERE user_id = $1 AND expires_at > $2 ORDER BY last_seen_at DESC, id DESC";
+        Ok(
+            on_pool!(self, read p => sqlx::query_as(SQL).bind(user_id).bind(now).fetch_all(p).await)?,
+        )
+    }
+
+    /// Ends session `session_id` of user `user_id` (never another user's), recording
+    /// `audit` in the same transaction; false when there was no such session.
+    pub async fn end_user_session(
+        &self,
+        user_id: i64,
+        session_id: i64,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query("DELETE FROM sessions WHERE id = $1 AND user_id = $2")
+                .bind(session_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done == 0 {
+                return Ok(false);
+            }
+            insert_audit_event!(&mut *tx, audit, now);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Ends every session of the user but `keep` (none kept when `None`), recording `audit`
+    /// in the same transaction when any ended; returns how many ended.
+    pub async fn end_user_sessions(
+        &self,
+        user_id: i64,
+        keep: Option<i64>,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<u64> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR id <> $2)")
+                .bind(user_id)
+                .bind(keep)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done > 0 {
+                insert_audit_event!(&mut *tx, audit, now);
+            }
+            tx.commit().await?;
+            Ok(done)
+        })
     }
 }

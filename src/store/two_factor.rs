@@ -3,8 +3,10 @@
 //! whose second factor has not yet. Every "use once" rule is one conditional UPDATE or
 //! DELETE, so two nodes racing on the same code or challenge cannot both win.
 
+use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
 use super::{Store, StoreResult, impl_from_row, on_pool};
+use crate::domain::audit::AuditEvent;
 
 /// A user's authenticator: the secret as stored (encrypted) and its state.
 #[derive(Clone, Debug)]
@@ -76,6 +78,7 @@ impl Store {
         step: i64,
         recovery_hashes: &[[u8; 32]],
         keep_session: &[u8],
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<bool> {
         on_pool!(self, p, begin => {
@@ -109,11 +112,12 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR token_hash <> $2)")
                 .bind(user_id)
                 .bind(keep_session)
                 .execute(&mut *tx)
                 .await?;
+            insert_audit_event!(&mut *tx, audit, now);
             tx.commit().await?;
             self.forget(Invalidation::User(user_id));
             Ok(true)
@@ -192,10 +196,13 @@ impl Store {
     /// Turns two-factor authentication off, in one transaction: the secret, the recovery
     /// codes and pending sign-ins go, the flag is cleared, and every session but
     /// `keep_session` ends.
+    /// Turns two-factor authentication off and ends the user's sessions but `keep_session`
+    /// (the caller's own, when the user does it), recording `audit` in the same transaction.
     pub async fn disable_two_factor(
         &self,
         user_id: i64,
-        keep_session: &[u8],
+        keep_session: Option<&[u8]>,
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<()> {
         on_pool!(self, p, begin => {
@@ -212,11 +219,12 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND ($2 IS NULL OR token_hash <> $2)")
                 .bind(user_id)
                 .bind(keep_session)
                 .execute(&mut *tx)
                 .await?;
+            insert_audit_event!(&mut *tx, audit, now);
             tx.commit().await?;
             self.forget(Invalidation::User(user_id));
             Ok(())

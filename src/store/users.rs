@@ -1,7 +1,9 @@
 //! Users.
 
+use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use crate::domain::audit::AuditEvent;
 use crate::domain::user::{NewUser, Profile, User};
 
 impl_from_row!(User {
@@ -23,6 +25,8 @@ impl_from_row!(User {
     last_sign_in_at: Option<i64>,
     current_sign_in_at: Option<i64>,
     two_factor_enabled: bool,
+    confirmed_at: Option<i64>,
+    unconfirmed_email: Option<String>,
 });
 
 /// Every column of `users`, in `User`'s order.
@@ -30,7 +34,7 @@ macro_rules! user_columns {
     () => {
         "id, username, email, name, password_hash, is_admin, state, public_email, website_url, \
          bio, location, organization, job_title, created_at, updated_at, last_sign_in_at, \
-         current_sign_in_at, two_factor_enabled"
+         current_sign_in_at, two_factor_enabled, confirmed_at, unconfirmed_email"
     };
 }
 
@@ -54,8 +58,9 @@ impl Store {
     ) -> StoreResult<User> {
         const SQL: &str = concat!(
             "INSERT INTO users (username, email, name, password_hash, is_admin, state, public_email, \
-             website_url, bio, location, organization, job_title, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $10, $11, $12, $12) RETURNING ",
+             website_url, bio, location, organization, job_title, created_at, updated_at, confirmed_at) \
+             VALUES ($1, $2, $3, $4, $5, $13, $6, $7, $8, $9, $10, $11, $12, $12, \
+             CASE WHEN $14 THEN $12 END) RETURNING ",
             user_columns!()
         );
         let p = &user.profile;
@@ -72,6 +77,8 @@ impl Store {
             .bind(&p.organization)
             .bind(&p.job_title)
             .bind(now)
+            .bind(user.state)
+            .bind(user.confirmed)
             .fetch_one(pool)
             .await)?)
     }
@@ -132,7 +139,7 @@ impl Store {
         const LIST: &str = filtered!(
             "SELECT id, username, email, name, password_hash, is_admin, state, public_email, \
              website_url, bio, location, organization, job_title, created_at, updated_at, \
-             last_sign_in_at, current_sign_in_at, two_factor_enabled",
+             last_sign_in_at, current_sign_in_at, two_factor_enabled, confirmed_at, unconfirmed_email",
             " ORDER BY id LIMIT $5 OFFSET $6"
         );
         const COUNT: &str = filtered!("SELECT COUNT(*)", "");
@@ -161,9 +168,16 @@ impl Store {
         })
     }
 
-    /// Sets the state (active / blocked). Blocking also ends every browser session of the
-    /// user, in the same transaction, so the block takes effect on every node at once.
-    pub async fn set_user_state(&self, id: i64, state: &str, now: i64) -> StoreResult<()> {
+    /// Sets the state (active / blocked / pending approval). Any state but active also ends
+    /// every browser session of the user, in the same transaction (with `audit`), so a block
+    /// takes effect on every node at once.
+    pub async fn set_user_state(
+        &self,
+        id: i64,
+        state: &str,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<()> {
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
             let done = sqlx::query("UPDATE users SET state = $2, updated_at = $3 WHERE id = $1")
@@ -178,6 +192,7 @@ impl Store {
             if state != crate::domain::user::STATE_ACTIVE {
                 sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
             }
+            insert_audit_event!(&mut *tx, audit, now);
             tx.commit().await?;
             self.forget(Invalidation::User(id));
             Ok(())

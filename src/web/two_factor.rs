@@ -20,9 +20,11 @@ use super::form::WebForm;
 use super::session::CurrentUser;
 use super::two_factor_sign_in::{CODE_POLICY, code_lockout_message, code_throttle_key};
 use super::{WebError, page_with_status};
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::secret::SecretString;
 use crate::domain::two_factor::{self as rules, TotpSecret};
 use crate::domain::user::User;
+use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
 use crate::two_factor::{self, TwoFactorError};
 
@@ -169,6 +171,7 @@ pub async fn confirm(
     State(state): State<AppState>,
     current: CurrentUser,
     csrf: Csrf,
+    ClientIp(ip): ClientIp,
     WebForm(form): WebForm<ConfirmForm>,
 ) -> Result<Response, WebError> {
     csrf.verify(&form.authenticity_token)?;
@@ -192,9 +195,22 @@ pub async fn confirm(
         let page = render(&state, &csrf, user, false, again(error)).await;
         return Ok(page_with_status(status, page));
     }
-    let confirmed = two_factor::confirm(&state, user.id, &form.pin_code, &current.session_hash)
-        .await
-        .map_err(internal)?;
+    let audit = AuditEvent::about_user(
+        Action::TwoFactorEnabled,
+        Some(user.id),
+        user.id,
+        &user.username,
+    )
+    .from_ip(ip.to_string());
+    let confirmed = two_factor::confirm(
+        &state,
+        user.id,
+        &form.pin_code,
+        &current.session_hash,
+        &audit,
+    )
+    .await
+    .map_err(internal)?;
     let Some(codes) = confirmed else {
         count_wrong_code(&state, user.id).await?;
         let page = render(
@@ -344,6 +360,7 @@ pub async fn disable(
     State(state): State<AppState>,
     current: CurrentUser,
     csrf: Csrf,
+    ClientIp(ip): ClientIp,
     WebForm(form): WebForm<PasswordAndCodeForm>,
 ) -> Result<Response, WebError> {
     csrf.verify(&form.authenticity_token)?;
@@ -354,7 +371,14 @@ pub async fn disable(
     if let Some(page) = password_and_code(&state, &csrf, user, &form).await? {
         return Ok(page);
     }
-    two_factor::disable(&state, user.id, &current.session_hash)
+    let audit = AuditEvent::about_user(
+        Action::TwoFactorDisabled,
+        Some(user.id),
+        user.id,
+        &user.username,
+    )
+    .from_ip(ip.to_string());
+    two_factor::disable(&state, user, Some(&current.session_hash), &audit)
         .await
         .map_err(internal)?;
     tracing::info!(user_id = user.id, "two-factor authentication disabled");

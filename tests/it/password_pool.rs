@@ -65,6 +65,8 @@ both_backends! {
                 name: format!("Legacy {i}"),
                 is_admin: false,
                 profile: Profile::default(),
+                confirmed: false,
+                state: doorward::domain::user::STATE_ACTIVE,
             };
             app.state.store.create_user(&user, &phc, app.clock.now()).await.unwrap();
             let login = format!("legacy{i}");
