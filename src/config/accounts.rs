@@ -66,6 +66,8 @@ pub(super) fn load(
     let host = url::Url::parse(external_url)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
+        // An IP address is no mail domain (`doorward@127.0.0.1` is not an address).
+        .filter(|h| h.chars().any(|c| c.is_ascii_alphabetic()) && !h.contains(':'))
         .unwrap_or_else(|| "localhost".into());
     let from = src
         .get("mail_from", f.mail_from)
