@@ -6,7 +6,8 @@ use crate::domain::password::{self, PasswordHasher};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{self, PERSONAL_ACCESS_TOKEN_PREFIX, SecretString};
 use crate::domain::user::{self, FieldErrors, NewUser, User};
-use crate::mail::Letter;
+use crate::domain::audit::AuditEvent;
+use crate::mail::{Letter, MailError};
 use crate::state::AppState;
 use crate::store::personal_access_tokens::{NewPersonalAccessToken, PersonalAccessToken};
 use crate::store::{Store, StoreError};
@@ -37,16 +38,21 @@ pub enum AccountError {
     Store(#[from] StoreError),
     #[error("password hashing failed")]
     Hashing,
+    #[error(transparent)]
+    Mail(#[from] MailError),
 }
 
-/// Validates and stores a new account. A username or email already taken is
-/// `Store(Conflict(..))`.
+pub mod links;
+
+/// Validates and stores a new account, with `audit` (ids filled in once known). A username
+/// or email already taken is `Store(Conflict(..))`.
 pub async fn create_user(
     store: &Store,
     hasher: &PasswordHasher,
     clock: &Clock,
     new_user: &NewUser,
     password: &SecretString,
+    audit: Option<&AuditEvent>,
 ) -> Result<User, AccountError> {
     let mut errors = user::validate_new_user(new_user);
     if let Err(e) = password::validate_new_password(password.expose()) {
@@ -59,7 +65,30 @@ pub async fn create_user(
         .hash(password)
         .await
         .map_err(|_| AccountError::Hashing)?;
-    Ok(store.create_user(new_user, &hash, clock.now()).await?)
+    Ok(store.create_user(new_user, &hash, clock.now(), audit).await?)
+}
+
+/// Creates an account as the API, the admin area and sign-up do: stored with `audit`, then
+/// a confirmation mail to its address unless it counts as confirmed already.
+pub async fn create_account(
+    state: &AppState,
+    new_user: &NewUser,
+    password: &SecretString,
+    audit: AuditEvent,
+) -> Result<User, AccountError> {
+    let user = create_user(
+        &state.store,
+        &state.hasher,
+        &state.clock,
+        new_user,
+        password,
+        Some(&audit),
+    )
+    .await?;
+    if !user.confirmed_at.is_some() {
+        links::send_confirmation(state, &user, &user.email).await?;
+    }
+    Ok(user)
 }
 
 /// Longest accepted token name.

@@ -165,7 +165,7 @@ async fn ensure_root_user(config: &Config, store: &Store, clock: &Clock) -> anyh
         confirmed: true,
         state: crate::domain::user::STATE_ACTIVE,
     };
-    match store.create_user(&root, &hash, clock.now()).await {
+    match store.create_user(&root, &hash, clock.now(), None).await {
         Ok(_) => {}
         // Another node created it first.
         Err(StoreError::Conflict(_)) => return Ok(()),

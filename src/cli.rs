@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
+use crate::domain::audit::{Action, AuditEvent};
 use crate::accounts::{self, AccountError};
 use crate::app::{Server, shutdown_signal};
 use crate::bootstrap;
@@ -215,7 +216,16 @@ async fn user_create(config: &Config, json: bool, args: UserCreate) -> anyhow::R
         state: crate::domain::user::STATE_ACTIVE,
     };
     let hasher = PasswordHasher::new(1);
-    let user = accounts::create_user(&store, &hasher, &Clock::system(), &new_user, &password)
+    let audit = AuditEvent::about_user(Action::UserCreated, None, 0, &new_user.username)
+        .with("by", "command line");
+    let user = accounts::create_user(
+        &store,
+        &hasher,
+        &Clock::system(),
+        &new_user,
+        &password,
+        Some(&audit),
+    )
         .await
         .map_err(account_error)?;
     let shown = generated.then(|| password.expose().to_string());

@@ -74,7 +74,8 @@ struct UserPublicPart<'a> {
 #[derive(Serialize)]
 struct UserOwnPart<'a> {
     last_sign_in_at: Option<String>,
-    confirmed_at: String,
+    /// `null` until the address is confirmed (GitLab's soft confirmation).
+    confirmed_at: Option<String>,
     last_activity_on: Option<()>,
     email: &'a str,
     theme_id: u32,
@@ -155,7 +156,7 @@ pub fn user_self<'a>(u: &'a User, base_url: &str) -> UserEntity<'a> {
     UserEntity {
         own: Some(UserOwnPart {
             last_sign_in_at: u.last_sign_in_at.map(iso8601),
-            confirmed_at: iso8601(u.created_at),
+            confirmed_at: u.confirmed_at.map(iso8601),
             last_activity_on: None,
             email: &u.email,
             theme_id: 1,
@@ -322,7 +323,7 @@ mod tests {
         assert_eq!(own["email"], "ada@example.com");
         assert_eq!(own["identities"], json!([]));
         assert_eq!(own["last_sign_in_at"], Value::Null);
-        assert_eq!(own["confirmed_at"], "1970-01-01T00:00:00.000Z");
+        assert_eq!(own["confirmed_at"], Value::Null);
         assert!(own.get("is_admin").is_none());
         assert_eq!(admin["is_admin"], false);
         assert_eq!(admin["note"], Value::Null);

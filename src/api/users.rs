@@ -201,6 +201,7 @@ pub struct CreateUser {
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
+    ClientIp(ip): ClientIp,
     ApiInput(input): ApiInput<CreateUser>,
 ) -> Result<Response, ApiError> {
     caller.require_scope(access::WRITE_API)?;
@@ -222,8 +223,8 @@ pub async fn create(
         input.reset_password.unwrap_or(false) || input.force_random_password.unwrap_or(false);
     let password = match (input.password, random) {
         (Some(p), false) => SecretString::new(p),
-        // Doorward sends no mail, so "reset" and "random" both mean: a password nobody
-        // knows, until an administrator or the user sets one.
+        // A password nobody knows; with `reset_password` the user gets a link to choose one
+        // (GitLab's semantics), with `force_random_password` an administrator sets it later.
         (None, true) => SecretString::new(secret::base64url(&secret::random_bytes::<24>())),
         _ => {
             return Err(ApiError::BadRequest(
@@ -248,19 +249,16 @@ pub async fn create(
         confirmed: input.skip_confirmation.unwrap_or(false),
         state: crate::domain::user::STATE_ACTIVE,
     };
-    let created = accounts::create_user(
-        &state.store,
-        &state.hasher,
-        &state.clock,
-        &new_user,
-        &password,
-    )
-    .await
-    .map_err(|e| match e {
-        AccountError::Invalid(errors) => ApiError::Validation(errors),
-        AccountError::Store(e) => e.into(),
-        AccountError::Hashing => ApiError::Internal("password hashing failed".into()),
-    })?;
+    let audit = AuditEvent::about_user(Action::UserCreated, Some(caller.user.id), 0, &new_user.username)
+        .from_ip(ip.to_string());
+    let created = accounts::create_account(&state, &new_user, &password, audit)
+        .await
+        .map_err(account_error)?;
+    if input.reset_password.unwrap_or(false) {
+        accounts::links::send_password_reset(&state, &created, &ip.to_string())
+            .await
+            .map_err(account_error)?;
+    }
     tracing::info!(
         user_id = created.id,
         by = caller.user.id,
@@ -336,4 +334,14 @@ pub async fn unblock(
     _: NoParams,
 ) -> Result<Response, ApiError> {
     set_state(&state, &caller, &id, STATE_ACTIVE, ip).await
+}
+
+fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::Invalid(errors) => ApiError::Validation(errors),
+        AccountError::Store(e) => e.into(),
+        AccountError::Hashing => ApiError::Internal("password hashing failed".into()),
+        AccountError::Mail(crate::mail::MailError::Store(e)) => e.into(),
+        AccountError::Mail(e) => ApiError::Internal(e.to_string()),
+    }
 }

@@ -139,6 +139,13 @@ impl AuditEvent {
         }
     }
 
+    /// The same event about the user just created as `id` (unknown when it was made).
+    pub fn about_new_user(mut self, id: i64) -> Self {
+        self.entity_id = id;
+        self.details.insert("target_id".into(), id.into());
+        self
+    }
+
     pub fn from_ip(mut self, ip: impl Into<String>) -> Self {
         self.ip_address = ip.into();
         self

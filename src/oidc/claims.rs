@@ -51,8 +51,9 @@ fn put(claims: &mut Map<String, Value>, name: &str, value: &str) {
 /// mapping) and the profile claims of `user` for a token with `scopes`. `base_url` is the
 /// external URL, for `profile` (GitLab's `web_url`, `BASE/username`).
 ///
-/// `email_verified` is `false`: Doorward sends no confirmation mail and users may change
-/// their own address, so it vouches for no address (docs/compatibility.md).
+/// `email_verified` is true exactly when the address given is the account's confirmed one
+/// (the link in the confirmation mail was followed, or an administrator vouched for it); a
+/// changed address counts only once confirmed, and until then the old one is given.
 pub fn user_claims(user: &User, scopes: &ScopeSet, base_url: &str) -> Map<String, Value> {
     let mut claims = Map::new();
     claims.insert("sub".into(), Value::String(user.id.to_string()));
@@ -67,7 +68,8 @@ pub fn user_claims(user: &User, scopes: &ScopeSet, base_url: &str) -> Map<String
     };
     if !email.is_empty() {
         put(&mut claims, "email", email);
-        claims.insert("email_verified".into(), Value::Bool(false));
+        let verified = user.confirmed_at.is_some() && email.eq_ignore_ascii_case(&user.email);
+        claims.insert("email_verified".into(), Value::Bool(verified));
     }
     put(&mut claims, "website", &user.website_url);
     put(
@@ -198,6 +200,17 @@ mod tests {
         );
         assert_eq!(c["email"], "ada@example.com");
         assert_eq!(c["email_verified"], false);
+        let mut confirmed = user();
+        confirmed.confirmed_at = Some(1);
+        let c = user_claims(
+            &confirmed,
+            &ScopeSet::parse("openid email").unwrap(),
+            "https://id.example",
+        );
+        assert_eq!(c["email_verified"], true);
+        confirmed.public_email = "ada@public.example".into();
+        let c = user_claims(&confirmed, &openid, "https://id.example");
+        assert_eq!(c["email_verified"], false, "a public address is not the confirmed one");
         let mut public = user();
         public.public_email = "ada@public.example".into();
         public.website_url = "https://ada.example".into();

@@ -7,6 +7,7 @@
 //! matches on [`Pool`] explicitly and says why.
 
 pub mod access_tokens;
+pub mod account_tokens;
 pub mod applications;
 pub mod audit_events;
 pub mod backchannel;

@@ -50,11 +50,14 @@ pub struct UserFilter {
 }
 
 impl Store {
+    /// Stores a new account; `audit` (about the new user: its ids are filled in here, once
+    /// known) commits with it.
     pub async fn create_user(
         &self,
         user: &NewUser,
         password_hash: &str,
         now: i64,
+        audit: Option<&AuditEvent>,
     ) -> StoreResult<User> {
         const SQL: &str = concat!(
             "INSERT INTO users (username, email, name, password_hash, is_admin, state, public_email, \
@@ -64,23 +67,32 @@ impl Store {
             user_columns!()
         );
         let p = &user.profile;
-        Ok(on_pool!(self, pool => sqlx::query_as(SQL)
-            .bind(&user.username)
-            .bind(&user.email)
-            .bind(&user.name)
-            .bind(password_hash)
-            .bind(user.is_admin)
-            .bind(&p.public_email)
-            .bind(&p.website_url)
-            .bind(&p.bio)
-            .bind(&p.location)
-            .bind(&p.organization)
-            .bind(&p.job_title)
-            .bind(now)
-            .bind(user.state)
-            .bind(user.confirmed)
-            .fetch_one(pool)
-            .await)?)
+        on_pool!(self, pool, begin => {
+            let mut tx = pool.begin_with(begin).await?;
+            let created: User = sqlx::query_as(SQL)
+                .bind(&user.username)
+                .bind(&user.email)
+                .bind(&user.name)
+                .bind(password_hash)
+                .bind(user.is_admin)
+                .bind(&p.public_email)
+                .bind(&p.website_url)
+                .bind(&p.bio)
+                .bind(&p.location)
+                .bind(&p.organization)
+                .bind(&p.job_title)
+                .bind(now)
+                .bind(user.state)
+                .bind(user.confirmed)
+                .fetch_one(&mut *tx)
+                .await?;
+            if let Some(audit) = audit {
+                let event = audit.clone().about_new_user(created.id);
+                insert_audit_event!(&mut *tx, &event, now);
+            }
+            tx.commit().await?;
+            Ok(created)
+        })
     }
 
     pub async fn count_users(&self) -> StoreResult<i64> {

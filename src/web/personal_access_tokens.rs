@@ -244,7 +244,9 @@ pub async fn create(
             return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
         }
         Err(AccountError::Store(e)) => return Err(e.into()),
-        Err(AccountError::Hashing) => return Err(WebError::Internal("hashing failed".into())),
+        Err(e @ (AccountError::Hashing | AccountError::Mail(_))) => {
+            return Err(WebError::Internal(e.to_string()));
+        }
     };
     tracing::info!(
         token_id = record.id,
