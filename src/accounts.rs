@@ -176,6 +176,7 @@ pub async fn issue_personal_access_token(
     name: &str,
     scopes: &ScopeSet,
     expires_at: Option<i64>,
+    audit: &AuditEvent,
 ) -> Result<(SecretString, PersonalAccessToken), AccountError> {
     let errors = validate_personal_access_token(name, scopes, expires_at, clock.now());
     if !errors.is_empty() {
@@ -191,6 +192,7 @@ pub async fn issue_personal_access_token(
                 scopes: &scopes.to_string(),
                 expires_at,
             },
+            audit,
             clock.now(),
         )
         .await?;
@@ -257,8 +259,12 @@ mod tests {
 pub enum PasswordCheck {
     /// The password is right (the account may still be blocked: the caller decides).
     Valid(Box<User>),
-    /// Unknown login or wrong password: one answer for both.
-    Invalid,
+    /// Unknown login or wrong password: one answer for both. For the audit log only: the
+    /// account when the login names one, and whether this failure locked the login.
+    Invalid {
+        user: Option<Box<User>>,
+        locked_now: bool,
+    },
     /// Too many recent failures for this login or address; locked for this many seconds.
     Locked(i64),
 }
@@ -299,14 +305,17 @@ pub async fn check_password(
             }
             Ok(PasswordCheck::Valid(Box::new(user)))
         }
-        _ => {
-            store
+        user => {
+            let locked_now = store
                 .throttle_record_failure(&login_key, LOGIN_POLICY, now)
                 .await?;
             store
                 .throttle_record_failure(&address_key, ADDRESS_POLICY, now)
                 .await?;
-            Ok(PasswordCheck::Invalid)
+            Ok(PasswordCheck::Invalid {
+                user: user.map(Box::new),
+                locked_now,
+            })
         }
     }
 }

@@ -186,6 +186,7 @@ impl Server {
         let invalidations = tokio::spawn(state.store.clone().follow_invalidations());
         let wal = tokio::spawn(state.store.clone().keep_wal_small());
         let logouts = tokio::spawn(crate::oidc::backchannel::deliver_forever(state.clone()));
+        let mail = tokio::spawn(crate::mail::delivery::deliver_forever(state.clone()));
         tracing::info!(addr = %self.local_addr(), external_url = %state.config.external_url, "doorward is listening");
         let settings = state.config.connections;
         crate::http::connections::serve(
@@ -203,6 +204,7 @@ impl Server {
         invalidations.abort();
         wal.abort();
         logouts.abort();
+        mail.abort();
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -289,6 +289,13 @@ async fn token_create(config: &Config, json: bool, args: TokenCreate) -> anyhow:
         .ok_or_else(|| anyhow::anyhow!("no user {:?}", args.user))?;
     let clock = Clock::system();
     let expires_at = clock.now() + args.expires_in_days * 86_400;
+    let audit = AuditEvent::about_user(
+        Action::PersonalAccessTokenCreated,
+        None,
+        user.id,
+        &user.username,
+    )
+    .with("by", "command line");
     let (token, record) = accounts::issue_personal_access_token(
         &store,
         &clock,
@@ -296,6 +303,7 @@ async fn token_create(config: &Config, json: bool, args: TokenCreate) -> anyhow:
         &args.name,
         &scopes,
         Some(expires_at),
+        &audit,
     )
     .await
     .map_err(account_error)?;

@@ -58,6 +58,12 @@ pub struct Shared {
     /// New client-ID-metadata-document clients per minute on this node, all addresses
     /// together (`oauth::metadata_document_clients`).
     pub metadata_client_limit: Arc<crate::http::rate_limit::RateLimit>,
+    /// Sign-ups per client address and minute (`web::sign_up`).
+    pub sign_up_limit: Arc<crate::http::rate_limit::RateLimit>,
+    /// Mailed-link requests (password reset, confirmation resend) per client address and
+    /// per account and minute (`web::password_reset`, `web::confirmation`).
+    pub mail_link_address_limit: Arc<crate::http::rate_limit::RateLimit>,
+    pub mail_link_account_limit: Arc<crate::http::rate_limit::RateLimit<i64>>,
     /// Set when shutdown starts, so readiness turns 503 and load balancers drain us.
     pub shutting_down: Arc<AtomicBool>,
 }
@@ -93,6 +99,10 @@ impl AppState {
             metadata_client_limit: Arc::new(crate::http::rate_limit::RateLimit::per_minute(
                 crate::oauth::metadata_document_clients::NEW_CLIENTS_PER_MINUTE,
             )),
+            sign_up_limit: Arc::new(crate::http::rate_limit::RateLimit::per_minute(5)),
+            // GitLab-like allowances: a few tries per minute, far below a mail flood.
+            mail_link_address_limit: Arc::new(crate::http::rate_limit::RateLimit::per_minute(10)),
+            mail_link_account_limit: Arc::new(crate::http::rate_limit::RateLimit::per_minute(3)),
             config: Arc::new(config),
             store,
             clock,

@@ -2,6 +2,7 @@
 //! (`PRIVATE-TOKEN` header, `private_token` parameter or `Authorization: Bearer`).
 
 pub mod applications;
+pub mod audit_events;
 pub mod auth;
 pub mod entities;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod groups;
 pub mod input;
 pub mod pagination;
 pub mod personal_access_tokens;
+pub mod user_approval;
 pub mod users;
 
 use axum::Router;
@@ -24,6 +26,10 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}", get(users::show))
         .route("/users/{id}/block", post(users::block))
         .route("/users/{id}/unblock", post(users::unblock))
+        .route("/users/{id}/approve", post(user_approval::approve_user))
+        .route("/users/{id}/reject", post(user_approval::reject_user))
+        .route("/audit_events", get(audit_events::list))
+        .route("/audit_events/{id}", get(audit_events::show))
         .route("/users/{id}/memberships", get(group_members::of_user))
         .route("/groups", get(groups::list).post(groups::create))
         .route(

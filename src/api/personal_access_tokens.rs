@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::input::{NoParams, gitlab_bool, parse_query, search_term};
 use super::pagination::Page;
 use crate::domain::scope::access;
+use crate::domain::audit::{Action, AuditEvent};
 use crate::state::AppState;
 use crate::store::personal_access_tokens::{PersonalAccessToken, TokenFilter};
 
@@ -160,9 +161,24 @@ async fn revoke(
     caller: &Caller,
     token: &PersonalAccessToken,
 ) -> Result<Response, ApiError> {
+    let owner = match token.user_id == caller.user.id {
+        true => caller.user.username.clone(),
+        false => state
+            .store
+            .user_by_id(token.user_id)
+            .await?
+            .map(|u| u.username)
+            .unwrap_or_default(),
+    };
+    let audit = AuditEvent::about_user(
+        Action::PersonalAccessTokenRevoked,
+        Some(caller.user.id),
+        token.user_id,
+        &owner,
+    );
     state
         .store
-        .revoke_personal_access_token(token.id, token.user_id)
+        .revoke_personal_access_token(token.id, token.user_id, &audit, state.clock.now())
         .await?;
     tracing::info!(
         token_id = token.id,

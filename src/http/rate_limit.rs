@@ -1,5 +1,5 @@
-//! A per-address request limit kept in memory on each node: a fixed one-minute window per
-//! client address. For endpoints anyone may call without credentials (dynamic client
+//! A per-key request limit kept in memory on each node: a fixed one-minute window per
+//! client address (or per account, for mailed links). For endpoints anyone may call without credentials (dynamic client
 //! registration), where the cost of a request is a row in the database. Each node counts
 //! its own requests, so N nodes allow up to N times the limit; the bound it gives is on
 //! what one address can make one node do.
@@ -13,13 +13,13 @@ use std::sync::Mutex;
 const MAX_ADDRESSES: usize = 100_000;
 
 #[derive(Debug)]
-pub struct RateLimit {
+pub struct RateLimit<K = IpAddr> {
     per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (i64, u32)>>,
+    windows: Mutex<HashMap<K, (i64, u32)>>,
 }
 
-impl RateLimit {
-    pub fn per_minute(per_minute: u32) -> RateLimit {
+impl<K: std::hash::Hash + Eq> RateLimit<K> {
+    pub fn per_minute(per_minute: u32) -> RateLimit<K> {
         RateLimit {
             per_minute,
             windows: Mutex::new(HashMap::new()),
@@ -28,7 +28,7 @@ impl RateLimit {
 
     /// Counts a request from `ip` at `now` (Unix seconds). `Err(seconds)`: refused, and
     /// how long until the window ends (for `Retry-After`).
-    pub fn check(&self, ip: IpAddr, now: i64) -> Result<(), i64> {
+    pub fn check(&self, ip: K, now: i64) -> Result<(), i64> {
         let minute = now.div_euclid(60);
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
         if windows.len() >= MAX_ADDRESSES && !windows.contains_key(&ip) {
@@ -55,7 +55,7 @@ mod tests {
 
     #[test]
     fn each_address_gets_its_own_window_per_minute() {
-        let limit = RateLimit::per_minute(3);
+        let limit: RateLimit = RateLimit::per_minute(3);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();
         for _ in 0..3 {

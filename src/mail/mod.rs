@@ -7,6 +7,8 @@
 //! headers: a forged host must not turn a reset mail into a link to the attacker (ZITADEL's
 //! CVE-2023-49097 class).
 
+pub mod delivery;
+
 use lettre::message::{Mailbox, MultiPart};
 use minijinja::{Environment, UndefinedBehavior, context};
 
@@ -163,6 +165,8 @@ pub struct Mailer {
     /// The domain of Message-IDs: the external URL's host.
     host: String,
     env: Environment<'static>,
+    /// Woken by [`Mailer::send`] so this node's `delivery` worker sends at once.
+    pub(crate) queued: tokio::sync::Notify,
 }
 
 impl Mailer {
@@ -183,6 +187,7 @@ impl Mailer {
             external_url: config.external_url.clone(),
             host,
             env,
+            queued: tokio::sync::Notify::new(),
         })
     }
 
@@ -231,6 +236,7 @@ impl Mailer {
     ) -> Result<(), MailError> {
         let message = self.compose(to, name, letter)?;
         store.enqueue_mail(to, &message, now).await?;
+        self.queued.notify_one();
         tracing::info!(template = letter.template(), "mail queued");
         Ok(())
     }

@@ -7,6 +7,8 @@ use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
 use super::{Store, StoreError, StoreResult, on_pool};
 use crate::domain::audit::AuditEvent;
+use crate::domain::user::User;
+use super::users::user_columns;
 
 pub const PURPOSE_CONFIRMATION: &str = "confirmation";
 pub const PURPOSE_RESET_PASSWORD: &str = "reset_password";
@@ -151,6 +153,28 @@ impl Store {
         });
         self.forget(Invalidation::User(user_id));
         Ok(Some(user_id))
+    }
+
+    /// The user waiting for `email` to be confirmed (their unconfirmed address, or a pending
+    /// new one), and that address as stored.
+    pub async fn user_awaiting_confirmation(
+        &self,
+        email: &str,
+    ) -> StoreResult<Option<(User, String)>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE (lower(email) = lower($1) AND confirmed_at IS NULL) \
+             OR lower(unconfirmed_email) = lower($1) LIMIT 1"
+        );
+        let user: Option<User> = on_pool!(self, read p => sqlx::query_as(SQL).bind(email).fetch_optional(p).await)?;
+        Ok(user.map(|u| {
+            let address = match &u.unconfirmed_email {
+                Some(pending) if pending.eq_ignore_ascii_case(email) => pending.clone(),
+                _ => u.email.clone(),
+            };
+            (u, address)
+        }))
     }
 
     /// Records `new_email` as the user's pending address. `Conflict("email")` when another

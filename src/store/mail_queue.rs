@@ -21,6 +21,26 @@ impl_from_row!(QueuedMail {
     created_at: i64,
 });
 
+/// A queued message as operators (and tests) see it: where it stands, not what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailQueueEntry {
+    pub id: i64,
+    pub recipient: String,
+    pub created_at: i64,
+    pub next_attempt_at: i64,
+    pub attempts: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+impl_from_row!(MailQueueEntry {
+    id: i64,
+    recipient: String,
+    created_at: i64,
+    next_attempt_at: i64,
+    attempts: i64,
+    last_error: Option<String>,
+});
+
 impl Store {
     /// Queues a message, due at once.
     pub async fn enqueue_mail(&self, recipient: &str, message: &str, now: i64) -> StoreResult<()> {
@@ -71,6 +91,13 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))?;
         Ok(())
+    }
+
+    /// Every message still waiting, oldest first, without its text.
+    pub async fn mail_queue_entries(&self) -> StoreResult<Vec<MailQueueEntry>> {
+        const SQL: &str = "SELECT id, recipient, created_at, next_attempt_at, attempts, last_error \
+             FROM mail_queue ORDER BY id";
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).fetch_all(p).await)?)
     }
 
     /// Messages still waiting (metrics and tests).

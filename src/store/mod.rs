@@ -8,6 +8,7 @@
 
 pub mod access_tokens;
 pub mod account_tokens;
+pub mod admin;
 pub mod applications;
 pub mod audit_events;
 pub mod backchannel;

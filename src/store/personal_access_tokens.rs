@@ -1,6 +1,8 @@
 //! Personal access tokens. Stored as SHA-256 of the token; validating one is a single
 //! lookup on the unique hash index, joined with its user.
 
+use super::audit_events::insert_audit_event;
+use crate::domain::audit::AuditEvent;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::scope::ScopeSet;
 use crate::domain::user::User;
@@ -55,23 +57,36 @@ pub struct NewPersonalAccessToken<'a> {
 }
 
 impl Store {
+    /// Stores a new token and `audit` (given the token's id and name here) together.
     pub async fn create_personal_access_token(
         &self,
         token: &NewPersonalAccessToken<'_>,
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<PersonalAccessToken> {
         const SQL: &str = "INSERT INTO personal_access_tokens (user_id, name, token_hash, scopes, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
              RETURNING id, user_id, name, scopes, created_at, expires_at, last_used_at, revoked";
-        Ok(on_pool!(self, p => sqlx::query_as(SQL)
-            .bind(token.user_id)
-            .bind(token.name)
-            .bind(token.token_hash)
-            .bind(token.scopes)
-            .bind(now)
-            .bind(token.expires_at)
-            .fetch_one(p)
-            .await)?)
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let created: PersonalAccessToken = sqlx::query_as(SQL)
+                .bind(token.user_id)
+                .bind(token.name)
+                .bind(token.token_hash)
+                .bind(token.scopes)
+                .bind(now)
+                .bind(token.expires_at)
+                .fetch_one(&mut *tx)
+                .await?;
+            let event = audit
+                .clone()
+                .with("token_id", created.id)
+                .with("token_name", created.name.as_str())
+                .with("token_scopes", created.scopes.to_string());
+            insert_audit_event!(&mut *tx, &event, now);
+            tx.commit().await?;
+            Ok(created)
+        })
     }
 
     /// The token with this hash and its owner, whatever their state: the caller decides
@@ -217,15 +232,26 @@ impl Store {
         })
     }
 
-    /// Revokes one token of `user_id`; `NotFound` if it is not theirs.
-    pub async fn revoke_personal_access_token(&self, id: i64, user_id: i64) -> StoreResult<()> {
+    /// Revokes one token of `user_id`, recording `audit` with it; `NotFound` if it is not
+    /// theirs.
+    pub async fn revoke_personal_access_token(
+        &self,
+        id: i64,
+        user_id: i64,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<()> {
         const SQL: &str =
             "UPDATE personal_access_tokens SET revoked = TRUE WHERE id = $1 AND user_id = $2";
-        let done = on_pool!(self, p => sqlx::query(SQL).bind(id).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?;
-        if done == 0 {
-            Err(StoreError::NotFound)
-        } else {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query(SQL).bind(id).bind(user_id).execute(&mut *tx).await?.rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit_event!(&mut *tx, &audit.clone().with("token_id", id), now);
+            tx.commit().await?;
             Ok(())
-        }
+        })
     }
 }

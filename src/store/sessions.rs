@@ -106,13 +106,26 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_session(&self, token_hash: &[u8]) -> StoreResult<()> {
-        on_pool!(self, p => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
+    /// Ends the session with this hash (sign-out), recording `audit` when there was one.
+    pub async fn delete_session(
+        &self,
+        token_hash: &[u8],
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done > 0 {
+                insert_audit_event!(&mut *tx, audit, now);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
     }
 
     /// Removes expired and idle sessions; returns how many went.

@@ -61,7 +61,7 @@ impl Store {
         key: &str,
         policy: ThrottlePolicy,
         now: i64,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         const SQL: &str = "INSERT INTO sign_in_throttles (throttle_key, failures, window_started_at, locked_until) \
              VALUES ($1, 1, $2, CASE WHEN $3 <= 1 THEN $2 + $5 ELSE 0 END) \
              ON CONFLICT (throttle_key) DO UPDATE SET \
@@ -71,17 +71,18 @@ impl Store {
                                         ELSE sign_in_throttles.window_started_at END, \
                locked_until = CASE WHEN sign_in_throttles.window_started_at > $2 - $4 \
                                         AND sign_in_throttles.failures + 1 >= $3 THEN $2 + $5 \
-                                   ELSE sign_in_throttles.locked_until END";
-        on_pool!(self, p => sqlx::query(SQL)
+                                   ELSE sign_in_throttles.locked_until END \
+             RETURNING locked_until";
+        let locked_until: i64 = on_pool!(self, p => sqlx::query_scalar(SQL)
             .bind(key)
             .bind(now)
             .bind(policy.max_failures)
             .bind(policy.window)
             .bind(policy.lock_for)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(())
+            .fetch_one(p)
+            .await)?;
+        // True when this very failure started the lock (the audit log's lockout event).
+        Ok(locked_until == now + policy.lock_for)
     }
 
     /// Forgets the failures of `key` (after a successful sign-in).

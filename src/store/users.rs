@@ -37,6 +37,7 @@ macro_rules! user_columns {
          current_sign_in_at, two_factor_enabled, confirmed_at, unconfirmed_email"
     };
 }
+pub(crate) use user_columns;
 
 /// Filters of the user list (GitLab's `GET /users` parameters).
 #[derive(Clone, Debug, Default)]
@@ -243,12 +244,14 @@ impl Store {
         }
     }
 
-    /// Changes the password and ends every other browser session of the user.
+    /// Changes the password, ends every other browser session of the user, spends their
+    /// password-reset links, and records `audit`, in one transaction.
     pub async fn set_password(
         &self,
         id: i64,
         password_hash: &str,
         keep_session_hash: Option<&[u8]>,
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<()> {
         on_pool!(self, p, begin => {
@@ -264,15 +267,27 @@ impl Store {
                 .bind(keep_session_hash)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1 AND purpose = 'reset_password'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit_event!(&mut *tx, audit, now);
             tx.commit().await?;
             self.forget(Invalidation::User(id));
             Ok(())
         })
     }
 
-    pub async fn record_sign_in(&self, id: i64, now: i64) -> StoreResult<()> {
+    /// Marks a sign-in of user `id` and records `audit` with it.
+    pub async fn record_sign_in(&self, id: i64, audit: &AuditEvent, now: i64) -> StoreResult<()> {
         const SQL: &str = "UPDATE users SET last_sign_in_at = current_sign_in_at, current_sign_in_at = $2 WHERE id = $1";
-        on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            sqlx::query(SQL).bind(id).bind(now).execute(&mut *tx).await?;
+            insert_audit_event!(&mut *tx, audit, now);
+            tx.commit().await?;
+            Ok::<(), StoreError>(())
+        })?;
         self.forget(Invalidation::User(id));
         Ok(())
     }

@@ -1,16 +1,22 @@
 //! The server-rendered pages: sign-in, sign-out, profile, applications, personal access
 //! tokens; sessions, CSRF and templates.
 
+pub mod admin;
+pub mod active_sessions;
 pub mod applications;
+pub mod confirmation;
 pub mod csrf;
 pub mod error;
 pub mod form;
 pub mod groups;
+pub mod message;
+pub mod password_reset;
 pub mod personal_access_tokens;
 pub mod profile;
 pub mod scopes;
 pub mod session;
 pub mod sign_in;
+pub mod sign_up;
 pub mod templates;
 pub mod two_factor;
 pub mod two_factor_sign_in;
@@ -28,6 +34,36 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/users/sign_in", get(sign_in::show).post(sign_in::submit))
+        .route("/users/sign_up", get(sign_up::show).post(sign_up::submit))
+        // GitLab's sign-up form posts here.
+        .route("/users", post(sign_up::submit))
+        .route(
+            "/users/confirmation",
+            get(confirmation::confirm).post(confirmation::resend),
+        )
+        .route("/users/confirmation/new", get(confirmation::new_form))
+        .route("/users/password", post(password_reset::request))
+        .route(
+            "/users/password/new",
+            get(password_reset::new_form).post(password_reset::request),
+        )
+        .route(
+            "/users/password/edit",
+            get(password_reset::edit_form).post(password_reset::update),
+        )
+        .route(active_sessions::PATH, get(active_sessions::index))
+        .route(
+            "/-/user_settings/active_sessions/{id}/revoke",
+            post(active_sessions::revoke),
+        )
+        .route(
+            "/-/user_settings/active_sessions/revoke_all_others",
+            post(active_sessions::revoke_all_others),
+        )
+        .route(
+            profile::PASSWORD_EDIT_PATH,
+            get(profile::password_edit).post(profile::change_password),
+        )
         .route("/dashboard/groups", get(groups::dashboard))
         .route("/groups/new", get(groups::new_form))
         .route("/groups", post(groups::create))
@@ -103,6 +139,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/profile/personal_access_tokens",
             get(|| async { Redirect::permanent(personal_access_tokens::LIST_PATH) }),
         )
+        .merge(admin::routes())
         .route("/assets/doorward.css", get(stylesheet))
         .layer(axum::middleware::from_fn_with_state(
             state,

@@ -18,6 +18,9 @@ use crate::domain::clock::{date, human};
 use crate::domain::scope::{self, ScopeSet};
 use crate::domain::secret::SecretString;
 use crate::domain::user::{FieldErrors, User};
+use crate::domain::audit::{Action, AuditEvent};
+use crate::http::client_ip::ClientIp;
+use crate::mail::Letter;
 use crate::state::AppState;
 use crate::store::personal_access_tokens::PersonalAccessToken;
 
@@ -212,6 +215,7 @@ pub async fn create(
     State(state): State<AppState>,
     current: CurrentUser,
     csrf: Csrf,
+    ClientIp(ip): ClientIp,
     WebFormPairs(pairs): WebFormPairs,
 ) -> Result<Response, WebError> {
     let form = NewTokenForm::from_pairs(pairs)?;
@@ -228,6 +232,13 @@ pub async fn create(
             return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
         }
     };
+    let audit = AuditEvent::about_user(
+        Action::PersonalAccessTokenCreated,
+        Some(user.id),
+        user.id,
+        &user.username,
+    )
+    .from_ip(ip.to_string());
     let issued = accounts::issue_personal_access_token(
         &state.store,
         &state.clock,
@@ -235,6 +246,7 @@ pub async fn create(
         &form.name,
         &scopes,
         Some(expires_at),
+        &audit,
     )
     .await;
     let (token, record) = match issued {
@@ -253,6 +265,10 @@ pub async fn create(
         by = user.id,
         "personal access token created"
     );
+    let letter = Letter::PersonalAccessTokenCreated {
+        token_name: &record.name,
+    };
+    accounts::notify(&state, user, &letter).await;
     let m = Messages {
         new_token: Some(&token),
         notice: Some("Your new personal access token has been created."),
@@ -268,15 +284,23 @@ pub async fn revoke(
     State(state): State<AppState>,
     current: CurrentUser,
     csrf: Csrf,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     WebForm(form): WebForm<RevokeForm>,
 ) -> Result<Response, WebError> {
     csrf.verify(&form.authenticity_token)?;
     let id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
     let user = &current.user;
+    let audit = AuditEvent::about_user(
+        Action::PersonalAccessTokenRevoked,
+        Some(user.id),
+        user.id,
+        &user.username,
+    )
+    .from_ip(ip.to_string());
     state
         .store
-        .revoke_personal_access_token(id, user.id)
+        .revoke_personal_access_token(id, user.id, &audit, state.clock.now())
         .await?;
     tracing::info!(token_id = id, by = user.id, "personal access token revoked");
     Ok(Redirect::to(&format!("{LIST_PATH}?notice=revoked")).into_response())

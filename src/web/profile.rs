@@ -13,6 +13,10 @@ use crate::domain::clock::human;
 use crate::domain::password;
 use crate::domain::secret::SecretString;
 use crate::domain::user::{self, FieldErrors, Profile, User};
+use crate::accounts::{self, AccountError, links};
+use crate::domain::audit::{Action, AuditEvent};
+use crate::http::client_ip::ClientIp;
+use crate::mail::Letter;
 use crate::state::AppState;
 use crate::store::StoreError;
 
@@ -67,7 +71,7 @@ impl ProfileForm {
 
 #[derive(Default)]
 struct Messages {
-    notice: Option<&'static str>,
+    notice: Option<String>,
     errors: Vec<String>,
     password_notice: Option<&'static str>,
     password_errors: Vec<String>,
@@ -92,6 +96,8 @@ fn render(
                 two_factor_enabled => user.two_factor_enabled,
                 created_at => human(user.created_at),
                 last_sign_in_at => user.last_sign_in_at.map(human),
+                confirmed => user.confirmed_at.is_some(),
+                unconfirmed_email => &user.unconfirmed_email,
             },
             form => minijinja::Value::from(minijinja::value::Serde(form)),
             notice => m.notice,
@@ -116,10 +122,13 @@ pub async fn show(
     )
 }
 
+/// Saves the profile. A new address does not replace the old one here: it waits for the
+/// link mailed to it (`accounts::links::change_email`), and the old one gets a notice.
 pub async fn update(
     State(state): State<AppState>,
     current: CurrentUser,
     csrf: Csrf,
+    ClientIp(ip): ClientIp,
     WebForm(form): WebForm<ProfileForm>,
 ) -> Result<Response, WebError> {
     csrf.verify(&form.authenticity_token)?;
@@ -130,10 +139,28 @@ pub async fn update(
     user::validate_email("email", email, &mut errors);
     user::validate_profile(&profile, &mut errors);
     let user = &current.user;
+    let changes_email = !email.eq_ignore_ascii_case(&user.email);
+    if errors.is_empty() && changes_email {
+        let audit = AuditEvent::about_user(
+            Action::EmailChangeRequested,
+            Some(user.id),
+            user.id,
+            &user.username,
+        )
+        .from_ip(ip.to_string());
+        match links::change_email(&state, user, email, false, audit).await {
+            Ok(()) => {}
+            Err(AccountError::Invalid(e)) => errors.0.extend(e.0),
+            Err(AccountError::Store(StoreError::Conflict(field))) => {
+                errors.add(field, "has already been taken")
+            }
+            Err(e) => return Err(WebError::Internal(e.to_string())),
+        }
+    }
     if errors.is_empty() {
         match state
             .store
-            .update_profile(user.id, name, email, &profile, state.clock.now())
+            .update_profile(user.id, name, &user.email, &profile, state.clock.now())
             .await
         {
             Ok(()) => {
@@ -142,8 +169,15 @@ pub async fn update(
                     .user_by_id(user.id)
                     .await?
                     .ok_or(WebError::NotFound)?;
+                let notice = match changes_email {
+                    true => format!(
+                        "Profile was successfully updated. We sent a confirmation link to {email}: \
+                         your address changes once you follow it."
+                    ),
+                    false => "Profile was successfully updated.".to_string(),
+                };
                 let m = Messages {
-                    notice: Some("Profile was successfully updated."),
+                    notice: Some(notice),
                     ..Messages::default()
                 };
                 return render(&state, &csrf, &fresh, &ProfileForm::of(&fresh), m);
@@ -163,24 +197,64 @@ pub async fn update(
 }
 
 pub async fn password_page() -> Redirect {
-    Redirect::to("/-/user_settings/profile")
+    Redirect::to(PASSWORD_EDIT_PATH)
 }
 
+/// GitLab's page of its own for changing the password; the profile page has the same form.
+pub const PASSWORD_EDIT_PATH: &str = "/-/user_settings/password/edit";
+
+/// The password page: the form, and after a post its errors or notice.
+pub async fn password_edit(
+    State(state): State<AppState>,
+    current: CurrentUser,
+    csrf: Csrf,
+) -> Result<Response, WebError> {
+    render_password_page(&state, &csrf, &current.user, None, &[])
+}
+
+fn render_password_page(
+    state: &AppState,
+    csrf: &Csrf,
+    user: &User,
+    notice: Option<&str>,
+    errors: &[String],
+) -> Result<Response, WebError> {
+    state.templates.render(
+        "user_password.html",
+        minijinja::context! {
+            title => "Password",
+            current_user => minijinja::context! { username => &user.username },
+            csrf_token => csrf.token(),
+            notice,
+            errors => errors.to_vec(),
+        },
+    )
+}
+
+/// Both password forms post this; GitLab's `user[...]` names are accepted too.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordForm {
     authenticity_token: String,
+    #[serde(alias = "user[current_password]")]
     current_password: String,
+    #[serde(alias = "user[password]", alias = "password")]
     new_password: String,
+    #[serde(alias = "user[password_confirmation]")]
     password_confirmation: String,
+    /// Which page posted: `password` re-renders the password page, else the profile.
+    #[serde(default)]
+    from: String,
 }
 
 pub async fn change_password(
     State(state): State<AppState>,
     current: CurrentUser,
     csrf: Csrf,
+    ClientIp(ip): ClientIp,
     WebForm(form): WebForm<PasswordForm>,
 ) -> Result<Response, WebError> {
+    let own_page = form.from == "password";
     csrf.verify(&form.authenticity_token)?;
     let user = &current.user;
     let mut errors = Vec::new();
@@ -199,6 +273,10 @@ pub async fn change_password(
         errors.push(format!("Password {e}."));
     }
     if !errors.is_empty() {
+        if own_page {
+            let page = render_password_page(&state, &csrf, user, None, &errors);
+            return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
+        }
         let m = Messages {
             password_errors: errors,
             ..Messages::default()
@@ -217,10 +295,22 @@ pub async fn change_password(
             user.id,
             &hash,
             Some(&current.session_hash),
+            &AuditEvent::about_user(
+                Action::PasswordChanged,
+                Some(user.id),
+                user.id,
+                &user.username,
+            )
+            .from_ip(ip.to_string()),
             state.clock.now(),
         )
         .await?;
     tracing::info!(user_id = user.id, "password changed");
+    accounts::notify(&state, user, &Letter::PasswordChanged).await;
+    if own_page {
+        let notice = Some("Password was successfully updated.");
+        return render_password_page(&state, &csrf, user, notice, &[]);
+    }
     let m = Messages {
         password_notice: Some("Password was successfully updated."),
         ..Messages::default()

@@ -17,13 +17,23 @@ use super::form::WebForm;
 use super::session::{self, CurrentUser, MaybeUser};
 use super::{WebError, page_with_status};
 use crate::accounts::{self, PasswordCheck};
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::secret::SecretString;
+use crate::domain::user::{STATE_PENDING_APPROVAL, User};
 use crate::domain::sign_in_throttle::lockout_message;
 use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
 use crate::store::sessions::SessionOrigin;
 
 pub const INVALID_LOGIN: &str = "Invalid login or password.";
+/// GitLab's words for a sign-up still waiting for an administrator.
+pub const PENDING_APPROVAL: &str =
+    "Your account is pending approval from your administrator and hence blocked.";
+
+/// An audit event about `user` signing in (or failing to) from `ip`.
+pub(super) fn sign_in_event(action: Action, user: &User, ip: std::net::IpAddr) -> AuditEvent {
+    AuditEvent::about_user(action, Some(user.id), user.id, &user.username).from_ip(ip.to_string())
+}
 
 #[derive(Deserialize)]
 pub struct ShowQuery {
@@ -66,6 +76,7 @@ pub(super) fn render_form(
             return_to,
             error,
             notice => (),
+            sign_up => state.config.accounts.sign_up != crate::config::SignUp::Closed,
         },
     )
 }
@@ -118,17 +129,30 @@ pub async fn submit(
                 &lockout_message(seconds),
             ));
         }
-        PasswordCheck::Invalid => {
+        PasswordCheck::Invalid { user, locked_now } => {
             tracing::info!(ip = %ip.0, "failed sign-in");
+            // Only failures of a real account are recorded: a login naming nobody may be a
+            // password typed into the wrong field, and must not end up in the log.
+            if let Some(user) = user {
+                let failed = sign_in_event(Action::SignInFailed, &user, ip.0).with("reason", "password");
+                state.store.record_audit_event(&failed, state.clock.now()).await?;
+                if locked_now {
+                    let locked = sign_in_event(Action::Lockout, &user, ip.0);
+                    state.store.record_audit_event(&locked, state.clock.now()).await?;
+                }
+            }
             return Ok(again(StatusCode::UNAUTHORIZED, INVALID_LOGIN));
         }
     };
     // Only someone who knows the password learns that the account is blocked.
     if !user.is_active() {
-        return Ok(again(
-            StatusCode::FORBIDDEN,
-            "Your account has been blocked. Contact your administrator.",
-        ));
+        let (reason, message) = match user.state.as_str() {
+            STATE_PENDING_APPROVAL => ("pending approval", PENDING_APPROVAL),
+            _ => ("blocked", "Your account has been blocked. Contact your administrator."),
+        };
+        let failed = sign_in_event(Action::SignInFailed, &user, ip.0).with("reason", reason);
+        state.store.record_audit_event(&failed, state.clock.now()).await?;
+        return Ok(again(StatusCode::FORBIDDEN, message));
     }
 
     // With a second factor, no session yet: a challenge waits for the code.
@@ -136,7 +160,7 @@ pub async fn submit(
         return super::two_factor_sign_in::challenge(&state, user.id, return_to.as_deref()).await;
     }
     let jar = CookieJar::new();
-    finish(&state, user.id, ip, &headers, return_to.as_deref(), jar).await
+    finish(&state, &user, ip, &headers, return_to.as_deref(), jar).await
 }
 
 /// Completes a sign-in whose every factor has passed: records it, starts a fresh session
@@ -144,15 +168,17 @@ pub async fn submit(
 /// and the two-factor challenge both end here, so sessions start one way only.
 pub(super) async fn finish(
     state: &AppState,
-    user_id: i64,
+    user: &User,
     ip: ClientIp,
     headers: &HeaderMap,
     return_to: Option<&str>,
     jar: CookieJar,
 ) -> Result<Response, WebError> {
+    let user_id = user.id;
+    let audit = sign_in_event(Action::SignIn, user, ip.0);
     state
         .store
-        .record_sign_in(user_id, state.clock.now())
+        .record_sign_in(user_id, &audit, state.clock.now())
         .await?;
     let origin = SessionOrigin {
         ip: ip.0.to_string(),
@@ -214,7 +240,16 @@ pub async fn end_session(
     user: Option<&CurrentUser>,
 ) -> Result<CookieJar, WebError> {
     if let Some(user) = user {
-        state.store.delete_session(&user.session_hash).await?;
+        let audit = AuditEvent::about_user(
+            Action::SignOut,
+            Some(user.user.id),
+            user.user.id,
+            &user.user.username,
+        );
+        state
+            .store
+            .delete_session(&user.session_hash, &audit, state.clock.now())
+            .await?;
         tracing::info!(user_id = user.user.id, "signed out");
     }
     let (csrf_cookie, _) = csrf::new_cookie(state);

@@ -16,6 +16,28 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("profile.html", include_str!("../../templates/profile.html")),
     (
+        "user_password.html",
+        include_str!("../../templates/user_password.html"),
+    ),
+    ("message.html", include_str!("../../templates/message.html")),
+    ("sign_up.html", include_str!("../../templates/sign_up.html")),
+    (
+        "password_new.html",
+        include_str!("../../templates/password_new.html"),
+    ),
+    (
+        "password_edit.html",
+        include_str!("../../templates/password_edit.html"),
+    ),
+    (
+        "confirmation_new.html",
+        include_str!("../../templates/confirmation_new.html"),
+    ),
+    (
+        "active_sessions.html",
+        include_str!("../../templates/active_sessions.html"),
+    ),
+    (
         "two_factor.html",
         include_str!("../../templates/two_factor.html"),
     ),
@@ -63,6 +85,41 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "personal_access_tokens.html",
         include_str!("../../templates/personal_access_tokens.html"),
+    ),    (
+        "admin_nav.html",
+        include_str!("../../templates/admin_nav.html"),
+    ),
+    (
+        "admin_pager.html",
+        include_str!("../../templates/admin_pager.html"),
+    ),
+    (
+        "admin_users.html",
+        include_str!("../../templates/admin_users.html"),
+    ),
+    (
+        "admin_user.html",
+        include_str!("../../templates/admin_user.html"),
+    ),
+    (
+        "admin_user_form.html",
+        include_str!("../../templates/admin_user_form.html"),
+    ),
+    (
+        "admin_applications.html",
+        include_str!("../../templates/admin_applications.html"),
+    ),
+    (
+        "admin_application_new.html",
+        include_str!("../../templates/admin_application_new.html"),
+    ),
+    (
+        "admin_application.html",
+        include_str!("../../templates/admin_application.html"),
+    ),
+    (
+        "admin_audit_events.html",
+        include_str!("../../templates/admin_audit_events.html"),
     ),
 ];
 

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
+use crate::domain::audit::Action;
 use super::csrf::Csrf;
 use super::form::WebForm;
 use super::sign_in::{self, safe_return_to};
@@ -189,6 +190,9 @@ pub async fn submit(
             .record_two_factor_challenge_failure(challenge.id)
             .await?;
         tracing::info!(user_id = user.id, ip = %ip.0, "invalid two-factor code");
+        let failed = sign_in::sign_in_event(Action::SignInFailed, &user, ip.0)
+            .with("reason", "two-factor code");
+        state.store.record_audit_event(&failed, now).await?;
         if attempts >= MAX_CHALLENGE_ATTEMPTS {
             state.store.take_two_factor_challenge(challenge.id).await?;
             return Ok(start_over(&state, &csrf, TOO_MANY));
@@ -203,10 +207,12 @@ pub async fn submit(
     state.store.throttle_clear(&key).await?;
     if checked == Checked::RecoveryCode {
         tracing::info!(user_id = user.id, "recovery code used to sign in");
+        let used = sign_in::sign_in_event(Action::RecoveryCodeUsed, &user, ip.0);
+        state.store.record_audit_event(&used, now).await?;
     }
     let return_to = challenge.return_to.as_deref().and_then(safe_return_to);
     let jar = CookieJar::new().add(removal(&state));
-    sign_in::finish(&state, user.id, ip, &headers, return_to.as_deref(), jar).await
+    sign_in::finish(&state, &user, ip, &headers, return_to.as_deref(), jar).await
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ both_backends! {
         let token = app.token_for("root", "api").await;
         let user = app.state.store.user_by_login("root").await.unwrap().unwrap();
         let id = app.state.store.personal_access_tokens_of_user(user.id).await.unwrap()[0].id;
-        app.state.store.revoke_personal_access_token(id, user.id).await.unwrap();
+        app.state.store.revoke_personal_access_token(id, user.id, &crate::support::test_audit(), 0).await.unwrap();
         let res = api().get(app.url("/api/v4/user")).bearer_auth(&token).send().await.unwrap();
         assert_eq!(res.status(), 401);
         let body: Value = res.json().await.unwrap();

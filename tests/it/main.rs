@@ -19,6 +19,7 @@ mod group_claims;
 mod group_claims_cache;
 mod groups_api;
 mod health;
+mod mail;
 mod malformed_requests;
 mod mcp_sdk;
 mod nodes;

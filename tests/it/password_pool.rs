@@ -68,7 +68,7 @@ both_backends! {
                 confirmed: false,
                 state: doorward::domain::user::STATE_ACTIVE,
             };
-            app.state.store.create_user(&user, &phc, app.clock.now()).await.unwrap();
+            app.state.store.create_user(&user, &phc, app.clock.now(), None).await.unwrap();
             let login = format!("legacy{i}");
             assert_eq!(app.sign_in_with(&app.new_browser(), &login, "wrong-password").await.status(), 401, "{phc}");
             assert_eq!(app.sign_in_with(&app.new_browser(), &login, &password).await.status(), 303, "{phc}");

@@ -22,6 +22,7 @@ pub async fn issue(app: &TestApp, user_id: i64, name: &str, scopes: &str) -> (St
         name,
         &scopes,
         Some(expires),
+        &crate::support::test_audit(),
     )
     .await
     .unwrap();

@@ -26,7 +26,7 @@ async fn expired(app: &TestApp, user_id: i64, name: &str) -> i64 {
     };
     app.state
         .store
-        .create_personal_access_token(&new, now - 2 * 86_400)
+        .create_personal_access_token(&new, &crate::support::test_audit(), now - 2 * 86_400)
         .await
         .unwrap()
         .id
@@ -99,7 +99,7 @@ both_backends! {
         let (laptop, laptop_id) = issue(&app, alice_id, "laptop", "read_api").await;
         issue(&app, alice_id, "CI runner", "api read_user").await;
         let (_, deploy_id) = issue(&app, alice_id, "deploy", "api").await;
-        app.state.store.revoke_personal_access_token(deploy_id, alice_id).await.unwrap();
+        app.state.store.revoke_personal_access_token(deploy_id, alice_id, &crate::support::test_audit(), 0).await.unwrap();
         expired(&app, alice_id, "old").await;
 
         let (status, list) = get(&app, LIST, &laptop).await;

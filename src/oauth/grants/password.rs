@@ -59,7 +59,7 @@ pub async fn exchange(
         }
         // RFC 6749 §5.2: bad resource owner credentials are invalid_grant; one message for
         // an unknown user and a wrong password.
-        PasswordCheck::Invalid => {
+        PasswordCheck::Invalid { .. } => {
             return Err(
                 OAuthError::with_description(ErrorCode::InvalidGrant, INVALID_CREDENTIALS)
                     .detail("wrong credentials"),

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod oauth;
+pub mod smtp;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -232,6 +233,12 @@ impl TestApp {
             "test",
             &scopes,
             Some(expires),
+            &doorward::domain::audit::AuditEvent::about_user(
+                doorward::domain::audit::Action::PersonalAccessTokenCreated,
+                None,
+                user.id,
+                &user.username,
+            ),
         )
         .await
         .unwrap();
@@ -270,6 +277,16 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// An audit event for tests that call store methods directly.
+pub fn test_audit() -> doorward::domain::audit::AuditEvent {
+    doorward::domain::audit::AuditEvent::about_user(
+        doorward::domain::audit::Action::UserUpdated,
+        None,
+        0,
+        "test",
+    )
 }
 
 pub fn browser() -> reqwest::Client {

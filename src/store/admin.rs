@@ -1,0 +1,378 @@
+//! What only the admin area and the admin API read and write: the user list with its
+//! filters, approving and rejecting pending sign-ups, an administrator's edit of an
+//! account, every application with its owner, instance-wide applications managed by an
+//! administrator, and the authors' usernames of a page of audit events. Every write records
+//! its audit event in its own transaction.
+
+use std::collections::HashMap;
+
+use super::audit_events::insert_audit_event;
+use super::cache::Invalidation;
+use super::users::escape_like;
+use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use crate::domain::application::{Application, ApplicationSettings};
+use crate::domain::audit::AuditEvent;
+use crate::domain::user::{STATE_ACTIVE, STATE_PENDING_APPROVAL, User};
+
+/// Filters of the admin user list (`/admin/users`). `None` / `false` leaves a condition off.
+#[derive(Clone, Debug, Default)]
+pub struct AdminUserFilter {
+    /// Substring of username, name or email, case-insensitive.
+    pub search: Option<String>,
+    pub state: Option<&'static str>,
+    /// Administrators only.
+    pub admins: bool,
+    /// With (`Some(true)`) or without two-factor authentication.
+    pub two_factor: Option<bool>,
+}
+
+/// An application with who owns it: a user's username, a group's full path, or neither
+/// (instance-wide, or registered dynamically).
+#[derive(Clone, Debug)]
+pub struct ApplicationWithOwner {
+    pub application: Application,
+    pub owner_username: Option<String>,
+    pub group_full_path: Option<String>,
+}
+
+struct OwnerNames {
+    owner_username: Option<String>,
+    group_full_path: Option<String>,
+}
+impl_from_row!(OwnerNames {
+    owner_username: Option<String>,
+    group_full_path: Option<String>,
+});
+
+struct IdName {
+    id: i64,
+    username: String,
+}
+impl_from_row!(IdName {
+    id: i64,
+    username: String
+});
+
+impl Store {
+    /// One page of users, newest first, and the total matching the filter.
+    pub async fn admin_list_users(
+        &self,
+        filter: &AdminUserFilter,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<User>, i64)> {
+        // Every filter is always bound; a NULL (or FALSE) parameter switches its condition
+        // off, so the statement text stays constant.
+        macro_rules! filtered {
+            ($select:literal, $tail:literal) => {
+                concat!(
+                    $select,
+                    " FROM users WHERE ($1 IS NULL OR lower(username) LIKE $1 ESCAPE '\\' \
+                          OR lower(name) LIKE $1 ESCAPE '\\' OR lower(email) LIKE $1 ESCAPE '\\') \
+                     AND ($2 IS NULL OR state = $2) \
+                     AND (NOT $3 OR is_admin) \
+                     AND ($4 IS NULL OR two_factor_enabled = $4)",
+                    $tail
+                )
+            };
+        }
+        const LIST: &str = filtered!(
+            "SELECT id, username, email, name, password_hash, is_admin, state, public_email, \
+             website_url, bio, location, organization, job_title, created_at, updated_at, \
+             last_sign_in_at, current_sign_in_at, two_factor_enabled, confirmed_at, unconfirmed_email",
+            " ORDER BY id DESC LIMIT $5 OFFSET $6"
+        );
+        const COUNT: &str = filtered!("SELECT COUNT(*)", "");
+        let search = filter
+            .search
+            .as_ref()
+            .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+        on_pool!(self, read p => {
+            let users: Vec<User> = sqlx::query_as(LIST)
+                .bind(search.as_deref())
+                .bind(filter.state)
+                .bind(filter.admins)
+                .bind(filter.two_factor)
+                .bind(limit)
+                .bind(offset)
+                .fetch_all(p)
+                .await?;
+            let total: i64 = sqlx::query_scalar(COUNT)
+                .bind(search.as_deref())
+                .bind(filter.state)
+                .bind(filter.admins)
+                .bind(filter.two_factor)
+                .fetch_one(p)
+                .await?;
+            Ok((users, total))
+        })
+    }
+
+    /// An administrator's edit of the name and the admin flag, recorded with `audit`.
+    pub async fn admin_update_user(
+        &self,
+        id: i64,
+        name: &str,
+        is_admin: bool,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query("UPDATE users SET name = $2, is_admin = $3, updated_at = $4 WHERE id = $1")
+                .bind(id)
+                .bind(name)
+                .bind(is_admin)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit_event!(&mut *tx, audit, now);
+            tx.commit().await?;
+            self.forget(Invalidation::User(id));
+            Ok(())
+        })
+    }
+
+    /// Activates a sign-up waiting for approval; false (nothing written) when the user is
+    /// not pending, so two administrators approving at once record one approval.
+    pub async fn approve_pending_user(
+        &self,
+        id: i64,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query("UPDATE users SET state = $2, updated_at = $3 WHERE id = $1 AND state = $4")
+                .bind(id)
+                .bind(STATE_ACTIVE)
+                .bind(now)
+                .bind(STATE_PENDING_APPROVAL)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_audit_event!(&mut *tx, audit, now);
+            tx.commit().await?;
+            self.forget(Invalidation::User(id));
+            Ok(true)
+        })
+    }
+
+    /// Deletes a sign-up waiting for approval (its rows go with it by ON DELETE CASCADE);
+    /// false (nothing written) when the user is not pending.
+    pub async fn reject_pending_user(
+        &self,
+        id: i64,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<bool> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query("DELETE FROM users WHERE id = $1 AND state = $2")
+                .bind(id)
+                .bind(STATE_PENDING_APPROVAL)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            insert_audit_event!(&mut *tx, audit, now);
+            tx.commit().await?;
+            self.forget(Invalidation::User(id));
+            Ok(true)
+        })
+    }
+
+    /// One page of every application (users', groups', instance-wide, dynamic) with its
+    /// owner, newest first, and the total.
+    pub async fn admin_list_applications(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<ApplicationWithOwner>, i64)> {
+        const LIST: &str = "SELECT a.id, a.uid, a.secret_hash, a.name, a.redirect_uri, a.scopes, \
+             a.confidential, a.trusted, a.require_pkce, a.owner_id, a.group_id, a.backchannel_logout_uri, \
+             a.backchannel_logout_session_required, a.registration_token_hash, a.token_endpoint_auth_method, \
+             a.created_at, a.updated_at, u.username AS owner_username, g.full_path AS group_full_path \
+             FROM oauth_applications a LEFT JOIN users u ON u.id = a.owner_id \
+             LEFT JOIN groups g ON g.id = a.group_id ORDER BY a.id DESC LIMIT $1 OFFSET $2";
+        const COUNT: &str = "SELECT COUNT(*) FROM oauth_applications";
+        on_pool!(self, read p => {
+            let rows = sqlx::query(LIST).bind(limit).bind(offset).fetch_all(p).await?;
+            let mut apps = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let application: Application = sqlx::FromRow::from_row(row)?;
+                let names: OwnerNames = sqlx::FromRow::from_row(row)?;
+                apps.push(ApplicationWithOwner {
+                    application,
+                    owner_username: names.owner_username,
+                    group_full_path: names.group_full_path,
+                });
+            }
+            let total: i64 = sqlx::query_scalar(COUNT).fetch_one(p).await?;
+            Ok((apps, total))
+        })
+    }
+
+    /// Creates an instance-wide application and records the event `audit` makes of it (the
+    /// event names the new id, known only once inserted), in one transaction.
+    pub async fn admin_create_application(
+        &self,
+        uid: &str,
+        secret_hash: &[u8],
+        settings: &ApplicationSettings,
+        trusted: bool,
+        audit: impl FnOnce(&Application) -> AuditEvent,
+        now: i64,
+    ) -> StoreResult<Application> {
+        const SQL: &str = "INSERT INTO oauth_applications \
+             (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
+              backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id, uid, secret_hash, \
+             name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, \
+             backchannel_logout_uri, backchannel_logout_session_required, registration_token_hash, \
+             token_endpoint_auth_method, created_at, updated_at";
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let app: Application = sqlx::query_as(SQL)
+                .bind(uid)
+                .bind(secret_hash)
+                .bind(&settings.name)
+                .bind(&settings.redirect_uri)
+                .bind(settings.scopes.to_string())
+                .bind(settings.confidential)
+                .bind(trusted)
+                .bind(settings.require_pkce)
+                .bind(&settings.backchannel_logout_uri)
+                .bind(settings.backchannel_logout_session_required)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            let event = audit(&app);
+            insert_audit_event!(&mut *tx, &event, now);
+            tx.commit().await?;
+            Ok(app)
+        })
+    }
+
+    /// Saves an administrator's edit of an application, recorded with `audit`.
+    pub async fn admin_update_application(
+        &self,
+        id: i64,
+        settings: &ApplicationSettings,
+        trusted: bool,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<()> {
+        const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
+             confidential = $5, trusted = $6, require_pkce = $7, updated_at = $8, backchannel_logout_uri = $9, \
+             backchannel_logout_session_required = $10 WHERE id = $1";
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query(SQL)
+                .bind(id)
+                .bind(&settings.name)
+                .bind(&settings.redirect_uri)
+                .bind(settings.scopes.to_string())
+                .bind(settings.confidential)
+                .bind(trusted)
+                .bind(settings.require_pkce)
+                .bind(now)
+                .bind(&settings.backchannel_logout_uri)
+                .bind(settings.backchannel_logout_session_required)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit_event!(&mut *tx, audit, now);
+            tx.commit().await?;
+            self.forget(Invalidation::Application(id));
+            Ok(())
+        })
+    }
+
+    /// Replaces an application's secret (the old one stops working at once), recorded
+    /// with `audit`.
+    pub async fn admin_set_application_secret(
+        &self,
+        id: i64,
+        secret_hash: &[u8],
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query("UPDATE oauth_applications SET secret_hash = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(secret_hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit_event!(&mut *tx, audit, now);
+            tx.commit().await?;
+            self.forget(Invalidation::Application(id));
+            Ok(())
+        })
+    }
+
+    /// Deletes an application with its codes and tokens (ON DELETE CASCADE), recorded with
+    /// `audit`.
+    pub async fn admin_delete_application(
+        &self,
+        id: i64,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<()> {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query("DELETE FROM oauth_applications WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit_event!(&mut *tx, audit, now);
+            tx.commit().await?;
+            self.forget(Invalidation::Application(id));
+            Ok(())
+        })
+    }
+
+    /// The usernames of `ids` (at most a page's worth), for naming audit event authors with
+    /// one query per page. Deleted users are simply absent.
+    pub async fn usernames_by_ids(&self, ids: &[i64]) -> StoreResult<HashMap<i64, String>> {
+        let mut ids: Vec<i64> = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut names = HashMap::new();
+        // Fixed-size chunks keep the statement text to a few shapes; unused slots repeat
+        // the first id.
+        for chunk in ids.chunks(CHUNK) {
+            let mut padded = [chunk[0]; CHUNK];
+            padded[..chunk.len()].copy_from_slice(chunk);
+            let rows: Vec<IdName> = on_pool!(self, read p => {
+                let mut q = sqlx::query_as(USERNAMES_SQL);
+                for id in padded {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await
+            })?;
+            names.extend(rows.into_iter().map(|r| (r.id, r.username)));
+        }
+        Ok(names)
+    }
+}
+
+const CHUNK: usize = 20;
+const USERNAMES_SQL: &str = "SELECT id, username FROM users WHERE id IN \
+     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
