@@ -1,12 +1,12 @@
 //! Account operations shared by the API, the web pages and the CLI: each validates with
 //! the domain rules, hashes what must be hashed, and writes through the store.
 
+use crate::domain::audit::AuditEvent;
 use crate::domain::clock::{Clock, date, parse_date_end_of_day};
 use crate::domain::password::{self, PasswordHasher};
 use crate::domain::scope::ScopeSet;
 use crate::domain::secret::{self, PERSONAL_ACCESS_TOKEN_PREFIX, SecretString};
 use crate::domain::user::{self, FieldErrors, NewUser, User};
-use crate::domain::audit::AuditEvent;
 use crate::mail::{Letter, MailError};
 use crate::state::AppState;
 use crate::store::personal_access_tokens::{NewPersonalAccessToken, PersonalAccessToken};
@@ -65,7 +65,9 @@ pub async fn create_user(
         .hash(password)
         .await
         .map_err(|_| AccountError::Hashing)?;
-    Ok(store.create_user(new_user, &hash, clock.now(), audit).await?)
+    Ok(store
+        .create_user(new_user, &hash, clock.now(), audit)
+        .await?)
 }
 
 /// Creates an account as the API, the admin area and sign-up do: stored with `audit`, then

@@ -7,6 +7,7 @@
 //! call with the instance's `allow_http_redirect_uris`.
 
 use crate::domain::application::{Application, ApplicationOwner, ApplicationSettings};
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::clock::Clock;
 use crate::domain::secret::{self, APPLICATION_SECRET_PREFIX, SecretString};
 use crate::store::{Store, StoreResult};
@@ -20,6 +21,7 @@ pub async fn register_application(
     settings: &ApplicationSettings,
     trusted: bool,
     owner: impl Into<ApplicationOwner>,
+    author_id: Option<i64>,
 ) -> StoreResult<(Application, SecretString)> {
     let uid = secret::generate_client_id();
     let client_secret = secret::generate(APPLICATION_SECRET_PREFIX);
@@ -30,6 +32,7 @@ pub async fn register_application(
             settings,
             trusted,
             owner,
+            &AuditEvent::about_application(Action::ApplicationCreated, author_id, 0, "", ""),
             clock.now(),
         )
         .await?;
@@ -38,10 +41,44 @@ pub async fn register_application(
 
 /// Gives the application a new secret. The old one stops working at once; tokens already
 /// issued stay valid (deleting the application is what revokes them).
-pub async fn renew_secret(store: &Store, clock: &Clock, app_id: i64) -> StoreResult<SecretString> {
+pub async fn renew_secret(
+    store: &Store,
+    clock: &Clock,
+    app: &Application,
+    author_id: Option<i64>,
+) -> StoreResult<SecretString> {
     let client_secret = secret::generate(APPLICATION_SECRET_PREFIX);
+    let audit = AuditEvent::about_application(
+        Action::ApplicationSecretRenewed,
+        author_id,
+        app.id,
+        &app.name,
+        &app.uid,
+    );
     store
-        .set_application_secret(app_id, &secret::hash(client_secret.expose()), clock.now())
+        .set_application_secret(
+            app.id,
+            &secret::hash(client_secret.expose()),
+            &audit,
+            clock.now(),
+        )
         .await?;
     Ok(client_secret)
+}
+
+/// Deletes the application (its codes and tokens with it), recording who did.
+pub async fn delete(
+    store: &Store,
+    clock: &Clock,
+    app: &Application,
+    author_id: Option<i64>,
+) -> StoreResult<()> {
+    let audit = AuditEvent::about_application(
+        Action::ApplicationDeleted,
+        author_id,
+        app.id,
+        &app.name,
+        &app.uid,
+    );
+    store.delete_application(app.id, &audit, clock.now()).await
 }

@@ -10,11 +10,11 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
-use crate::domain::audit::{Action, AuditEvent};
 use crate::accounts::{self, AccountError};
 use crate::app::{Server, shutdown_signal};
 use crate::bootstrap;
 use crate::config::Config;
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::clock::{Clock, iso8601};
 use crate::domain::password::PasswordHasher;
 use crate::domain::scope::ScopeSet;
@@ -226,8 +226,8 @@ async fn user_create(config: &Config, json: bool, args: UserCreate) -> anyhow::R
         &password,
         Some(&audit),
     )
-        .await
-        .map_err(account_error)?;
+    .await
+    .map_err(account_error)?;
     let shown = generated.then(|| password.expose().to_string());
     let mut value = json!({"id": user.id, "username": user.username, "email": user.email, "name": user.name, "is_admin": user.is_admin});
     if let Some(p) = &shown {

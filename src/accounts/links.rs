@@ -41,7 +41,15 @@ pub async fn send_confirmation(
     let lifetime = state.config.accounts.confirmation_lifetime;
     state
         .store
-        .create_account_token(user.id, PURPOSE_CONFIRMATION, email, &hash, now, now + lifetime, None)
+        .create_account_token(
+            user.id,
+            PURPOSE_CONFIRMATION,
+            email,
+            &hash,
+            now,
+            now + lifetime,
+            None,
+        )
         .await?;
     let link = state
         .mailer
@@ -56,7 +64,11 @@ pub async fn send_confirmation(
 
 /// Follows a confirmation link: the address it names becomes the user's confirmed address.
 /// `None` when the token does not work (unknown, used, superseded, expired).
-pub async fn confirm(state: &AppState, token: &str, ip: &str) -> Result<Option<User>, AccountError> {
+pub async fn confirm(
+    state: &AppState,
+    token: &str,
+    ip: &str,
+) -> Result<Option<User>, AccountError> {
     let Some(hash) = hash_of_presented(token) else {
         return Ok(None);
     };
@@ -133,8 +145,13 @@ pub async fn send_password_reset(
     let now = state.clock.now();
     let (token, hash) = new_token();
     let lifetime = state.config.accounts.reset_password_lifetime;
-    let audit = AuditEvent::about_user(Action::PasswordResetRequested, None, user.id, &user.username)
-        .from_ip(requested_from);
+    let audit = AuditEvent::about_user(
+        Action::PasswordResetRequested,
+        None,
+        user.id,
+        &user.username,
+    )
+    .from_ip(requested_from);
     state
         .store
         .create_account_token(

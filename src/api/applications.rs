@@ -82,6 +82,7 @@ pub async fn create(
         &settings,
         input.trusted.unwrap_or(false),
         None,
+        Some(caller.user.id),
     )
     .await?;
     tracing::info!(
@@ -159,7 +160,9 @@ pub async fn delete(
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
     let app = instance_application(&state, &id).await?;
-    state.store.delete_application(app.id).await.map_err(gone)?;
+    applications::delete(&state.store, &state.clock, &app, Some(caller.user.id))
+        .await
+        .map_err(gone)?;
     tracing::info!(
         application_id = app.id,
         by = caller.user.id,
@@ -179,9 +182,10 @@ pub async fn renew_secret(
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
     let app = instance_application(&state, &id).await?;
-    let client_secret = applications::renew_secret(&state.store, &state.clock, app.id)
-        .await
-        .map_err(gone)?;
+    let client_secret =
+        applications::renew_secret(&state.store, &state.clock, &app, Some(caller.user.id))
+            .await
+            .map_err(gone)?;
     tracing::info!(
         application_id = app.id,
         by = caller.user.id,

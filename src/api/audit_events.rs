@@ -99,7 +99,10 @@ async fn entities(state: &AppState, events: &[StoredAuditEvent]) -> Result<Vec<V
     Ok(events
         .iter()
         .map(|e| {
-            let name = e.author_id.and_then(|id| names.get(&id)).map(String::as_str);
+            let name = e
+                .author_id
+                .and_then(|id| names.get(&id))
+                .map(String::as_str);
             audit_event(e, name)
         })
         .collect())
@@ -115,8 +118,7 @@ pub async fn list(
     caller.require_admin()?;
     let q: ListQuery = parse_query(query.as_deref())?;
     let page = Page::new(q.page, q.per_page)?;
-    if q
-        .entity_type
+    if q.entity_type
         .as_deref()
         .is_some_and(|t| t.contains('\0') || t.len() > 255)
     {
@@ -178,7 +180,13 @@ mod tests {
         assert_eq!(parse_time("2024-05-31T12:00:00"), Some(1_717_156_800));
         assert_eq!(parse_time("2024-05-31 12:00"), Some(1_717_156_800));
         assert_eq!(parse_time("2024-05-31"), Some(1_717_113_600));
-        for bad in ["", "yesterday", "2024-13-01", "2024-05-31T25:00:00Z", "1717156800"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-05-31T25:00:00Z",
+            "1717156800",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }

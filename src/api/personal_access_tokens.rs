@@ -17,8 +17,8 @@ use super::entities::personal_access_token;
 use super::error::ApiError;
 use super::input::{NoParams, gitlab_bool, parse_query, search_term};
 use super::pagination::Page;
-use crate::domain::scope::access;
 use crate::domain::audit::{Action, AuditEvent};
+use crate::domain::scope::access;
 use crate::state::AppState;
 use crate::store::personal_access_tokens::{PersonalAccessToken, TokenFilter};
 

@@ -30,11 +30,7 @@ async fn target(state: &AppState, caller: &Caller, raw: &str) -> Result<User, Ap
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
     let id: i64 = raw.parse().map_err(|_| user_not_found())?;
-    state
-        .store
-        .user_by_id(id)
-        .await?
-        .ok_or_else(user_not_found)
+    state.store.user_by_id(id).await?.ok_or_else(user_not_found)
 }
 
 /// Approves `user` if pending, records it, and mails them; false when they were not
@@ -45,8 +41,13 @@ pub async fn approve(
     user: &User,
     ip: std::net::IpAddr,
 ) -> Result<bool, crate::store::StoreError> {
-    let audit = AuditEvent::about_user(Action::UserApproved, Some(admin.id), user.id, &user.username)
-        .from_ip(ip.to_string());
+    let audit = AuditEvent::about_user(
+        Action::UserApproved,
+        Some(admin.id),
+        user.id,
+        &user.username,
+    )
+    .from_ip(ip.to_string());
     let done = state
         .store
         .approve_pending_user(user.id, &audit, state.clock.now())
@@ -66,9 +67,14 @@ pub async fn reject(
     user: &User,
     ip: std::net::IpAddr,
 ) -> Result<bool, crate::store::StoreError> {
-    let audit = AuditEvent::about_user(Action::UserRejected, Some(admin.id), user.id, &user.username)
-        .from_ip(ip.to_string())
-        .with("email", user.email.as_str());
+    let audit = AuditEvent::about_user(
+        Action::UserRejected,
+        Some(admin.id),
+        user.id,
+        &user.username,
+    )
+    .from_ip(ip.to_string())
+    .with("email", user.email.as_str());
     let done = state
         .store
         .reject_pending_user(user.id, &audit, state.clock.now())

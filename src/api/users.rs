@@ -249,8 +249,13 @@ pub async fn create(
         confirmed: input.skip_confirmation.unwrap_or(false),
         state: crate::domain::user::STATE_ACTIVE,
     };
-    let audit = AuditEvent::about_user(Action::UserCreated, Some(caller.user.id), 0, &new_user.username)
-        .from_ip(ip.to_string());
+    let audit = AuditEvent::about_user(
+        Action::UserCreated,
+        Some(caller.user.id),
+        0,
+        &new_user.username,
+    )
+    .from_ip(ip.to_string());
     let created = accounts::create_account(&state, &new_user, &password, audit)
         .await
         .map_err(account_error)?;

@@ -146,6 +146,18 @@ impl AuditEvent {
         self
     }
 
+    /// The same event about the application just created (unknown when it was made).
+    pub fn about_new_application(mut self, id: i64, name: &str, client_id: &str) -> Self {
+        self.entity_type = ENTITY_APPLICATION;
+        self.entity_id = id;
+        self.details.insert("target_id".into(), id.into());
+        self.details
+            .insert("target_type".into(), ENTITY_APPLICATION.into());
+        self.details.insert("target_details".into(), name.into());
+        self.details.insert("client_id".into(), client_id.into());
+        self
+    }
+
     pub fn from_ip(mut self, ip: impl Into<String>) -> Self {
         self.ip_address = ip.into();
         self

@@ -156,20 +156,23 @@ impl Transport {
             tracing::info!(path = %dir.display(), "no DOORWARD_SMTP_URL: mail is written to the outbox directory");
             return Ok(Transport::Outbox(dir));
         };
-        let params = SmtpParams::parse(url, mail.smtp_password.as_ref())
-            .context("DOORWARD_SMTP_URL")?;
+        let params =
+            SmtpParams::parse(url, mail.smtp_password.as_ref()).context("DOORWARD_SMTP_URL")?;
         if params.credentials.is_none() && mail.smtp_password.is_some() {
-            tracing::warn!("DOORWARD_SMTP_PASSWORD is set but DOORWARD_SMTP_URL names no user: not authenticating");
+            tracing::warn!(
+                "DOORWARD_SMTP_PASSWORD is set but DOORWARD_SMTP_URL names no user: not authenticating"
+            );
         }
         let tls = || -> anyhow::Result<TlsParameters> {
             let mut builder = TlsParameters::builder(params.host.clone());
             if let Some(path) = &config.outbound_ca_file {
                 let pem = std::fs::read(path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
-                builder = builder.add_root_certificate(
-                    Certificate::from_pem(&pem)
-                        .with_context(|| format!("no PEM certificate in {}", path.display()))?,
-                );
+                builder =
+                    builder
+                        .add_root_certificate(Certificate::from_pem(&pem).with_context(|| {
+                            format!("no PEM certificate in {}", path.display())
+                        })?);
             }
             Ok(builder.build()?)
         };
@@ -413,12 +416,18 @@ mod tests {
     }
 
     #[test]
-    fn credentials_come_percent_decoded_from_the_url_or_the_password_setting()
-    -> anyhow::Result<()> {
-        let p = parse("smtp://mailer%40example.com:p%40ss%3Aw%2Frd@mail.example.com", None)?;
+    fn credentials_come_percent_decoded_from_the_url_or_the_password_setting() -> anyhow::Result<()>
+    {
+        let p = parse(
+            "smtp://mailer%40example.com:p%40ss%3Aw%2Frd@mail.example.com",
+            None,
+        )?;
         assert_eq!(creds(&p), Some(("mailer@example.com", "p@ss:w/rd")));
         // The password setting fills in what the URL leaves out...
-        let p = parse("smtp://mailer@mail.example.com?tls=required", Some("s3cret"))?;
+        let p = parse(
+            "smtp://mailer@mail.example.com?tls=required",
+            Some("s3cret"),
+        )?;
         assert_eq!(creds(&p), Some(("mailer", "s3cret")));
         // ...but the URL's own password wins.
         let p = parse("smtp://mailer:inline@mail.example.com", Some("s3cret"))?;
@@ -444,7 +453,10 @@ mod tests {
     fn debug_output_never_shows_the_password() -> anyhow::Result<()> {
         let p = parse("smtp://mailer:hunter2@mail.example.com", None)?;
         let shown = format!("{p:?}");
-        assert!(!shown.contains("hunter2") && shown.contains("mailer"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("mailer"),
+            "{shown}"
+        );
         Ok(())
     }
 }

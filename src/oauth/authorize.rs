@@ -14,6 +14,7 @@ use super::consent;
 use super::error::{ErrorCode, OAuthError};
 use super::issue::{Issuance, Write, issue};
 use super::params::Params;
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::redirect_uri::csp_source;
 use crate::domain::secret::{self, AUTHORIZATION_CODE_PREFIX};
 use crate::http::body;
@@ -195,7 +196,26 @@ async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: boo
             &error,
         );
     }
-    approve(state, &request, user).await
+    let response = approve(state, &request, user).await;
+    // The user's own decision on the consent page (not a silent approval of a trusted or
+    // already-authorized application) is what the audit log keeps.
+    let app = &request.application;
+    let granted = AuditEvent::about_application(
+        Action::AuthorizationGranted,
+        Some(user.user.id),
+        app.id,
+        &app.name,
+        &app.uid,
+    )
+    .with("scopes", request.scopes.to_string());
+    if let Err(e) = state
+        .store
+        .record_audit_event(&granted, state.clock.now())
+        .await
+    {
+        tracing::error!(error = %e, "cannot record the authorization in the audit log");
+    }
+    response
 }
 
 /// Issues a code (or, for the implicit grant, a token) and sends the browser back to the

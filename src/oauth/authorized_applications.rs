@@ -7,7 +7,9 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::clock::human;
+use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
 use crate::web::WebError;
 use crate::web::csrf::Csrf;
@@ -64,14 +66,28 @@ pub async fn revoke(
     State(state): State<AppState>,
     user: CurrentUser,
     csrf: Csrf,
+    ClientIp(ip): ClientIp,
     Path(id): Path<String>,
     WebForm(form): WebForm<RevokeForm>,
 ) -> Result<Response, WebError> {
     csrf.verify(&form.authenticity_token)?;
     let app_id: i64 = id.parse().map_err(|_| WebError::NotFound)?;
+    let app = state
+        .store
+        .application_by_id(app_id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let audit = AuditEvent::about_application(
+        Action::AuthorizationRevoked,
+        Some(user.user.id),
+        app.id,
+        &app.name,
+        &app.uid,
+    )
+    .from_ip(ip.to_string());
     let revoked = state
         .store
-        .revoke_authorization(user.user.id, app_id, state.clock.now())
+        .revoke_authorization(user.user.id, app_id, &audit, state.clock.now())
         .await?;
     tracing::info!(
         user_id = user.user.id,

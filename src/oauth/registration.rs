@@ -15,7 +15,9 @@ use serde_json::{Map, Value, json};
 
 use super::bearer::Challenge;
 use super::response::no_store;
+use crate::applications;
 use crate::domain::application::{Application, ApplicationSettings};
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::client_registration::{self, ClientMetadata, GRANT_TYPES, RegistrationError};
 use crate::domain::secret::{self, APPLICATION_SECRET_PREFIX, REGISTRATION_TOKEN_PREFIX};
 use crate::http::client_ip::ClientIp;
@@ -67,6 +69,9 @@ pub async fn register(
                 token_hash: &secret::hash(registration_token.expose()),
                 token_endpoint_auth_method: method,
             },
+            &AuditEvent::about_application(Action::ApplicationCreated, None, 0, "", "")
+                .from_ip(ip.0.to_string())
+                .with("registration", "dynamic"),
             state.clock.now(),
         )
         .await;
@@ -179,7 +184,7 @@ pub async fn delete(
         Ok(app) => app,
         Err(res) => return res,
     };
-    if let Err(e) = state.store.delete_application(app.id).await {
+    if let Err(e) = applications::delete(&state.store, &state.clock, &app, None).await {
         return store_error(e);
     }
     tracing::info!(application_id = app.id, client_id = %app.uid, "dynamic client deleted by itself");

@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(c["email_verified"], true);
         confirmed.public_email = "ada@public.example".into();
         let c = user_claims(&confirmed, &openid, "https://id.example");
-        assert_eq!(c["email_verified"], false, "a public address is not the confirmed one");
+        assert_eq!(
+            c["email_verified"], false,
+            "a public address is not the confirmed one"
+        );
         let mut public = user();
         public.public_email = "ada@public.example".into();
         public.website_url = "https://ada.example".into();

@@ -5,10 +5,12 @@
 //! gives exactly one winner on both backends and across nodes, and the token pair is
 //! inserted in the same short transaction.
 
+use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
 pub use super::rows::{AccessToken, NewToken, TokenWithOwner};
 use super::writer::Claim;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use crate::domain::audit::AuditEvent;
 use crate::domain::resource::Resources;
 use crate::domain::scope::ScopeSet;
 use crate::domain::user::User;
@@ -266,6 +268,7 @@ impl Store {
         &self,
         user_id: i64,
         application_id: i64,
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<u64> {
         on_pool!(self, p, begin => {
@@ -285,6 +288,7 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            insert_audit_event!(&mut *tx, audit, now);
             tx.commit().await?;
             self.forget_all();
             Ok(n)

@@ -5,10 +5,10 @@
 
 use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
+use super::users::user_columns;
 use super::{Store, StoreError, StoreResult, on_pool};
 use crate::domain::audit::AuditEvent;
 use crate::domain::user::User;
-use super::users::user_columns;
 
 pub const PURPOSE_CONFIRMATION: &str = "confirmation";
 pub const PURPOSE_RESET_PASSWORD: &str = "reset_password";
@@ -60,7 +60,9 @@ impl Store {
         now: i64,
     ) -> StoreResult<Option<i64>> {
         const SQL: &str = "SELECT user_id FROM account_tokens WHERE token_hash = $1 AND purpose = $2 AND expires_at > $3";
-        Ok(on_pool!(self, read p => sqlx::query_scalar(SQL).bind(token_hash).bind(purpose).bind(now).fetch_optional(p).await)?)
+        Ok(
+            on_pool!(self, read p => sqlx::query_scalar(SQL).bind(token_hash).bind(purpose).bind(now).fetch_optional(p).await)?,
+        )
     }
 
     /// Uses a confirmation token: the address it was made for becomes the user's confirmed
@@ -167,7 +169,8 @@ impl Store {
             " FROM users WHERE (lower(email) = lower($1) AND confirmed_at IS NULL) \
              OR lower(unconfirmed_email) = lower($1) LIMIT 1"
         );
-        let user: Option<User> = on_pool!(self, read p => sqlx::query_as(SQL).bind(email).fetch_optional(p).await)?;
+        let user: Option<User> =
+            on_pool!(self, read p => sqlx::query_as(SQL).bind(email).fetch_optional(p).await)?;
         Ok(user.map(|u| {
             let address = match &u.unconfirmed_email {
                 Some(pending) if pending.eq_ignore_ascii_case(email) => pending.clone(),
@@ -186,7 +189,8 @@ impl Store {
         now: i64,
         audit: &AuditEvent,
     ) -> StoreResult<()> {
-        const TAKEN: &str = "SELECT COUNT(*) FROM users WHERE lower(email) = lower($2) AND id <> $1";
+        const TAKEN: &str =
+            "SELECT COUNT(*) FROM users WHERE lower(email) = lower($2) AND id <> $1";
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
             let taken: i64 = sqlx::query_scalar(TAKEN).bind(user_id).bind(new_email).fetch_one(&mut *tx).await?;

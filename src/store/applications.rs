@@ -1,8 +1,10 @@
 //! OAuth applications.
 
+use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::application::{Application, ApplicationOwner, ApplicationSettings};
+use crate::domain::audit::AuditEvent;
 
 /// What a dynamic registration (RFC 7591) stores beside the application's settings.
 #[derive(Clone, Copy, Debug)]
@@ -61,9 +63,11 @@ impl Store {
         settings: &ApplicationSettings,
         trusted: bool,
         owner: impl Into<ApplicationOwner>,
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<Application> {
-        self.insert_application(uid, secret_hash, settings, trusted, owner.into(), None, now)
+        let owner = owner.into();
+        self.insert_application(uid, secret_hash, settings, trusted, owner, None, audit, now)
             .await
     }
 
@@ -75,6 +79,7 @@ impl Store {
         secret_hash: &[u8],
         settings: &ApplicationSettings,
         registration: &DynamicRegistration<'_>,
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<Application> {
         let owner = ApplicationOwner::Instance;
@@ -85,6 +90,7 @@ impl Store {
             false,
             owner,
             Some(registration),
+            audit,
             now,
         )
         .await
@@ -99,6 +105,7 @@ impl Store {
         trusted: bool,
         owner: ApplicationOwner,
         registration: Option<&DynamicRegistration<'_>>,
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<Application> {
         const SQL: &str = concat!(
@@ -110,7 +117,9 @@ impl Store {
             application_columns!()
         );
         let (owner_id, group_id) = owner.columns();
-        Ok(on_pool!(self, p => sqlx::query_as(SQL)
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let app: Application = sqlx::query_as(SQL)
             .bind(uid)
             .bind(secret_hash)
             .bind(&settings.name)
@@ -126,8 +135,13 @@ impl Store {
             .bind(settings.backchannel_logout_session_required)
             .bind(registration.map(|r| &r.token_hash[..]))
             .bind(registration.map(|r| r.token_endpoint_auth_method))
-            .fetch_one(p)
-            .await)?)
+            .fetch_one(&mut *tx)
+            .await?;
+            let event = audit.clone().about_new_application(app.id, &app.name, &app.uid);
+            insert_audit_event!(&mut *tx, &event, now);
+            tx.commit().await?;
+            Ok(app)
+        })
     }
 
     /// The application with this `client_id`: one lookup on the unique index.
@@ -329,17 +343,20 @@ impl Store {
         &self,
         id: i64,
         secret_hash: &[u8],
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<()> {
         const SQL: &str =
             "UPDATE oauth_applications SET secret_hash = $2, updated_at = $3 WHERE id = $1";
-        let done = on_pool!(self, p => sqlx::query(SQL)
-            .bind(id)
-            .bind(secret_hash)
-            .bind(now)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let done = on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query(SQL).bind(id).bind(secret_hash).bind(now).execute(&mut *tx).await?.rows_affected();
+            if done > 0 {
+                insert_audit_event!(&mut *tx, audit, now);
+            }
+            tx.commit().await?;
+            done
+        });
         self.forget(Invalidation::Application(id));
         if done == 0 {
             Err(StoreError::NotFound)
@@ -348,13 +365,27 @@ impl Store {
         }
     }
 
-    /// Deletes the application; its codes and tokens go with it (ON DELETE CASCADE).
-    pub async fn delete_application(&self, id: i64) -> StoreResult<()> {
-        let done = on_pool!(self, p => sqlx::query("DELETE FROM oauth_applications WHERE id = $1")
-            .bind(id)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+    /// Deletes the application, recording `audit`; its codes and tokens go with it (ON
+    /// DELETE CASCADE).
+    pub async fn delete_application(
+        &self,
+        id: i64,
+        audit: &AuditEvent,
+        now: i64,
+    ) -> StoreResult<()> {
+        let done = on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query("DELETE FROM oauth_applications WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if done > 0 {
+                insert_audit_event!(&mut *tx, audit, now);
+            }
+            tx.commit().await?;
+            done
+        });
         self.forget(Invalidation::Application(id));
         if done == 0 {
             Err(StoreError::NotFound)

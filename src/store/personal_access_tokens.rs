@@ -2,8 +2,8 @@
 //! lookup on the unique hash index, joined with its user.
 
 use super::audit_events::insert_audit_event;
-use crate::domain::audit::AuditEvent;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use crate::domain::audit::AuditEvent;
 use crate::domain::scope::ScopeSet;
 use crate::domain::user::User;
 

@@ -100,8 +100,13 @@ pub struct RevokeForm {
 
 fn revoke_event(current: &CurrentUser, ip: ClientIp) -> AuditEvent {
     let user = &current.user;
-    AuditEvent::about_user(Action::SessionRevoked, Some(user.id), user.id, &user.username)
-        .from_ip(ip.0.to_string())
+    AuditEvent::about_user(
+        Action::SessionRevoked,
+        Some(user.id),
+        user.id,
+        &user.username,
+    )
+    .from_ip(ip.0.to_string())
 }
 
 /// Revokes one of the user's other sessions; another user's session id is simply unknown.
@@ -127,7 +132,13 @@ pub async fn revoke(
     if !ended {
         return Err(WebError::NotFound);
     }
-    render(&state, &csrf, &current, Some("The session has been revoked.")).await
+    render(
+        &state,
+        &csrf,
+        &current,
+        Some("The session has been revoked."),
+    )
+    .await
 }
 
 pub async fn revoke_all_others(

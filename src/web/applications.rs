@@ -374,6 +374,7 @@ pub async fn create_in(
         &settings,
         form.trusted,
         scope.owner(),
+        Some(user.id),
     )
     .await?;
     tracing::info!(application_id = app.id, by = user.id, owner = ?scope.owner(), "application created");
@@ -453,7 +454,9 @@ pub async fn renew_secret_in(
 ) -> Result<Response, WebError> {
     csrf.verify(authenticity_token)?;
     let app = managed_application(state, scope, id).await?;
-    let client_secret = applications::renew_secret(&state.store, &state.clock, app.id).await?;
+    let author = Some(scope.user().id);
+    let client_secret =
+        applications::renew_secret(&state.store, &state.clock, &app, author).await?;
     tracing::info!(
         application_id = app.id,
         by = scope.user().id,
@@ -478,7 +481,7 @@ pub async fn delete_in(
 ) -> Result<Response, WebError> {
     csrf.verify(authenticity_token)?;
     let app = managed_application(state, scope, id).await?;
-    state.store.delete_application(app.id).await?;
+    applications::delete(&state.store, &state.clock, &app, Some(scope.user().id)).await?;
     tracing::info!(
         application_id = app.id,
         by = scope.user().id,

@@ -1,8 +1,8 @@
 //! The server-rendered pages: sign-in, sign-out, profile, applications, personal access
 //! tokens; sessions, CSRF and templates.
 
-pub mod admin;
 pub mod active_sessions;
+pub mod admin;
 pub mod applications;
 pub mod confirmation;
 pub mod csrf;

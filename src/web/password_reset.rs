@@ -48,7 +48,12 @@ fn render_request_form(
 pub struct RequestForm {
     authenticity_token: String,
     /// Username or e-mail; GitLab's form names it `user[email]`.
-    #[serde(alias = "user[email]", alias = "email", alias = "username", alias = "user[login]")]
+    #[serde(
+        alias = "user[email]",
+        alias = "email",
+        alias = "username",
+        alias = "user[login]"
+    )]
     login: String,
 }
 
@@ -72,7 +77,10 @@ pub async fn request(
                     .await
                     .map_err(|e| WebError::Internal(e.to_string()))?;
             } else {
-                tracing::info!(user_id = user.id, "password reset request over the account's limit");
+                tracing::info!(
+                    user_id = user.id,
+                    "password reset request over the account's limit"
+                );
             }
         }
     }

@@ -19,8 +19,8 @@ use super::{WebError, page_with_status};
 use crate::accounts::{self, PasswordCheck};
 use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::secret::SecretString;
-use crate::domain::user::{STATE_PENDING_APPROVAL, User};
 use crate::domain::sign_in_throttle::lockout_message;
+use crate::domain::user::{STATE_PENDING_APPROVAL, User};
 use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
 use crate::store::sessions::SessionOrigin;
@@ -134,11 +134,18 @@ pub async fn submit(
             // Only failures of a real account are recorded: a login naming nobody may be a
             // password typed into the wrong field, and must not end up in the log.
             if let Some(user) = user {
-                let failed = sign_in_event(Action::SignInFailed, &user, ip.0).with("reason", "password");
-                state.store.record_audit_event(&failed, state.clock.now()).await?;
+                let failed =
+                    sign_in_event(Action::SignInFailed, &user, ip.0).with("reason", "password");
+                state
+                    .store
+                    .record_audit_event(&failed, state.clock.now())
+                    .await?;
                 if locked_now {
                     let locked = sign_in_event(Action::Lockout, &user, ip.0);
-                    state.store.record_audit_event(&locked, state.clock.now()).await?;
+                    state
+                        .store
+                        .record_audit_event(&locked, state.clock.now())
+                        .await?;
                 }
             }
             return Ok(again(StatusCode::UNAUTHORIZED, INVALID_LOGIN));
@@ -148,10 +155,16 @@ pub async fn submit(
     if !user.is_active() {
         let (reason, message) = match user.state.as_str() {
             STATE_PENDING_APPROVAL => ("pending approval", PENDING_APPROVAL),
-            _ => ("blocked", "Your account has been blocked. Contact your administrator."),
+            _ => (
+                "blocked",
+                "Your account has been blocked. Contact your administrator.",
+            ),
         };
         let failed = sign_in_event(Action::SignInFailed, &user, ip.0).with("reason", reason);
-        state.store.record_audit_event(&failed, state.clock.now()).await?;
+        state
+            .store
+            .record_audit_event(&failed, state.clock.now())
+            .await?;
         return Ok(again(StatusCode::FORBIDDEN, message));
     }
 

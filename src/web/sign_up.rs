@@ -37,7 +37,12 @@ pub struct SignUpForm {
     name: String,
     #[serde(default, alias = "new_user[email]", alias = "user[email]")]
     email: String,
-    #[serde(default, skip_serializing, alias = "new_user[password]", alias = "user[password]")]
+    #[serde(
+        default,
+        skip_serializing,
+        alias = "new_user[password]",
+        alias = "user[password]"
+    )]
     password: String,
 }
 
@@ -107,7 +112,11 @@ pub async fn submit(
         is_admin: false,
         profile: Profile::default(),
         confirmed: false,
-        state: if pending { STATE_PENDING_APPROVAL } else { STATE_ACTIVE },
+        state: if pending {
+            STATE_PENDING_APPROVAL
+        } else {
+            STATE_ACTIVE
+        },
     };
     let audit = AuditEvent::about_user(Action::UserSignedUp, None, 0, &new_user.username)
         .from_ip(ip.0.to_string())

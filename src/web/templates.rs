@@ -85,7 +85,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "personal_access_tokens.html",
         include_str!("../../templates/personal_access_tokens.html"),
-    ),    (
+    ),
+    (
         "admin_nav.html",
         include_str!("../../templates/admin_nav.html"),
     ),

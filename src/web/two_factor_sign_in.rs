@@ -16,11 +16,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde::Deserialize;
 
-use crate::domain::audit::Action;
 use super::csrf::Csrf;
 use super::form::WebForm;
 use super::sign_in::{self, safe_return_to};
 use super::{WebError, page_with_status};
+use crate::domain::audit::Action;
 use crate::domain::secret;
 use crate::http::client_ip::ClientIp;
 use crate::state::AppState;

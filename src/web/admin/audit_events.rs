@@ -73,12 +73,13 @@ pub async fn index(
     let entity_type = param(&pairs, "entity_type").unwrap_or_default().trim();
     check_text("entity type", entity_type, 64)?;
     let raw_id = param(&pairs, "entity_id").unwrap_or_default().trim();
-    let entity_id = match raw_id {
-        "" => None,
-        raw => Some(raw.parse::<i64>().map_err(|_| {
-            WebError::BadRequest("The entity id must be a whole number.".into())
-        })?),
-    };
+    let entity_id =
+        match raw_id {
+            "" => None,
+            raw => Some(raw.parse::<i64>().map_err(|_| {
+                WebError::BadRequest("The entity id must be a whole number.".into())
+            })?),
+        };
     let filter = AuditEventFilter {
         entity_type: Some(entity_type.to_string()).filter(|t| !t.is_empty()),
         entity_id,
@@ -93,7 +94,10 @@ pub async fn index(
     let rows: Vec<_> = events
         .iter()
         .map(|e| {
-            let author = e.author_id.and_then(|id| names.get(&id)).map(String::as_str);
+            let author = e
+                .author_id
+                .and_then(|id| names.get(&id))
+                .map(String::as_str);
             event_view(e, author)
         })
         .collect();

@@ -123,7 +123,11 @@ pub async fn act(
             crate::accounts::links::send_password_reset(&state, &user, &ip.to_string())
                 .await
                 .map_err(|e| WebError::Internal(e.to_string()))?;
-            tracing::info!(user_id = user.id, by = me.id, "password reset sent by an administrator");
+            tracing::info!(
+                user_id = user.id,
+                by = me.id,
+                "password reset sent by an administrator"
+            );
             Ok(back(&user, "reset_sent"))
         }
         UserAction::DisableTwoFactor => {

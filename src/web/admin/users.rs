@@ -92,7 +92,10 @@ pub async fn index(
     check_text("search", search, crate::api::input::MAX_SEARCH_LEN)?;
     let filter_name = param(&pairs, "filter").unwrap_or_default();
     let page = page_number(param(&pairs, "page"))?;
-    let filter = filter_of(filter_name, Some(search.to_string()).filter(|s| !s.is_empty()));
+    let filter = filter_of(
+        filter_name,
+        Some(search.to_string()).filter(|s| !s.is_empty()),
+    );
     let (users, total) = state
         .store
         .admin_list_users(&filter, PER_PAGE, (page - 1) * PER_PAGE)
@@ -259,7 +262,10 @@ impl UserForm {
         UserForm {
             username: u.username.clone(),
             name: u.name.clone(),
-            email: u.unconfirmed_email.clone().unwrap_or_else(|| u.email.clone()),
+            email: u
+                .unconfirmed_email
+                .clone()
+                .unwrap_or_else(|| u.email.clone()),
             admin: u.is_admin.then(|| "1".into()),
             ..UserForm::default()
         }
@@ -296,7 +302,14 @@ pub async fn new_form(
     admin: Admin,
     csrf: Csrf,
 ) -> Result<Response, WebError> {
-    render_form(&state, &admin, &csrf, &UserForm::default(), None, Vec::new())
+    render_form(
+        &state,
+        &admin,
+        &csrf,
+        &UserForm::default(),
+        None,
+        Vec::new(),
+    )
 }
 
 /// The sentences of an account error a form can show, or the error page.
@@ -334,9 +347,14 @@ pub async fn create(
         state: STATE_ACTIVE,
     };
     let password = SecretString::new(secret::base64url(&secret::random_bytes::<24>()));
-    let audit = AuditEvent::about_user(Action::UserCreated, Some(admin.user().id), 0, &new_user.username)
-        .from_ip(ip.to_string())
-        .with("is_admin", new_user.is_admin);
+    let audit = AuditEvent::about_user(
+        Action::UserCreated,
+        Some(admin.user().id),
+        0,
+        &new_user.username,
+    )
+    .from_ip(ip.to_string())
+    .with("is_admin", new_user.is_admin);
     let created = match accounts::create_account(&state, &new_user, &password, audit).await {
         Ok(user) => user,
         Err(e) => {
@@ -344,7 +362,11 @@ pub async fn create(
             return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
         }
     };
-    tracing::info!(user_id = created.id, by = admin.user().id, "user created in the admin area");
+    tracing::info!(
+        user_id = created.id,
+        by = admin.user().id,
+        "user created in the admin area"
+    );
     accounts::links::send_password_reset(&state, &created, &ip.to_string())
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
@@ -359,7 +381,14 @@ pub async fn edit_form(
     Path(username): Path<String>,
 ) -> Result<Response, WebError> {
     let user = find(&state, &username).await?;
-    render_form(&state, &admin, &csrf, &UserForm::of(&user), Some(&user), Vec::new())
+    render_form(
+        &state,
+        &admin,
+        &csrf,
+        &UserForm::of(&user),
+        Some(&user),
+        Vec::new(),
+    )
 }
 
 /// `POST /admin/users/<username>`: saves the name, the admin flag and the address. A new
@@ -424,6 +453,10 @@ pub async fn update(
             return shown(form_errors(e)?);
         }
     }
-    tracing::info!(user_id = user.id, by = me.id, "user updated in the admin area");
+    tracing::info!(
+        user_id = user.id,
+        by = me.id,
+        "user updated in the admin area"
+    );
     Ok(Redirect::to(&format!("/admin/users/{}?notice=updated", user.username)).into_response())
 }

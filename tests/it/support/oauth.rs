@@ -62,6 +62,7 @@ pub async fn register(app: &TestApp, spec: AppSpec<'_>) -> Client {
             &settings,
             spec.trusted,
             spec.owner,
+            &crate::support::test_audit(),
             app.clock.now(),
         )
         .await

@@ -347,7 +347,11 @@ impl ReceivedMail {
         mail.mail_from = text("mail_from").unwrap_or_default();
         mail.rcpt_to = record["rcpt_tos"]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         mail.auth_login = text("auth_login");
         mail.tls = record["tls"].as_bool().unwrap_or(false);
@@ -394,12 +398,16 @@ impl ReceivedMail {
 
     /// The text part; panics when there is none.
     pub fn text(&self) -> &str {
-        self.text.as_deref().expect("the mail has no text/plain part")
+        self.text
+            .as_deref()
+            .expect("the mail has no text/plain part")
     }
 
     /// The HTML part; panics when there is none.
     pub fn html(&self) -> &str {
-        self.html.as_deref().expect("the mail has no text/html part")
+        self.html
+            .as_deref()
+            .expect("the mail has no text/html part")
     }
 
     /// Every absolute `http://` or `https://` URL in the text part, in order, without
@@ -541,7 +549,10 @@ fn decode_quoted_printable(body: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
     let lines: Vec<&str> = body.split('\n').collect();
     for (i, line) in lines.iter().enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line).trim_end_matches([' ', '\t']);
+        let line = line
+            .strip_suffix('\r')
+            .unwrap_or(line)
+            .trim_end_matches([' ', '\t']);
         let (line, soft) = match line.strip_suffix('=') {
             Some(l) => (l, true),
             None => (line, false),
