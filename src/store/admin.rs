@@ -1,8 +1,8 @@
 //! What only the admin area and the admin API read and write: the user list with its
 //! filters, approving and rejecting pending sign-ups, an administrator's edit of an
-//! account, every application with its owner, instance-wide applications managed by an
-//! administrator, and the authors' usernames of a page of audit events. Every write records
-//! its audit event in its own transaction.
+//! account, every application with its owner, an administrator's edit of an application,
+//! and the authors' usernames of a page of audit events. Every write records its audit
+//! event in its own transaction.
 
 use std::collections::HashMap;
 
@@ -219,47 +219,6 @@ impl Store {
         })
     }
 
-    /// Creates an instance-wide application and records the event `audit` makes of it (the
-    /// event names the new id, known only once inserted), in one transaction.
-    pub async fn admin_create_application(
-        &self,
-        uid: &str,
-        secret_hash: &[u8],
-        settings: &ApplicationSettings,
-        trusted: bool,
-        audit: impl FnOnce(&Application) -> AuditEvent,
-        now: i64,
-    ) -> StoreResult<Application> {
-        const SQL: &str = "INSERT INTO oauth_applications \
-             (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
-              backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id, uid, secret_hash, \
-             name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, \
-             backchannel_logout_uri, backchannel_logout_session_required, registration_token_hash, \
-             token_endpoint_auth_method, created_at, updated_at";
-        on_pool!(self, p, begin => {
-            let mut tx = p.begin_with(begin).await?;
-            let app: Application = sqlx::query_as(SQL)
-                .bind(uid)
-                .bind(secret_hash)
-                .bind(&settings.name)
-                .bind(&settings.redirect_uri)
-                .bind(settings.scopes.to_string())
-                .bind(settings.confidential)
-                .bind(trusted)
-                .bind(settings.require_pkce)
-                .bind(&settings.backchannel_logout_uri)
-                .bind(settings.backchannel_logout_session_required)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-            let event = audit(&app);
-            insert_audit_event!(&mut *tx, &event, now);
-            tx.commit().await?;
-            Ok(app)
-        })
-    }
-
     /// Saves an administrator's edit of an application, recorded with `audit`.
     pub async fn admin_update_application(
         &self,
@@ -285,57 +244,6 @@ impl Store {
                 .bind(now)
                 .bind(&settings.backchannel_logout_uri)
                 .bind(settings.backchannel_logout_session_required)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            insert_audit_event!(&mut *tx, audit, now);
-            tx.commit().await?;
-            self.forget(Invalidation::Application(id));
-            Ok(())
-        })
-    }
-
-    /// Replaces an application's secret (the old one stops working at once), recorded
-    /// with `audit`.
-    pub async fn admin_set_application_secret(
-        &self,
-        id: i64,
-        secret_hash: &[u8],
-        audit: &AuditEvent,
-        now: i64,
-    ) -> StoreResult<()> {
-        on_pool!(self, p, begin => {
-            let mut tx = p.begin_with(begin).await?;
-            let done = sqlx::query("UPDATE oauth_applications SET secret_hash = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
-                .bind(secret_hash)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            insert_audit_event!(&mut *tx, audit, now);
-            tx.commit().await?;
-            self.forget(Invalidation::Application(id));
-            Ok(())
-        })
-    }
-
-    /// Deletes an application with its codes and tokens (ON DELETE CASCADE), recorded with
-    /// `audit`.
-    pub async fn admin_delete_application(
-        &self,
-        id: i64,
-        audit: &AuditEvent,
-        now: i64,
-    ) -> StoreResult<()> {
-        on_pool!(self, p, begin => {
-            let mut tx = p.begin_with(begin).await?;
-            let done = sqlx::query("DELETE FROM oauth_applications WHERE id = $1")
-                .bind(id)
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {

@@ -403,7 +403,7 @@ fn the_parser_reads_what_lettre_builds() {
                 "Bonjour Ada,\nReset: https://doorward.example/users/password/edit?reset_password_token=abc.\n{}\n(see http://example.org/x)",
                 "é".repeat(100)
             ),
-            "<p><a href=\"https://doorward.example/a?b=1&amp;c=2\">réinitialiser</a></p>".to_string(),
+            "<p><a href=\"https:&#x2f;&#x2f;doorward.example&#47;a?b=1&amp;c=2\">réinitialiser</a> &copy;</p>".to_string(),
         ))
         .unwrap();
     let mail = ReceivedMail::parse(&String::from_utf8(message.formatted()).unwrap());

@@ -4,9 +4,12 @@
 
 mod support;
 
+mod accounts;
+mod admin_pages;
 mod api_users;
 mod applications_api;
 mod applications_pages;
+mod audit_events_api;
 mod backchannel_logout;
 mod bad_input;
 mod cli;

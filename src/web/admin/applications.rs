@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 
 use super::{Admin, PER_PAGE, TokenForm, nav, page_number, pager, param, query_pairs};
-use crate::domain::application::{Application, ApplicationSettings, validate_settings};
+use crate::domain::application::{
+    Application, ApplicationOwner, ApplicationSettings, validate_settings,
+};
 use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::clock::human;
 use crate::domain::secret::{self, APPLICATION_SECRET_PREFIX, SecretString};
@@ -305,14 +307,20 @@ pub async fn create(
     };
     let uid = secret::generate_client_id();
     let client_secret = secret::generate(APPLICATION_SECRET_PREFIX);
+    // The store fills in the new application's id, name and client id.
+    let audit =
+        AuditEvent::about_application(Action::ApplicationCreated, Some(admin.user().id), 0, "", "")
+            .from_ip(ip.to_string())
+            .with("trusted", form.trusted);
     let app = state
         .store
-        .admin_create_application(
+        .create_application(
             &uid,
             &secret::hash(client_secret.expose()),
             &settings,
             form.trusted,
-            |app| event(Action::ApplicationCreated, &admin, app, ip).with("trusted", app.trusted),
+            ApplicationOwner::Instance,
+            &audit,
             state.clock.now(),
         )
         .await?;
@@ -390,7 +398,7 @@ pub async fn renew_secret(
     let audit = event(Action::ApplicationSecretRenewed, &admin, &app, ip);
     state
         .store
-        .admin_set_application_secret(
+        .set_application_secret(
             app.id,
             &secret::hash(client_secret.expose()),
             &audit,
@@ -420,7 +428,7 @@ pub async fn delete(
     let audit = event(Action::ApplicationDeleted, &admin, &app, ip);
     state
         .store
-        .admin_delete_application(app.id, &audit, state.clock.now())
+        .delete_application(app.id, &audit, state.clock.now())
         .await?;
     Ok(Redirect::to(&format!("{BASE}?notice=deleted")).into_response())
 }

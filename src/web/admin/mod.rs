@@ -23,7 +23,10 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(|| async { Redirect::to("/admin/users") }))
+        .route(
+            "/admin",
+            get(|_: Admin| async { Redirect::to("/admin/users") }),
+        )
         .route("/admin/users", get(users::index).post(users::create))
         .route("/admin/users/new", get(users::new_form))
         .route(

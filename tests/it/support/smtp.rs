@@ -416,16 +416,59 @@ impl ReceivedMail {
         links_in(self.text.as_deref().unwrap_or_default())
     }
 
-    /// Every `href` of the HTML part that is an absolute http(s) URL, `&amp;` unescaped.
+    /// Every `href` of the HTML part that is an absolute http(s) URL, character references
+    /// (`&amp;`, `&#x2f;`, …) decoded.
     pub fn html_links(&self) -> Vec<String> {
         let html = self.html.as_deref().unwrap_or_default();
         html.split("href=\"")
             .skip(1)
             .filter_map(|rest| rest.split('"').next())
-            .map(|href| href.replace("&amp;", "&"))
+            .map(unescape_html)
             .filter(|href| href.starts_with("http://") || href.starts_with("https://"))
             .collect()
     }
+}
+
+/// Decodes HTML character references: `&amp;` `&lt;` `&gt;` `&quot;` `&apos;` and numeric
+/// ones (`&#39;`, `&#x2f;`); anything else stays as it is.
+pub fn unescape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let decoded = rest.find(';').filter(|&end| end <= 10).and_then(|end| {
+            let name = &rest[1..end];
+            let c = match name {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                _ => match name.strip_prefix('#') {
+                    Some(n) => match n.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                        None => n.parse().ok(),
+                    }
+                    .and_then(char::from_u32),
+                    None => None,
+                },
+            };
+            c.map(|c| (c, end))
+        });
+        match decoded {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &rest[end + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn links_in(text: &str) -> Vec<String> {
