@@ -6,6 +6,7 @@
 #[path = "../it/support/mod.rs"]
 mod support;
 
+mod accounts;
 mod admin;
 mod consent;
 mod driver;

@@ -610,4 +610,22 @@ both_backends! {
         let (_, none) = page(&app, "/admin/audit_events?entity_type=Nothing").await;
         assert!(none.contains("id=\"no-audit-events\""));
     }
+
+    async fn nul_and_broken_utf8_in_paths_and_queries_never_reach_the_store(app: TestApp) {
+        app.sign_in_root().await;
+        made(&app, "alice").await;
+        for path in [
+            "/admin/users/ali%00ce", "/admin/users/%FF%FE", "/admin/users?search_query=a%00b",
+            "/admin/users?search_query=%FF", "/admin/users?filter=%00", "/admin/audit_events?entity_type=U%00",
+            "/admin/audit_events?entity_id=%00", "/admin/applications/1%00", "/admin/users/alice/edit?x=%00",
+        ] {
+            let status = page(&app, path).await.0;
+            assert!((400..500).contains(&status), "{path}: {status}");
+        }
+        for path in ["/admin/users/ali%00ce/block", "/admin/users/alice/sessions/1%00/revoke", "/admin/applications/%00/delete"] {
+            let status = post(&app, path, &[]).await.status().as_u16();
+            assert!((400..500).contains(&status), "{path}: {status}");
+        }
+        assert!(user(&app, "alice").await.unwrap().is_active());
+    }
 }

@@ -225,8 +225,10 @@ both_backends! {
         .unwrap();
         assert_eq!(res.status(), 200);
         assert!(res.text().await.unwrap().contains("Profile was successfully updated."));
+        // A new address waits for its confirmation link (tests/it/accounts/confirmation.rs).
         let user = app.state.store.user_by_login("root").await.unwrap().unwrap();
-        assert_eq!((user.name.as_str(), user.email.as_str(), user.location.as_str()), ("Ada O'Root", "ada@example.com", "London"));
+        assert_eq!((user.name.as_str(), user.email.as_str(), user.location.as_str()), ("Ada O'Root", "admin@example.com", "London"));
+        assert_eq!(user.unconfirmed_email.as_deref(), Some("ada@example.com"));
     }
 
     async fn changing_the_password_ends_other_sessions(app: TestApp) {

@@ -7,6 +7,7 @@
 mod applications;
 mod audit_events;
 mod user_actions;
+mod user_page;
 mod users;
 
 use axum::Router;
@@ -31,7 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/new", get(users::new_form))
         .route(
             "/admin/users/{username}",
-            get(users::show).post(users::update),
+            get(user_page::show).post(users::update),
         )
         .route("/admin/users/{username}/edit", get(users::edit_form))
         .route("/admin/users/{username}/{action}", post(user_actions::act))
