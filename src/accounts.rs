@@ -87,7 +87,7 @@ pub async fn create_account(
         Some(&audit),
     )
     .await?;
-    if !user.confirmed_at.is_some() {
+    if user.confirmed_at.is_none() {
         links::send_confirmation(state, &user, &user.email).await?;
     }
     Ok(user)

@@ -56,6 +56,7 @@ macro_rules! select_applications {
 }
 
 impl Store {
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_application(
         &self,
         uid: &str,

@@ -94,14 +94,16 @@ pub async fn resend(
         return Ok(page_with_status(StatusCode::TOO_MANY_REQUESTS, page));
     }
     let email = form.email.trim();
-    if !email.is_empty() && email.len() <= 255 {
-        if let Some((user, address)) = state.store.user_awaiting_confirmation(email).await? {
-            if state.mail_link_account_limit.check(user.id, now).is_ok() {
-                links::send_confirmation(&state, &user, &address)
-                    .await
-                    .map_err(|e| WebError::Internal(e.to_string()))?;
-            }
-        }
+    let awaiting = match !email.is_empty() && email.len() <= 255 {
+        true => state.store.user_awaiting_confirmation(email).await?,
+        false => None,
+    };
+    if let Some((user, address)) = awaiting
+        && state.mail_link_account_limit.check(user.id, now).is_ok()
+    {
+        links::send_confirmation(&state, &user, &address)
+            .await
+            .map_err(|e| WebError::Internal(e.to_string()))?;
     }
     Ok(Message::notice("Confirmation instructions", RESENT)
         .link("/users/sign_in", "Sign in")

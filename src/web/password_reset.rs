@@ -70,18 +70,17 @@ pub async fn request(
         return Ok(page_with_status(StatusCode::TOO_MANY_REQUESTS, page));
     }
     let login = form.login.trim();
-    if !login.is_empty() && login.len() <= 255 {
-        if let Some(user) = state.store.user_by_login(login).await? {
-            if state.mail_link_account_limit.check(user.id, now).is_ok() {
-                links::send_password_reset(&state, &user, &ip.0.to_string())
-                    .await
-                    .map_err(|e| WebError::Internal(e.to_string()))?;
-            } else {
-                tracing::info!(
-                    user_id = user.id,
-                    "password reset request over the account's limit"
-                );
-            }
+    let user = match !login.is_empty() && login.len() <= 255 {
+        true => state.store.user_by_login(login).await?,
+        false => None,
+    };
+    if let Some(user) = user {
+        if state.mail_link_account_limit.check(user.id, now).is_ok() {
+            links::send_password_reset(&state, &user, &ip.0.to_string())
+                .await
+                .map_err(|e| WebError::Internal(e.to_string()))?;
+        } else {
+            tracing::info!(user_id = user.id, "password reset request over the account's limit");
         }
     }
     Ok(Message::notice("Check your email", SENT)
