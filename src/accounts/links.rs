@@ -9,6 +9,7 @@ use crate::domain::secret::{self, SecretString};
 use crate::domain::user::{self, FieldErrors, User};
 use crate::mail::Letter;
 use crate::state::AppState;
+use crate::store::StoreError;
 use crate::store::account_tokens::{PURPOSE_CONFIRMATION, PURPOSE_RESET_PASSWORD};
 
 /// Where a confirmation link points (`?confirmation_token=`).
@@ -77,7 +78,13 @@ pub async fn confirm(
         .confirm_email(&hash, state.clock.now(), |id, username| {
             AuditEvent::about_user(Action::EmailConfirmed, Some(id), id, username).from_ip(ip)
         })
-        .await?;
+        .await;
+    let confirmed = match confirmed {
+        // Another account took the address since the link was sent: the link no longer
+        // works (the transaction rolled back, so nothing changed).
+        Err(StoreError::Conflict(_)) => None,
+        other => other?,
+    };
     match confirmed {
         Some(id) => Ok(state.store.user_by_id(id).await?),
         None => Ok(None),

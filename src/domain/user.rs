@@ -181,7 +181,9 @@ pub fn validate_email(field: &'static str, email: &str, errors: &mut FieldErrors
                     && !domain.ends_with('.')
             }
             None => false,
-        };
+        }
+        // Mail must be able to reach it: the mailer's own parser agrees (RFC 5321 syntax).
+        && email.parse::<lettre::Address>().is_ok();
     if !valid {
         errors.add(field, "is invalid");
     }

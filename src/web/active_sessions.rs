@@ -1,7 +1,7 @@
 //! `/-/user_settings/active_sessions`: where the user is signed in (browser, address, last
 //! activity), with a Revoke button for each other session and one for all others.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -84,12 +84,29 @@ async fn render(
     )
 }
 
+#[derive(Deserialize)]
+pub struct IndexQuery {
+    notice: Option<String>,
+}
+
+/// The list; after a revocation (post, redirect, get) with the notice of what happened.
 pub async fn index(
     State(state): State<AppState>,
     current: CurrentUser,
     csrf: Csrf,
+    Query(q): Query<IndexQuery>,
 ) -> Result<Response, WebError> {
-    render(&state, &csrf, &current, None).await
+    let notice = match q.notice.as_deref() {
+        Some("revoked") => Some("The session has been revoked."),
+        Some("revoked_others") => Some("All other sessions have been revoked."),
+        Some("no_others") => Some("There were no other sessions."),
+        _ => None,
+    };
+    render(&state, &csrf, &current, notice).await
+}
+
+fn back(notice: &str) -> Response {
+    Redirect::to(&format!("{PATH}?notice={notice}")).into_response()
 }
 
 #[derive(Deserialize)]
@@ -132,13 +149,7 @@ pub async fn revoke(
     if !ended {
         return Err(WebError::NotFound);
     }
-    render(
-        &state,
-        &csrf,
-        &current,
-        Some("The session has been revoked."),
-    )
-    .await
+    Ok(back("revoked"))
 }
 
 pub async fn revoke_all_others(
@@ -159,11 +170,10 @@ pub async fn revoke_all_others(
             state.clock.now(),
         )
         .await?;
-    let notice = match ended {
-        0 => "There were no other sessions.",
-        _ => "All other sessions have been revoked.",
-    };
-    render(&state, &csrf, &current, Some(notice)).await
+    Ok(back(match ended {
+        0 => "no_others",
+        _ => "revoked_others",
+    }))
 }
 
 #[cfg(test)]

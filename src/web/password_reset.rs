@@ -80,7 +80,10 @@ pub async fn request(
                 .await
                 .map_err(|e| WebError::Internal(e.to_string()))?;
         } else {
-            tracing::info!(user_id = user.id, "password reset request over the account's limit");
+            tracing::info!(
+                user_id = user.id,
+                "password reset request over the account's limit"
+            );
         }
     }
     Ok(Message::notice("Check your email", SENT)

@@ -200,19 +200,29 @@ both_backends! {
             store.record_audit_event(&event, now - 400 * 86_400).await.unwrap();
         }
         store.record_audit_event(&event, now - 300 * 86_400).await.unwrap();
+        // The server's own maintenance task may purge some of them meanwhile, with the same
+        // code: what counts is that more than one batch went, and nothing younger.
         let purged = doorward::bootstrap::purge_old_audit_events(&app.state).await;
-        assert_eq!(purged, 1_050, "more than one batch, all of them");
+        assert!(purged <= 1_050, "{purged}");
         assert_eq!(store.count_rows("audit_events").await.unwrap(), before + 1, "younger ones stay");
     }
 
     async fn a_zero_retention_keeps_audit_events(app: TestApp) {
         let kept = TestApp::spawn_with(app.backend, &[("DOORWARD_AUDIT_EVENT_RETENTION_DAYS", "0")]).await;
         let event = AuditEvent::about_user(Action::UserBlocked, Some(1), 1, "root");
+        let ancient = |store: doorward::store::Store| async move {
+            let filter = doorward::store::audit_events::AuditEventFilter {
+                created_before: Some(86_400),
+                ..Default::default()
+            };
+            store.list_audit_events(&filter, 10, 0).await.unwrap().1
+        };
         kept.state.store.record_audit_event(&event, 0).await.unwrap();
         assert_eq!(doorward::bootstrap::purge_old_audit_events(&kept.state).await, 0);
-        assert_eq!(doorward::bootstrap::purge_old_audit_events(&app.state).await, 0, "nothing old yet");
+        assert_eq!(ancient(kept.state.store.clone()).await, 1, "kept for ever");
         app.state.store.record_audit_event(&event, 0).await.unwrap();
-        assert_eq!(doorward::bootstrap::purge_old_audit_events(&app.state).await, 1);
+        doorward::bootstrap::purge_old_audit_events(&app.state).await;
+        assert_eq!(ancient(app.state.store.clone()).await, 0, "the default purges it");
     }
 }
 

@@ -39,11 +39,13 @@ with_mail! {
         assert_eq!(other.get(app.url("/-/user_settings/profile")).send().await.unwrap().status(), 200);
 
         let res = me.post(app.url(&format!("/-/user_settings/active_sessions/{}/revoke", ids[0]))).form(&[("authenticity_token", csrf.as_str())]).send().await.unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(res.status(), 303);
+        let page = me.get(app.url(&crate::support::location(&res))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("The session has been revoked."));
         let alive = |b: &reqwest::Client| { let b = b.clone(); let url = app.url("/-/user_settings/profile"); async move { b.get(url).send().await.unwrap().status() == 200 } };
         assert_eq!([alive(&phone).await, alive(&tablet).await].iter().filter(|a| **a).count(), 1);
         let res = me.post(app.url("/-/user_settings/active_sessions/revoke_all_others")).form(&[("authenticity_token", csrf.as_str())]).send().await.unwrap();
-        assert_eq!(res.status(), 200);
+        assert_eq!(res.status(), 303);
         assert!(!alive(&phone).await && !alive(&tablet).await);
         assert!(alive(&me).await, "this browser stays signed in");
         assert!(alive(&other).await, "another user's sessions are untouched");
