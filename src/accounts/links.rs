@@ -140,11 +140,12 @@ pub async fn change_email(
 }
 
 /// Mails an active user a password-reset link, saying where the request came from. A newer
-/// request supersedes the older link.
+/// request supersedes the older link. `author_id`: the administrator who sent it, if one did.
 pub async fn send_password_reset(
     state: &AppState,
     user: &User,
     requested_from: &str,
+    author_id: Option<i64>,
 ) -> Result<(), AccountError> {
     if !user.is_active() {
         return Ok(());
@@ -154,7 +155,7 @@ pub async fn send_password_reset(
     let lifetime = state.config.accounts.reset_password_lifetime;
     let audit = AuditEvent::about_user(
         Action::PasswordResetRequested,
-        None,
+        author_id,
         user.id,
         &user.username,
     )

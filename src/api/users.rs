@@ -260,9 +260,14 @@ pub async fn create(
         .await
         .map_err(account_error)?;
     if input.reset_password.unwrap_or(false) {
-        accounts::links::send_password_reset(&state, &created, &ip.to_string())
-            .await
-            .map_err(account_error)?;
+        accounts::links::send_password_reset(
+            &state,
+            &created,
+            &ip.to_string(),
+            Some(caller.user.id),
+        )
+        .await
+        .map_err(account_error)?;
     }
     tracing::info!(
         user_id = created.id,

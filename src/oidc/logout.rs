@@ -188,7 +188,7 @@ pub async fn logout(
         "logout.html",
         minijinja::context! {
             title => "Sign out",
-            current_user => user.as_ref().map(|u| minijinja::context! { username => &u.user.username }),
+            current_user => user.as_ref().map(|u| crate::web::session::nav(&u.user)),
             csrf_token => csrf.token(),
             app_name => application.as_ref().map(|a| a.name.as_str()),
             fields => minijinja::context! {

@@ -10,7 +10,7 @@ use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
 use super::users::escape_like;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
-use crate::domain::application::{Application, ApplicationSettings};
+use crate::domain::application::Application;
 use crate::domain::audit::AuditEvent;
 use crate::domain::user::{STATE_ACTIVE, STATE_PENDING_APPROVAL, User};
 
@@ -216,43 +216,6 @@ impl Store {
             }
             let total: i64 = sqlx::query_scalar(COUNT).fetch_one(p).await?;
             Ok((apps, total))
-        })
-    }
-
-    /// Saves an administrator's edit of an application, recorded with `audit`.
-    pub async fn admin_update_application(
-        &self,
-        id: i64,
-        settings: &ApplicationSettings,
-        trusted: bool,
-        audit: &AuditEvent,
-        now: i64,
-    ) -> StoreResult<()> {
-        const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
-             confidential = $5, trusted = $6, require_pkce = $7, updated_at = $8, backchannel_logout_uri = $9, \
-             backchannel_logout_session_required = $10 WHERE id = $1";
-        on_pool!(self, p, begin => {
-            let mut tx = p.begin_with(begin).await?;
-            let done = sqlx::query(SQL)
-                .bind(id)
-                .bind(&settings.name)
-                .bind(&settings.redirect_uri)
-                .bind(settings.scopes.to_string())
-                .bind(settings.confidential)
-                .bind(trusted)
-                .bind(settings.require_pkce)
-                .bind(now)
-                .bind(&settings.backchannel_logout_uri)
-                .bind(settings.backchannel_logout_session_required)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound);
-            }
-            insert_audit_event!(&mut *tx, audit, now);
-            tx.commit().await?;
-            self.forget(Invalidation::Application(id));
-            Ok(())
         })
     }
 

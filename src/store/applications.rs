@@ -216,36 +216,42 @@ impl Store {
         })
     }
 
+    /// Saves an edit of an application (a user's or group's settings page, or the admin
+    /// area), recorded with `audit`.
     pub async fn update_application(
         &self,
         id: i64,
         settings: &ApplicationSettings,
         trusted: bool,
+        audit: &AuditEvent,
         now: i64,
     ) -> StoreResult<()> {
         const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
              confidential = $5, trusted = $6, require_pkce = $7, updated_at = $8, backchannel_logout_uri = $9, \
              backchannel_logout_session_required = $10 WHERE id = $1";
-        let done = on_pool!(self, p => sqlx::query(SQL)
-            .bind(id)
-            .bind(&settings.name)
-            .bind(&settings.redirect_uri)
-            .bind(settings.scopes.to_string())
-            .bind(settings.confidential)
-            .bind(trusted)
-            .bind(settings.require_pkce)
-            .bind(now)
-            .bind(&settings.backchannel_logout_uri)
-            .bind(settings.backchannel_logout_session_required)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        self.forget(Invalidation::Application(id));
-        if done == 0 {
-            Err(StoreError::NotFound)
-        } else {
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let done = sqlx::query(SQL)
+                .bind(id)
+                .bind(&settings.name)
+                .bind(&settings.redirect_uri)
+                .bind(settings.scopes.to_string())
+                .bind(settings.confidential)
+                .bind(trusted)
+                .bind(settings.require_pkce)
+                .bind(now)
+                .bind(&settings.backchannel_logout_uri)
+                .bind(settings.backchannel_logout_session_required)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            insert_audit_event!(&mut *tx, audit, now);
+            tx.commit().await?;
+            self.forget(Invalidation::Application(id));
             Ok(())
-        }
+        })
     }
 
     /// RFC 7592 §2.2: a dynamic client's new metadata, effective at once.

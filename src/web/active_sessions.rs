@@ -75,7 +75,7 @@ async fn render(
         "active_sessions.html",
         minijinja::context! {
             title => "Active sessions",
-            current_user => minijinja::context! { username => &current.user.username },
+            current_user => crate::web::session::nav(&current.user),
             csrf_token => csrf.token(),
             sessions => rows,
             others,

@@ -17,6 +17,7 @@ use crate::applications;
 use crate::domain::application::{
     Application, ApplicationOwner, ApplicationSettings, validate_settings,
 };
+use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::clock::human;
 use crate::domain::group::Group;
 use crate::domain::secret::SecretString;
@@ -255,7 +256,7 @@ async fn render_list(
         minijinja::context! {
             title => scope.title(),
             base => scope.base_html(),
-            current_user => minijinja::context! { username => &user.username },
+            current_user => crate::web::session::nav(&user),
             csrf_token => csrf.token(),
             applications => own.iter().map(app_view).collect::<Vec<_>>(),
             instance_applications => instance.map(|l| l.iter().map(app_view).collect::<Vec<_>>()),
@@ -291,7 +292,7 @@ fn render_application(
         minijinja::context! {
             title => format!("Application: {}", app.name),
             base => scope.base_html(),
-            current_user => minijinja::context! { username => &user.username },
+            current_user => crate::web::session::nav(&user),
             csrf_token => csrf.token(),
             app => app_view(app),
             secret => m.secret.map(SecretString::expose),
@@ -427,9 +428,16 @@ pub async fn update_in(
     } else {
         app.trusted
     };
+    let audit = AuditEvent::about_application(
+        Action::ApplicationUpdated,
+        Some(user.id),
+        app.id,
+        &settings.name,
+        &app.uid,
+    );
     state
         .store
-        .update_application(app.id, &settings, trusted, state.clock.now())
+        .update_application(app.id, &settings, trusted, &audit, state.clock.now())
         .await?;
     tracing::info!(application_id = app.id, by = user.id, "application updated");
     let fresh = state

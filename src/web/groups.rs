@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::applications::{self, AppScope};
 use super::csrf::Csrf;
 use super::form::{WebForm, WebFormPairs};
+use super::session::nav;
 use super::session::{CurrentUser, MaybeUser};
 use super::{WebError, page_with_status};
 use crate::domain::clock::{date, human};
@@ -59,10 +60,6 @@ fn levels() -> Vec<minijinja::Value> {
         .collect()
 }
 
-fn current(user: &User) -> minijinja::Value {
-    minijinja::context! { username => &user.username }
-}
-
 /// `GET /dashboard/groups`: the groups the user belongs to, directly or through an
 /// ancestor, by full path.
 pub async fn dashboard(
@@ -85,7 +82,7 @@ pub async fn dashboard(
         "groups.html",
         minijinja::context! {
             title => "Groups",
-            current_user => current(user),
+            current_user => nav(user),
             csrf_token => csrf.token(),
             groups => mine.iter().map(group_view).collect::<Vec<_>>(),
         },
@@ -127,7 +124,7 @@ fn render_form(
         "group_new.html",
         minijinja::context! {
             title => if parent.is_some() { "New subgroup" } else { "New group" },
-            current_user => current(user),
+            current_user => nav(user),
             csrf_token => csrf.token(),
             form => minijinja::Value::from(minijinja::value::Serde(form)),
             parent => parent.map(group_view),
@@ -280,7 +277,7 @@ async fn render_group(
         "group.html",
         minijinja::context! {
             title => &g.name,
-            current_user => user.map(current),
+            current_user => user.map(nav),
             csrf_token => csrf.token(),
             group => group_view(g),
             subgroups => subgroups.iter().map(group_view).collect::<Vec<_>>(),
@@ -364,7 +361,7 @@ fn render_edit(
         "group_edit.html",
         minijinja::context! {
             title => format!("Edit {}", view.group.name),
-            current_user => current(user),
+            current_user => nav(user),
             csrf_token => csrf.token(),
             group => group_view(&view.group),
             form => minijinja::Value::from(minijinja::value::Serde(form)),

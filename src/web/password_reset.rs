@@ -76,7 +76,7 @@ pub async fn request(
     };
     if let Some(user) = user {
         if state.mail_link_account_limit.check(user.id, now).is_ok() {
-            links::send_password_reset(&state, &user, &ip.0.to_string())
+            links::send_password_reset(&state, &user, &ip.0.to_string(), None)
                 .await
                 .map_err(|e| WebError::Internal(e.to_string()))?;
         } else {

@@ -29,6 +29,12 @@ pub struct CurrentUser {
     pub session_id: i64,
 }
 
+/// What the layout's header needs of the signed-in user: the name, and whether to link the
+/// admin area.
+pub fn nav(user: &User) -> minijinja::Value {
+    minijinja::context! { username => &user.username, is_admin => user.is_admin }
+}
+
 /// The signed-in user, if any.
 pub struct MaybeUser(pub Option<CurrentUser>);
 

@@ -222,7 +222,7 @@ pub async fn confirm_sign_out(
         "sign_out.html",
         minijinja::context! {
             title => "Sign out",
-            current_user => minijinja::context! { username => user.user.username },
+            current_user => crate::web::session::nav(&user.user),
             csrf_token => csrf.token(),
         },
     )

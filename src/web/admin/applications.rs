@@ -371,7 +371,7 @@ pub async fn update(
     let audit = event(Action::ApplicationUpdated, &admin, &app, ip).with("trusted", form.trusted);
     state
         .store
-        .admin_update_application(app.id, &settings, form.trusted, &audit, state.clock.now())
+        .update_application(app.id, &settings, form.trusted, &audit, state.clock.now())
         .await?;
     let fresh = find(&state, &id).await?;
     let m = Messages {

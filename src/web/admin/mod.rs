@@ -86,9 +86,7 @@ impl Admin {
 }
 
 /// The layout's `current_user`: the name in the nav and the Admin link.
-fn nav(user: &User) -> minijinja::Value {
-    minijinja::context! { username => &user.username, is_admin => user.is_admin }
-}
+use crate::web::session::nav;
 
 /// The forms that carry nothing but the CSRF token (the buttons).
 #[derive(Deserialize)]

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::users::find;
 use super::{Admin, TokenForm};
-use crate::api::user_approval;
+use crate::accounts::approval;
 use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::user::{STATE_ACTIVE, STATE_BLOCKED, STATE_PENDING_APPROVAL, User};
 use crate::http::client_ip::ClientIp;
@@ -100,7 +100,7 @@ pub async fn act(
         }
         UserAction::Approve => {
             if user.state != STATE_PENDING_APPROVAL
-                || !user_approval::approve(&state, me, &user, ip).await?
+                || !approval::approve(&state, me, &user, ip).await?
             {
                 return Err(refused(format!("{name} is not pending approval.")));
             }
@@ -108,7 +108,7 @@ pub async fn act(
         }
         UserAction::Reject => {
             if user.state != STATE_PENDING_APPROVAL
-                || !user_approval::reject(&state, me, &user, ip).await?
+                || !approval::reject(&state, me, &user, ip).await?
             {
                 return Err(refused(format!("{name} is not pending approval.")));
             }
@@ -120,9 +120,14 @@ pub async fn act(
                     "{name} is not active: unblock or approve them first."
                 )));
             }
-            crate::accounts::links::send_password_reset(&state, &user, &ip.to_string())
-                .await
-                .map_err(|e| WebError::Internal(e.to_string()))?;
+            crate::accounts::links::send_password_reset(
+                &state,
+                &user,
+                &ip.to_string(),
+                Some(me.id),
+            )
+            .await
+            .map_err(|e| WebError::Internal(e.to_string()))?;
             tracing::info!(
                 user_id = user.id,
                 by = me.id,

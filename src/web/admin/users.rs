@@ -277,7 +277,13 @@ pub async fn create(
         "user created in the admin area"
     );
     // The account exists now whatever happens to the mail: say so, and how to send it again.
-    let notice = match accounts::links::send_password_reset(&state, &created, &ip.to_string()).await
+    let notice = match accounts::links::send_password_reset(
+        &state,
+        &created,
+        &ip.to_string(),
+        Some(admin.user().id),
+    )
+    .await
     {
         Ok(()) => "created",
         Err(e) => {
