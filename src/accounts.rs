@@ -42,6 +42,7 @@ pub enum AccountError {
     Mail(#[from] MailError),
 }
 
+pub mod approval;
 pub mod links;
 
 /// Validates and stores a new account, with `audit` (ids filled in once known). A username

@@ -442,7 +442,7 @@ async fn consent_page(
         "authorize.html",
         minijinja::context! {
             title => format!("Authorize {}", app.name),
-            current_user => minijinja::context! { username => &user.user.username },
+            current_user => crate::web::session::nav(&user.user),
             csrf_token => csrf.token(),
             app_name => &app.name,
             owner,

@@ -48,7 +48,7 @@ pub async fn list(
         "authorized_applications.html",
         minijinja::context! {
             title => "Authorized applications",
-            current_user => minijinja::context! { username => &user.user.username },
+            current_user => crate::web::session::nav(&user.user),
             csrf_token => csrf.token(),
             apps,
         },

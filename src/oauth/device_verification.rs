@@ -82,7 +82,7 @@ fn render(
 ) -> Result<Response, WebError> {
     let base = minijinja::context! {
         title => "Connect a device",
-        current_user => minijinja::context! { username => &user.user.username },
+        current_user => crate::web::session::nav(&user.user),
         csrf_token => csrf.token(),
     };
     let ctx = match page {

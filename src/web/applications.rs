@@ -256,7 +256,7 @@ async fn render_list(
         minijinja::context! {
             title => scope.title(),
             base => scope.base_html(),
-            current_user => crate::web::session::nav(&user),
+            current_user => crate::web::session::nav(user),
             csrf_token => csrf.token(),
             applications => own.iter().map(app_view).collect::<Vec<_>>(),
             instance_applications => instance.map(|l| l.iter().map(app_view).collect::<Vec<_>>()),
@@ -292,7 +292,7 @@ fn render_application(
         minijinja::context! {
             title => format!("Application: {}", app.name),
             base => scope.base_html(),
-            current_user => crate::web::session::nav(&user),
+            current_user => crate::web::session::nav(user),
             csrf_token => csrf.token(),
             app => app_view(app),
             secret => m.secret.map(SecretString::expose),

@@ -156,7 +156,7 @@ async fn render(
         "personal_access_tokens.html",
         minijinja::context! {
             title => "Personal access tokens",
-            current_user => crate::web::session::nav(&user),
+            current_user => crate::web::session::nav(user),
             csrf_token => csrf.token(),
             new_token => m.new_token.map(SecretString::expose),
             form => minijinja::Value::from(minijinja::value::Serde(form)),

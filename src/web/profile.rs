@@ -88,7 +88,7 @@ fn render(
         "profile.html",
         minijinja::context! {
             title => "Profile",
-            current_user => crate::web::session::nav(&user),
+            current_user => crate::web::session::nav(user),
             csrf_token => csrf.token(),
             user => minijinja::context! {
                 username => &user.username,
@@ -223,7 +223,7 @@ fn render_password_page(
         "user_password.html",
         minijinja::context! {
             title => "Password",
-            current_user => crate::web::session::nav(&user),
+            current_user => crate::web::session::nav(user),
             csrf_token => csrf.token(),
             notice,
             errors => errors.to_vec(),

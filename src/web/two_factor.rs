@@ -108,7 +108,7 @@ async fn render(
         "two_factor.html",
         minijinja::context! {
             title => "Two-factor authentication",
-            current_user => crate::web::session::nav(&user),
+            current_user => crate::web::session::nav(user),
             csrf_token => csrf.token(),
             enabled,
             unused_recovery_codes => unused,
