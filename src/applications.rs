@@ -13,15 +13,16 @@ use crate::domain::secret::{self, APPLICATION_SECRET_PREFIX, SecretString};
 use crate::store::{Store, StoreResult};
 
 /// Registers an application with a new client id and secret, owned by a user (their
-/// settings page), a group (its settings page) or the instance (`None`: the admin API).
-/// `trusted` skips the consent screen, so only administrators may set it.
+/// settings page), a group (its settings page) or the instance (`None`: the admin API and
+/// area), with `audit` ([`creation_event`]). `trusted` skips the consent screen, so only
+/// administrators may set it.
 pub async fn register_application(
     store: &Store,
     clock: &Clock,
     settings: &ApplicationSettings,
     trusted: bool,
     owner: impl Into<ApplicationOwner>,
-    author_id: Option<i64>,
+    audit: &AuditEvent,
 ) -> StoreResult<(Application, SecretString)> {
     let uid = secret::generate_client_id();
     let client_secret = secret::generate(APPLICATION_SECRET_PREFIX);
@@ -32,7 +33,7 @@ pub async fn register_application(
             settings,
             trusted,
             owner,
-            &AuditEvent::about_application(Action::ApplicationCreated, author_id, 0, "", ""),
+            audit,
             clock.now(),
         )
         .await?;
@@ -45,40 +46,27 @@ pub async fn renew_secret(
     store: &Store,
     clock: &Clock,
     app: &Application,
-    author_id: Option<i64>,
+    audit: &AuditEvent,
 ) -> StoreResult<SecretString> {
     let client_secret = secret::generate(APPLICATION_SECRET_PREFIX);
-    let audit = AuditEvent::about_application(
-        Action::ApplicationSecretRenewed,
-        author_id,
-        app.id,
-        &app.name,
-        &app.uid,
-    );
     store
         .set_application_secret(
             app.id,
             &secret::hash(client_secret.expose()),
-            &audit,
+            audit,
             clock.now(),
         )
         .await?;
     Ok(client_secret)
 }
 
-/// Deletes the application (its codes and tokens with it), recording who did.
-pub async fn delete(
-    store: &Store,
-    clock: &Clock,
-    app: &Application,
-    author_id: Option<i64>,
-) -> StoreResult<()> {
-    let audit = AuditEvent::about_application(
-        Action::ApplicationDeleted,
-        author_id,
-        app.id,
-        &app.name,
-        &app.uid,
-    );
-    store.delete_application(app.id, &audit, clock.now()).await
+/// The audit event of `action` on `app` by `author_id` (`None`: the client itself, or the
+/// command line), for the functions above.
+pub fn event(action: Action, author_id: Option<i64>, app: &Application) -> AuditEvent {
+    AuditEvent::about_application(action, author_id, app.id, &app.name, &app.uid)
+}
+
+/// The placeholder event of a new application, completed by the store once it exists.
+pub fn creation_event(author_id: Option<i64>) -> AuditEvent {
+    AuditEvent::about_application(Action::ApplicationCreated, author_id, 0, "", "")
 }

@@ -274,6 +274,10 @@ pub async fn purge_expired(state: &AppState) {
             store.purge_device_grants(now, OAUTH_RETENTION).await,
         ),
         (
+            "pushed authorization requests",
+            store.purge_pushed_requests(now - OAUTH_RETENTION).await,
+        ),
+        (
             "two-factor challenges",
             store.purge_two_factor_challenges(now).await,
         ),

@@ -79,6 +79,8 @@ pub struct Config {
     /// Dynamically registered clients that never got a code or a token are deleted this
     /// many days after registering (0: never).
     pub dynamic_client_purge_after_days: i64,
+    /// RFC 9126: every authorization request must be pushed to `/oauth/par` first.
+    pub require_par: bool,
     /// Mail, sign-up, mailed links and audit retention (`config::accounts`).
     pub accounts: AccountSettings,
 }
@@ -149,6 +151,7 @@ struct FileConfig {
     outbound_ca_file: Option<String>,
     dynamic_client_registration: Option<bool>,
     dynamic_client_purge_after_days: Option<i64>,
+    require_par: Option<bool>,
     smtp_url: Option<String>,
     smtp_password: Option<String>,
     mail_from: Option<String>,
@@ -412,6 +415,7 @@ impl Config {
                     0,
                 )?
                 .unwrap_or(30),
+            require_par: src.flag("require_par", f.require_par)?,
             accounts,
         })
     }

@@ -14,16 +14,19 @@ use super::error::ApiError;
 use super::input::{ApiInput, NoParams, parse_query};
 use super::pagination::Page;
 use crate::applications;
+use crate::domain::application::ApplicationSettings;
 use crate::domain::application::{Application, validate_settings};
+use crate::domain::audit::Action;
 use crate::domain::scope::access;
 use crate::state::AppState;
 use crate::store::StoreError;
 
 const NOT_FOUND: &str = "404 Application Not Found";
 
-/// `POST /applications` fields: GitLab's, plus Doorward's `trusted` and `require_pkce`, and
-/// the Back-Channel Logout registration (`backchannel_logout_uri`,
-/// `backchannel_logout_session_required`, as in RFC 7591 metadata).
+/// `POST /applications` fields: GitLab's, plus Doorward's `trusted` and `require_pkce`,
+/// RFC 9126 §6's `require_pushed_authorization_requests`, and the Back-Channel Logout
+/// registration (`backchannel_logout_uri`, `backchannel_logout_session_required`, as in
+/// RFC 7591 metadata).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApplication {
@@ -35,6 +38,7 @@ pub struct CreateApplication {
     confidential: Option<bool>,
     trusted: Option<bool>,
     require_pkce: Option<bool>,
+    require_pushed_authorization_requests: Option<bool>,
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: Option<bool>,
 }
@@ -76,13 +80,17 @@ pub async fn create(
         )
     })
     .map_err(ApiError::Validation)?;
+    let settings = ApplicationSettings {
+        require_par: input.require_pushed_authorization_requests.unwrap_or(false),
+        ..settings
+    };
     let (app, client_secret) = applications::register_application(
         &state.store,
         &state.clock,
         &settings,
         input.trusted.unwrap_or(false),
         None,
-        Some(caller.user.id),
+        &applications::creation_event(Some(caller.user.id)),
     )
     .await?;
     tracing::info!(
@@ -160,7 +168,10 @@ pub async fn delete(
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
     let app = instance_application(&state, &id).await?;
-    applications::delete(&state.store, &state.clock, &app, Some(caller.user.id))
+    let audit = applications::event(Action::ApplicationDeleted, Some(caller.user.id), &app);
+    state
+        .store
+        .delete_application(app.id, &audit, state.clock.now())
         .await
         .map_err(gone)?;
     tracing::info!(
@@ -182,10 +193,14 @@ pub async fn renew_secret(
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
     let app = instance_application(&state, &id).await?;
-    let client_secret =
-        applications::renew_secret(&state.store, &state.clock, &app, Some(caller.user.id))
-            .await
-            .map_err(gone)?;
+    let client_secret = applications::renew_secret(
+        &state.store,
+        &state.clock,
+        &app,
+        &applications::event(Action::ApplicationSecretRenewed, Some(caller.user.id), &app),
+    )
+    .await
+    .map_err(gone)?;
     tracing::info!(
         application_id = app.id,
         by = caller.user.id,

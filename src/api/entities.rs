@@ -194,8 +194,9 @@ pub fn user_admin<'a>(u: &'a User, base_url: &str) -> UserEntity<'a> {
     }
 }
 
-/// `Application`: GitLab's five keys, plus Doorward's `trusted`, `require_pkce` and
-/// `scopes` (space-separated, as registered). Never the secret.
+/// `Application`: GitLab's five keys, plus Doorward's `trusted`, `require_pkce`,
+/// `require_pushed_authorization_requests` and `scopes` (space-separated, as registered).
+/// Never the secret.
 pub fn application(a: &Application) -> Value {
     json!({
         "id": a.id,
@@ -205,6 +206,7 @@ pub fn application(a: &Application) -> Value {
         "confidential": a.confidential,
         "trusted": a.trusted,
         "require_pkce": a.require_pkce,
+        "require_pushed_authorization_requests": a.require_par,
         "scopes": a.scopes,
         "backchannel_logout_uri": a.backchannel_logout_uri,
         "backchannel_logout_session_required": a.backchannel_logout_session_required,

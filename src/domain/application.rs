@@ -19,6 +19,8 @@ pub struct Application {
     pub confidential: bool,
     pub trusted: bool,
     pub require_pkce: bool,
+    /// RFC 9126 §6 `require_pushed_authorization_requests`: only pushed requests.
+    pub require_par: bool,
     /// The user who registered it; `None` for group and instance-wide applications.
     pub owner_id: Option<i64>,
     /// The group that owns it (GitLab's group applications), managed by its Owners.
@@ -111,6 +113,8 @@ pub struct ApplicationSettings {
     pub scopes: ScopeSet,
     pub confidential: bool,
     pub require_pkce: bool,
+    /// RFC 9126 §6; `false` from [`validate_settings`], set by the callers that offer it.
+    pub require_par: bool,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
 }
@@ -212,6 +216,7 @@ pub fn validate_settings(
         scopes,
         confidential,
         require_pkce,
+        require_par: false,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
     })

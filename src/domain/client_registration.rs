@@ -58,6 +58,8 @@ pub struct ClientMetadata {
     pub client_name: Option<String>,
     /// The registered scopes (all of [`REGISTRABLE_SCOPES`] when none were named).
     pub scopes: ScopeSet,
+    /// RFC 9126 §6 `require_pushed_authorization_requests` (default false).
+    pub require_par: bool,
 }
 
 /// RFC 7591 §3.2.2: a refused registration.
@@ -184,11 +186,21 @@ pub fn parse(body: &Value) -> Result<ClientMetadata, RegistrationError> {
             Some(name.to_string())
         }
     };
+    let require_par = match m.get("require_pushed_authorization_requests") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(RegistrationError::metadata(
+                "require_pushed_authorization_requests must be a boolean.",
+            ));
+        }
+    };
     Ok(ClientMetadata {
         redirect_uris: unique,
         token_endpoint_auth_method,
         client_name,
         scopes,
+        require_par,
     })
 }
 

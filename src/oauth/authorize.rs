@@ -13,6 +13,7 @@ use super::authorization_request::{
 use super::consent;
 use super::error::{ErrorCode, OAuthError};
 use super::issue::{Issuance, Write, issue};
+use super::par;
 use super::params::Params;
 use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::redirect_uri::csp_source;
@@ -39,10 +40,19 @@ pub async fn show(
         Ok(p) => p,
         Err(e) => return error_page(&state, e),
     };
+    // RFC 9126 §4: a request_uri stands for the whole pushed request.
+    let (params, pushed) = match par::resolve(&state, params).await {
+        Ok(resolved) => resolved,
+        Err(e) => return error_page(&state, e),
+    };
     let request = match authorization_request::validate(&state, &params).await {
         Ok(r) => r,
         Err(e) => return refuse(&state, e),
     };
+    if let Err(e) = par::check_required(&state, &request, pushed.as_ref()) {
+        return redirect_error_for(&state, &request, &e);
+    }
+    let pushed = pushed.as_ref();
     // OpenID Connect Core §3.1.2.1: prompt, max_age, login_hint.
     let oidc = match prompt::parse(&params) {
         Ok(o) => o,
@@ -92,7 +102,7 @@ pub async fn show(
     // Core §3.1.2.1: prompt=consent asks even where GitLab would skip the page. A client
     // nobody vetted (dynamic registration) is asked about every time (issue 13).
     if (trusted || previously) && !oidc.consent && !app.is_dynamic() {
-        return approve(&state, &request, &user).await;
+        return approve(&state, &request, &user, pushed).await;
     }
     // Core §3.1.2.6: consent_required when consent would need a page.
     if oidc.none {
@@ -102,7 +112,7 @@ pub async fn show(
             &OAuthError::new(ErrorCode::ConsentRequired),
         );
     }
-    consent_page(&state, &request, &user, &csrf).await
+    consent_page(&state, &request, &user, &csrf, pushed).await
 }
 
 /// `POST /oauth/authorize`: the consent form's Authorize or Deny button.
@@ -164,10 +174,18 @@ async fn read_form(req: axum::extract::Request, state: &AppState) -> Result<Para
 async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: bool) -> Response {
     // The form repeats the request; it is validated again, and must be exactly the request
     // the page was rendered for, in this session (`consent`): an edited field gives no code.
-    let request = match authorization_request::validate(state, params).await {
+    // The form of a pushed request carries its request_uri, which stands for it again.
+    let (request_params, pushed) = match par::resolve(state, params.clone()).await {
+        Ok(resolved) => resolved,
+        Err(e) => return error_page(state, e),
+    };
+    let request = match authorization_request::validate(state, &request_params).await {
         Ok(r) => r,
         Err(e) => return refuse(state, e),
     };
+    if let Err(e) = par::check_required(state, &request, pushed.as_ref()) {
+        return redirect_error_for(state, &request, &e);
+    }
     // CVE-2020-13300: a decision counts only for the request that was shown.
     if !consent::verify(
         &state.consent_key[..],
@@ -196,7 +214,7 @@ async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: boo
             &error,
         );
     }
-    let response = approve(state, &request, user).await;
+    let response = approve(state, &request, user, pushed.as_ref()).await;
     // The user's own decision on the consent page (not a silent approval of a trusted or
     // already-authorized application) is what the audit log keeps.
     let app = &request.application;
@@ -220,7 +238,30 @@ async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: boo
 
 /// Issues a code (or, for the implicit grant, a token) and sends the browser back to the
 /// client with it.
-async fn approve(state: &AppState, request: &AuthorizationRequest, user: &CurrentUser) -> Response {
+async fn approve(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    user: &CurrentUser,
+    pushed: Option<&par::Pushed>,
+) -> Response {
+    // RFC 9126 §4: a pushed request gives one code (or token); spent here, first.
+    if let Some(pushed) = pushed {
+        match state
+            .store
+            .spend_pushed_request(pushed.id, state.clock.now())
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return error_page(
+                    state,
+                    OAuthError::new(ErrorCode::InvalidRequestUri)
+                        .detail("request_uri already used"),
+                );
+            }
+            Err(e) => return error_page(state, e.into()),
+        }
+    }
     if request.response_type == ResponseType::Token {
         return approve_implicit(state, request, user).await;
     }
@@ -407,6 +448,7 @@ async fn consent_page(
     request: &AuthorizationRequest,
     user: &CurrentUser,
     csrf: &Csrf,
+    pushed: Option<&par::Pushed>,
 ) -> Response {
     let app = &request.application;
     let owner = match (app.owner_id, app.group_id) {
@@ -462,6 +504,8 @@ async fn consent_page(
                 code_challenge => challenge,
                 code_challenge_method => method,
                 nonce => request.nonce.as_deref(),
+                // RFC 9126: the pushed request's handle, which the form's answer runs again.
+                request_uri => pushed.map(|p| p.request_uri.as_str()),
                 consent_binding => consent::bind(&state.consent_key[..], &user.session_hash, request, state.clock.now()),
             },
         },

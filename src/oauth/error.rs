@@ -7,7 +7,8 @@ use std::borrow::Cow;
 use crate::store::StoreError;
 
 /// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8628 §3.5 and OpenID
-/// Connect Core §3.1.2.6, and RFC 8707 §2's `invalid_target`.
+/// Connect Core §3.1.2.6, RFC 8707 §2's `invalid_target`, and RFC 9126 §4's
+/// `invalid_request_uri` (registered by OpenID Connect Core §3.1.2.6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -19,6 +20,7 @@ pub enum ErrorCode {
     UnsupportedTokenType,
     InvalidScope,
     InvalidTarget,
+    InvalidRequestUri,
     AccessDenied,
     ServerError,
     TemporarilyUnavailable,
@@ -42,6 +44,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidTarget => "invalid_target",
+            ErrorCode::InvalidRequestUri => "invalid_request_uri",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
@@ -80,6 +83,9 @@ impl ErrorCode {
             }
             ErrorCode::InvalidScope => "The requested scope is invalid, unknown, or malformed.",
             ErrorCode::InvalidTarget => "The requested resource is invalid, unknown, or malformed.",
+            ErrorCode::InvalidRequestUri => {
+                "The request_uri is invalid, expired, already used, or was pushed by another client."
+            }
             ErrorCode::AccessDenied => {
                 "The resource owner or authorization server denied the request."
             }

@@ -75,6 +75,7 @@ pub async fn application_for_authorization(
         scopes,
         confidential: false,
         require_pkce: true,
+        require_par: false,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
     };

@@ -16,6 +16,7 @@ pub mod grants;
 pub mod introspect;
 pub mod issue;
 pub mod metadata_document_clients;
+pub mod par;
 pub mod params;
 pub mod protected_resource;
 pub mod registration;
@@ -71,6 +72,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .max_age(std::time::Duration::from_secs(3600));
     let client_endpoints = Router::new()
         .route("/oauth/token", post(token::token))
+        .route("/oauth/par", post(par::push))
         .route("/oauth/token/info", get(token_info::show))
         .route("/oauth/revoke", post(revoke::revoke))
         .layer(cors);

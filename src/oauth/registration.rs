@@ -184,7 +184,12 @@ pub async fn delete(
         Ok(app) => app,
         Err(res) => return res,
     };
-    if let Err(e) = applications::delete(&state.store, &state.clock, &app, None).await {
+    let audit = applications::event(Action::ApplicationDeleted, None, &app);
+    if let Err(e) = state
+        .store
+        .delete_application(app.id, &audit, state.clock.now())
+        .await
+    {
         return store_error(e);
     }
     tracing::info!(application_id = app.id, client_id = %app.uid, "dynamic client deleted by itself");
@@ -276,6 +281,7 @@ fn settings(m: &ClientMetadata) -> ApplicationSettings {
         // The MCP authorization spec requires PKCE of every client; so does Doorward of
         // every client nobody vetted.
         require_pkce: true,
+        require_par: m.require_par,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
     }
@@ -302,6 +308,10 @@ fn client_information(state: &AppState, app: &Application) -> Map<String, Value>
     info.insert("grant_types".into(), json!(GRANT_TYPES));
     info.insert("response_types".into(), json!(["code"]));
     info.insert("scope".into(), json!(app.scopes.to_string()));
+    info.insert(
+        "require_pushed_authorization_requests".into(),
+        json!(app.require_par),
+    );
     info.insert(
         "registration_client_uri".into(),
         json!(format!("{base}/oauth/register/{}", app.uid)),

@@ -79,6 +79,9 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
         "revocation_endpoint": format!("{base}/oauth/revoke"),
         "introspection_endpoint": format!("{base}/oauth/introspect"),
         "device_authorization_endpoint": format!("{base}/oauth/authorize_device"),
+        // RFC 9126 §5.
+        "pushed_authorization_request_endpoint": format!("{base}/oauth/par"),
+        "require_pushed_authorization_requests": state.config.require_par,
         "jwks_uri": format!("{base}/oauth/discovery/keys"),
         "scopes_supported": scopes,
         "response_types_supported": response_types,

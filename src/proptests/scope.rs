@@ -39,6 +39,7 @@ fn application(scopes: &str) -> Application {
         confidential: true,
         trusted: false,
         require_pkce: false,
+        require_par: false,
         owner_id: None,
         group_id: None,
         backchannel_logout_uri: None,

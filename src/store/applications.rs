@@ -25,6 +25,7 @@ impl_from_row!(Application {
     confidential: bool,
     trusted: bool,
     require_pkce: bool,
+    require_par: bool,
     owner_id: Option<i64>,
     group_id: Option<i64>,
     backchannel_logout_uri: Option<String>,
@@ -39,7 +40,7 @@ impl_from_row!(Application {
 macro_rules! application_columns {
     () => {
         "id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
-         owner_id, group_id, backchannel_logout_uri, backchannel_logout_session_required, \
+         require_par, owner_id, group_id, backchannel_logout_uri, backchannel_logout_session_required, \
          registration_token_hash, token_endpoint_auth_method, created_at, updated_at"
     };
 }
@@ -113,8 +114,8 @@ impl Store {
             "INSERT INTO oauth_applications \
              (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, \
               backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at, \
-              registration_token_hash, token_endpoint_auth_method) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $11, $11, $14, $15) RETURNING ",
+              registration_token_hash, token_endpoint_auth_method, require_par) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $11, $11, $14, $15, $16) RETURNING ",
             application_columns!()
         );
         let (owner_id, group_id) = owner.columns();
@@ -136,6 +137,7 @@ impl Store {
             .bind(settings.backchannel_logout_session_required)
             .bind(registration.map(|r| &r.token_hash[..]))
             .bind(registration.map(|r| r.token_endpoint_auth_method))
+            .bind(settings.require_par)
             .fetch_one(&mut *tx)
             .await?;
             let event = audit.clone().about_new_application(app.id, &app.name, &app.uid);
@@ -228,7 +230,7 @@ impl Store {
     ) -> StoreResult<()> {
         const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
              confidential = $5, trusted = $6, require_pkce = $7, updated_at = $8, backchannel_logout_uri = $9, \
-             backchannel_logout_session_required = $10 WHERE id = $1";
+             backchannel_logout_session_required = $10, require_par = $11 WHERE id = $1";
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
             let done = sqlx::query(SQL)
@@ -242,6 +244,7 @@ impl Store {
                 .bind(now)
                 .bind(&settings.backchannel_logout_uri)
                 .bind(settings.backchannel_logout_session_required)
+                .bind(settings.require_par)
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {
@@ -263,7 +266,7 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
-             confidential = $5, token_endpoint_auth_method = $6, updated_at = $7 \
+             confidential = $5, token_endpoint_auth_method = $6, updated_at = $7, require_par = $8 \
              WHERE id = $1 AND registration_token_hash IS NOT NULL";
         let done = on_pool!(self, p => sqlx::query(SQL)
             .bind(id)
@@ -273,6 +276,7 @@ impl Store {
             .bind(settings.confidential)
             .bind(token_endpoint_auth_method)
             .bind(now)
+            .bind(settings.require_par)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

@@ -92,6 +92,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0014_accounts.sql"),
         include_str!("../../migrations/postgres/0014_accounts.sql"),
     ),
+    (
+        15,
+        "pushed_authorization_requests",
+        include_str!("../../migrations/sqlite/0015_pushed_authorization_requests.sql"),
+        include_str!("../../migrations/postgres/0015_pushed_authorization_requests.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -20,6 +20,7 @@ mod invalidations;
 pub mod mail_queue;
 mod migrations;
 pub mod personal_access_tokens;
+pub mod pushed_requests;
 pub mod row_counts;
 pub mod rows;
 pub mod sessions;

@@ -7,144 +7,23 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
+use super::application_form::ApplicationForm;
 use super::csrf::Csrf;
 use super::form::{WebForm, WebFormPairs};
 use super::session::CurrentUser;
 use super::{WebError, page_with_status};
 use crate::applications;
-use crate::domain::application::{
-    Application, ApplicationOwner, ApplicationSettings, validate_settings,
-};
+use crate::domain::application::{Application, ApplicationOwner};
 use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::clock::human;
 use crate::domain::group::Group;
 use crate::domain::secret::SecretString;
-use crate::domain::user::{FieldErrors, User};
+use crate::domain::user::User;
 use crate::state::AppState;
 
 pub const LIST_PATH: &str = "/-/user_settings/applications";
-
-/// The registration form as posted. Scopes arrive as a checkbox group, one `scopes[]` pair
-/// per ticked box, so this form is read from raw pairs rather than through `WebForm`.
-#[derive(Serialize)]
-struct ApplicationForm {
-    #[serde(skip)]
-    authenticity_token: String,
-    name: String,
-    redirect_uri: String,
-    scopes: Vec<String>,
-    confidential: bool,
-    require_pkce: bool,
-    trusted: bool,
-    backchannel_logout_uri: String,
-    backchannel_logout_session_required: bool,
-}
-
-impl ApplicationForm {
-    /// The empty form: confidential, as most applications run on a server.
-    fn blank() -> ApplicationForm {
-        ApplicationForm {
-            authenticity_token: String::new(),
-            name: String::new(),
-            redirect_uri: String::new(),
-            scopes: Vec::new(),
-            confidential: true,
-            require_pkce: false,
-            trusted: false,
-            backchannel_logout_uri: String::new(),
-            backchannel_logout_session_required: false,
-        }
-    }
-
-    fn of(app: &Application) -> ApplicationForm {
-        ApplicationForm {
-            authenticity_token: String::new(),
-            name: app.name.clone(),
-            redirect_uri: app.redirect_uri.clone(),
-            scopes: app.scopes.names().into_iter().map(str::to_string).collect(),
-            confidential: app.confidential,
-            require_pkce: app.require_pkce,
-            trusted: app.trusted,
-            backchannel_logout_uri: app.backchannel_logout_uri.clone().unwrap_or_default(),
-            backchannel_logout_session_required: app.backchannel_logout_session_required,
-        }
-    }
-
-    /// Reads the posted pairs as strictly as `WebForm` does: unknown or repeated fields are
-    /// refused, except the scope checkboxes (`scopes[]`, or `scopes` from hand-written
-    /// clients). An unticked checkbox is simply absent.
-    fn from_pairs(pairs: Vec<(String, String)>) -> Result<ApplicationForm, WebError> {
-        let mut form = ApplicationForm {
-            confidential: false,
-            ..ApplicationForm::blank()
-        };
-        let mut seen: Vec<String> = Vec::new();
-        for (key, value) in pairs {
-            if key == "scopes[]" || key == "scopes" {
-                form.scopes.push(value);
-                continue;
-            }
-            if seen.contains(&key) {
-                return Err(unreadable(format!("duplicate field `{key}`")));
-            }
-            match key.as_str() {
-                "authenticity_token" => form.authenticity_token = value,
-                "name" => form.name = value,
-                "redirect_uri" => form.redirect_uri = value,
-                "confidential" => form.confidential = checkbox(&key, &value)?,
-                "require_pkce" => form.require_pkce = checkbox(&key, &value)?,
-                "trusted" => form.trusted = checkbox(&key, &value)?,
-                "backchannel_logout_uri" => form.backchannel_logout_uri = value,
-                "backchannel_logout_session_required" => {
-                    form.backchannel_logout_session_required = checkbox(&key, &value)?
-                }
-                _ => return Err(unreadable(format!("unknown field `{key}`"))),
-            }
-            seen.push(key);
-        }
-        Ok(form)
-    }
-
-    /// Validates the form for `user`. Only administrators may mark an application trusted,
-    /// because a trusted application gets tokens without asking the user.
-    fn settings(&self, state: &AppState, user: &User) -> Result<ApplicationSettings, FieldErrors> {
-        let checked = validate_settings(
-            &self.name,
-            &self.redirect_uri,
-            &self.scopes.join(" "),
-            self.confidential,
-            self.require_pkce,
-            state.config.allow_http_redirect_uris,
-        )
-        .and_then(|s| {
-            s.with_backchannel_logout(
-                &self.backchannel_logout_uri,
-                self.backchannel_logout_session_required,
-                state.config.backchannel_logout_allow_loopback,
-            )
-        });
-        if self.trusted && !user.is_admin {
-            let mut errors = checked.err().unwrap_or_default();
-            errors.add("trusted", "can be set only by an administrator");
-            return Err(errors);
-        }
-        checked
-    }
-}
-
-fn checkbox(key: &str, value: &str) -> Result<bool, WebError> {
-    match value {
-        "1" | "on" | "true" => Ok(true),
-        "0" | "off" | "false" => Ok(false),
-        _ => Err(unreadable(format!("`{key}` must be 1 or 0"))),
-    }
-}
-
-fn unreadable(detail: String) -> WebError {
-    WebError::BadRequest(format!("The form could not be read ({detail})."))
-}
 
 /// The forms that carry nothing but the CSRF token (renew, delete).
 #[derive(Deserialize)]
@@ -168,6 +47,7 @@ fn app_view(app: &Application) -> minijinja::Value {
         confidential => app.confidential,
         trusted => app.trusted,
         require_pkce => app.require_pkce,
+        require_par => app.require_par,
         backchannel_logout_uri => &app.backchannel_logout_uri,
         instance_wide => app.is_instance_wide(),
         created_at => human(app.created_at),
@@ -362,7 +242,7 @@ pub async fn create_in(
     let form = ApplicationForm::from_pairs(pairs)?;
     csrf.verify(&form.authenticity_token)?;
     let user = scope.user();
-    let settings = match form.settings(state, user) {
+    let settings = match form.settings(state, user.is_admin) {
         Ok(s) => s,
         Err(errors) => {
             let page = render_list(state, csrf, scope, &form, errors.sentences(), None).await;
@@ -375,7 +255,7 @@ pub async fn create_in(
         &settings,
         form.trusted,
         scope.owner(),
-        Some(user.id),
+        &applications::creation_event(Some(user.id)),
     )
     .await?;
     tracing::info!(application_id = app.id, by = user.id, owner = ?scope.owner(), "application created");
@@ -411,7 +291,7 @@ pub async fn update_in(
     csrf.verify(&form.authenticity_token)?;
     let user = scope.user();
     let app = managed_application(state, scope, id).await?;
-    let settings = match form.settings(state, user) {
+    let settings = match form.settings(state, user.is_admin) {
         Ok(s) => s,
         Err(errors) => {
             let m = Messages {
@@ -462,9 +342,13 @@ pub async fn renew_secret_in(
 ) -> Result<Response, WebError> {
     csrf.verify(authenticity_token)?;
     let app = managed_application(state, scope, id).await?;
-    let author = Some(scope.user().id);
+    let audit = applications::event(
+        Action::ApplicationSecretRenewed,
+        Some(scope.user().id),
+        &app,
+    );
     let client_secret =
-        applications::renew_secret(&state.store, &state.clock, &app, author).await?;
+        applications::renew_secret(&state.store, &state.clock, &app, &audit).await?;
     tracing::info!(
         application_id = app.id,
         by = scope.user().id,
@@ -489,7 +373,11 @@ pub async fn delete_in(
 ) -> Result<Response, WebError> {
     csrf.verify(authenticity_token)?;
     let app = managed_application(state, scope, id).await?;
-    applications::delete(&state.store, &state.clock, &app, Some(scope.user().id)).await?;
+    let audit = applications::event(Action::ApplicationDeleted, Some(scope.user().id), &app);
+    state
+        .store
+        .delete_application(app.id, &audit, state.clock.now())
+        .await?;
     tracing::info!(
         application_id = app.id,
         by = scope.user().id,

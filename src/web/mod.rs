@@ -3,6 +3,7 @@
 
 pub mod active_sessions;
 pub mod admin;
+pub mod application_form;
 pub mod applications;
 pub mod confirmation;
 pub mod csrf;

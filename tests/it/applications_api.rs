@@ -64,7 +64,7 @@ async fn user_application(app: &TestApp, username: &str) -> i64 {
         &settings,
         false,
         Some(owner.id),
-        None,
+        &crate::support::test_audit(),
     )
     .await
     .unwrap();

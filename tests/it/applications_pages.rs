@@ -68,7 +68,7 @@ async fn registered(app: &TestApp, owner_id: Option<i64>, name: &str) -> i64 {
         &settings,
         false,
         owner_id,
-        None,
+        &crate::support::test_audit(),
     )
     .await
     .unwrap();

@@ -32,6 +32,7 @@ mod oauth_grants;
 mod oidc;
 mod oidc_sessions;
 mod outside_review;
+mod par;
 mod password_pool;
 mod personal_access_tokens;
 mod personal_access_tokens_api;

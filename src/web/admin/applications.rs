@@ -6,113 +6,21 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Serialize;
 
 use super::{Admin, PER_PAGE, TokenForm, nav, page_number, pager, param, query_pairs};
-use crate::domain::application::{
-    Application, ApplicationOwner, ApplicationSettings, validate_settings,
-};
+use crate::applications;
+use crate::domain::application::{Application, ApplicationOwner};
 use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::clock::human;
-use crate::domain::secret::{self, APPLICATION_SECRET_PREFIX, SecretString};
-use crate::domain::user::FieldErrors;
+use crate::domain::secret::SecretString;
 use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
+use crate::web::application_form::ApplicationForm;
 use crate::web::csrf::Csrf;
 use crate::web::form::{WebForm, WebFormPairs};
 use crate::web::{WebError, page_with_status};
 
 const BASE: &str = "/admin/applications";
-
-/// The form of `application_form.html`. Scopes arrive as a checkbox group (one `scopes[]`
-/// pair per ticked box), so it is read from raw pairs, as strictly as `WebForm` reads.
-#[derive(Serialize, Default)]
-struct AppForm {
-    #[serde(skip)]
-    authenticity_token: String,
-    name: String,
-    redirect_uri: String,
-    #[serde(skip)]
-    scopes: Vec<String>,
-    confidential: bool,
-    require_pkce: bool,
-    trusted: bool,
-    backchannel_logout_uri: String,
-    backchannel_logout_session_required: bool,
-}
-
-impl AppForm {
-    fn of(app: &Application) -> AppForm {
-        AppForm {
-            authenticity_token: String::new(),
-            name: app.name.clone(),
-            redirect_uri: app.redirect_uri.clone(),
-            scopes: app.scopes.names().into_iter().map(str::to_string).collect(),
-            confidential: app.confidential,
-            require_pkce: app.require_pkce,
-            trusted: app.trusted,
-            backchannel_logout_uri: app.backchannel_logout_uri.clone().unwrap_or_default(),
-            backchannel_logout_session_required: app.backchannel_logout_session_required,
-        }
-    }
-
-    fn from_pairs(pairs: Vec<(String, String)>) -> Result<AppForm, WebError> {
-        let unreadable =
-            |d: String| WebError::BadRequest(format!("The form could not be read ({d})."));
-        let checkbox = |key: &str, value: &str| match value {
-            "1" | "on" | "true" => Ok(true),
-            "0" | "off" | "false" => Ok(false),
-            _ => Err(unreadable(format!("`{key}` must be 1 or 0"))),
-        };
-        let mut form = AppForm::default();
-        let mut seen: Vec<String> = Vec::new();
-        for (key, value) in pairs {
-            if value.contains('\0') {
-                return Err(unreadable(format!("`{key}` contains a NUL character")));
-            }
-            if key == "scopes[]" || key == "scopes" {
-                form.scopes.push(value);
-                continue;
-            }
-            if seen.contains(&key) {
-                return Err(unreadable(format!("duplicate field `{key}`")));
-            }
-            match key.as_str() {
-                "authenticity_token" => form.authenticity_token = value,
-                "name" => form.name = value,
-                "redirect_uri" => form.redirect_uri = value,
-                "confidential" => form.confidential = checkbox(&key, &value)?,
-                "require_pkce" => form.require_pkce = checkbox(&key, &value)?,
-                "trusted" => form.trusted = checkbox(&key, &value)?,
-                "backchannel_logout_uri" => form.backchannel_logout_uri = value,
-                "backchannel_logout_session_required" => {
-                    form.backchannel_logout_session_required = checkbox(&key, &value)?
-                }
-                _ => return Err(unreadable(format!("unknown field `{key}`"))),
-            }
-            seen.push(key);
-        }
-        Ok(form)
-    }
-
-    fn settings(&self, state: &AppState) -> Result<ApplicationSettings, FieldErrors> {
-        validate_settings(
-            &self.name,
-            &self.redirect_uri,
-            &self.scopes.join(" "),
-            self.confidential,
-            self.require_pkce,
-            state.config.allow_http_redirect_uris,
-        )
-        .and_then(|s| {
-            s.with_backchannel_logout(
-                &self.backchannel_logout_uri,
-                self.backchannel_logout_session_required,
-                state.config.backchannel_logout_allow_loopback,
-            )
-        })
-    }
-}
 
 /// Who owns an application, for people, with a link when there is a page.
 fn owner_view(app: &Application, user: Option<&str>, group: Option<&str>) -> minijinja::Value {
@@ -135,6 +43,7 @@ fn app_view(app: &Application) -> minijinja::Value {
         confidential => app.confidential,
         trusted => app.trusted,
         require_pkce => app.require_pkce,
+        require_par => app.require_par,
         instance_wide => app.is_instance_wide(),
         created_at => human(app.created_at),
     }
@@ -184,7 +93,7 @@ fn render_new(
     state: &AppState,
     admin: &Admin,
     csrf: &Csrf,
-    form: &AppForm,
+    form: &ApplicationForm,
     errors: Vec<String>,
 ) -> Result<Response, WebError> {
     state.templates.render(
@@ -207,10 +116,7 @@ pub async fn new_form(
     admin: Admin,
     csrf: Csrf,
 ) -> Result<Response, WebError> {
-    let form = AppForm {
-        confidential: true,
-        ..AppForm::default()
-    };
+    let form = ApplicationForm::blank();
     render_new(&state, &admin, &csrf, &form, Vec::new())
 }
 
@@ -226,7 +132,7 @@ async fn render_application(
     admin: &Admin,
     csrf: &Csrf,
     app: &Application,
-    form: &AppForm,
+    form: &ApplicationForm,
     m: Messages<'_>,
 ) -> Result<Response, WebError> {
     let user = match app.owner_id {
@@ -284,8 +190,7 @@ fn require_instance_wide(app: &Application) -> Result<(), WebError> {
 }
 
 fn event(action: Action, admin: &Admin, app: &Application, ip: std::net::IpAddr) -> AuditEvent {
-    AuditEvent::about_application(action, Some(admin.user().id), app.id, &app.name, &app.uid)
-        .from_ip(ip.to_string())
+    applications::event(action, Some(admin.user().id), app).from_ip(ip.to_string())
 }
 
 /// `POST /admin/applications`: registers an instance-wide application and shows its secret.
@@ -296,40 +201,34 @@ pub async fn create(
     ClientIp(ip): ClientIp,
     WebFormPairs(pairs): WebFormPairs,
 ) -> Result<Response, WebError> {
-    let form = AppForm::from_pairs(pairs)?;
+    let form = ApplicationForm::from_pairs(pairs)?;
     csrf.verify(&form.authenticity_token)?;
-    let settings = match form.settings(&state) {
+    let settings = match form.settings(&state, true) {
         Ok(s) => s,
         Err(errors) => {
             let page = render_new(&state, &admin, &csrf, &form, errors.sentences());
             return Ok(page_with_status(StatusCode::UNPROCESSABLE_ENTITY, page));
         }
     };
-    let uid = secret::generate_client_id();
-    let client_secret = secret::generate(APPLICATION_SECRET_PREFIX);
     // The store fills in the new application's id, name and client id.
-    let audit =
-        AuditEvent::about_application(Action::ApplicationCreated, Some(admin.user().id), 0, "", "")
-            .from_ip(ip.to_string())
-            .with("trusted", form.trusted);
-    let app = state
-        .store
-        .create_application(
-            &uid,
-            &secret::hash(client_secret.expose()),
-            &settings,
-            form.trusted,
-            ApplicationOwner::Instance,
-            &audit,
-            state.clock.now(),
-        )
-        .await?;
+    let audit = applications::creation_event(Some(admin.user().id))
+        .from_ip(ip.to_string())
+        .with("trusted", form.trusted);
+    let (app, client_secret) = applications::register_application(
+        &state.store,
+        &state.clock,
+        &settings,
+        form.trusted,
+        ApplicationOwner::Instance,
+        &audit,
+    )
+    .await?;
     let m = Messages {
         secret: Some(&client_secret),
         notice: Some("The application was created."),
         ..Messages::default()
     };
-    render_application(&state, &admin, &csrf, &app, &AppForm::of(&app), m).await
+    render_application(&state, &admin, &csrf, &app, &ApplicationForm::of(&app), m).await
 }
 
 /// `GET /admin/applications/<id>`.
@@ -340,7 +239,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let app = find(&state, &id).await?;
-    let form = AppForm::of(&app);
+    let form = ApplicationForm::of(&app);
     render_application(&state, &admin, &csrf, &app, &form, Messages::default()).await
 }
 
@@ -353,11 +252,11 @@ pub async fn update(
     Path(id): Path<String>,
     WebFormPairs(pairs): WebFormPairs,
 ) -> Result<Response, WebError> {
-    let form = AppForm::from_pairs(pairs)?;
+    let form = ApplicationForm::from_pairs(pairs)?;
     csrf.verify(&form.authenticity_token)?;
     let app = find(&state, &id).await?;
     require_instance_wide(&app)?;
-    let settings = match form.settings(&state) {
+    let settings = match form.settings(&state, true) {
         Ok(s) => s,
         Err(errors) => {
             let m = Messages {
@@ -378,7 +277,15 @@ pub async fn update(
         notice: Some("The application was updated."),
         ..Messages::default()
     };
-    render_application(&state, &admin, &csrf, &fresh, &AppForm::of(&fresh), m).await
+    render_application(
+        &state,
+        &admin,
+        &csrf,
+        &fresh,
+        &ApplicationForm::of(&fresh),
+        m,
+    )
+    .await
 }
 
 /// `POST /admin/applications/<id>/renew_secret`: shows the new secret once; the old one
@@ -394,23 +301,15 @@ pub async fn renew_secret(
     csrf.verify(&form.authenticity_token)?;
     let app = find(&state, &id).await?;
     require_instance_wide(&app)?;
-    let client_secret = secret::generate(APPLICATION_SECRET_PREFIX);
     let audit = event(Action::ApplicationSecretRenewed, &admin, &app, ip);
-    state
-        .store
-        .set_application_secret(
-            app.id,
-            &secret::hash(client_secret.expose()),
-            &audit,
-            state.clock.now(),
-        )
-        .await?;
+    let client_secret =
+        applications::renew_secret(&state.store, &state.clock, &app, &audit).await?;
     let m = Messages {
         secret: Some(&client_secret),
         notice: Some("A new secret was generated. The previous secret no longer works."),
         ..Messages::default()
     };
-    render_application(&state, &admin, &csrf, &app, &AppForm::of(&app), m).await
+    render_application(&state, &admin, &csrf, &app, &ApplicationForm::of(&app), m).await
 }
 
 /// `POST /admin/applications/<id>/delete`: deletes any application with everything it was

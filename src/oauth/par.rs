@@ -1,0 +1,145 @@
+//! RFC 9126 pushed authorization requests: `POST /oauth/par` takes the authorization
+//! parameters straight from the client (authenticated as at the token endpoint), checks them
+//! as `/oauth/authorize` would, and answers with a one-time `request_uri` that
+//! `/oauth/authorize?client_id=…&request_uri=…` then runs. The browser never carries the
+//! parameters, so nobody on the way can read or change them.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::authorization_request::{self, AuthorizationRequest, AuthorizeError};
+use super::client_auth;
+use super::error::{ErrorCode, OAuthError};
+use super::params::{BodyParams, Params};
+use super::response::{TokenError, no_store};
+use crate::domain::secret;
+use crate::oidc::prompt;
+use crate::state::AppState;
+
+/// RFC 9126 §2.2: the `request_uri` is this URN and a random part.
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+/// Seconds a pushed request can be started (RFC 9126 §2.2: short; the code then has its
+/// own ten minutes). The request stays usable through sign-in and consent until its code is
+/// issued, however long those take once started: it is spent only by the code.
+pub const LIFETIME: i64 = 90;
+
+/// Longest random part accepted from a `request_uri` (ours are 43 characters).
+const MAX_HANDLE_LEN: usize = 128;
+
+/// `POST /oauth/par`: 201 with a new `request_uri` (RFC 9126 §2.2), or the token endpoint's
+/// error answers (§2.3): 401 `invalid_client`, 400 for a request `/oauth/authorize` would
+/// refuse.
+pub async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    BodyParams(mut params): BodyParams,
+) -> Result<Response, TokenError> {
+    params.reject_repeated()?;
+    // §2.1: the client authenticates as at the token endpoint; a public one names itself.
+    let client = client_auth::require(&state.store, &headers, &params).await?;
+    // §2.1: a pushed request cannot itself refer to a pushed request.
+    if params.get("request_uri").is_some() {
+        return Err(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "The request_uri parameter cannot be pushed.",
+        )
+        .into());
+    }
+    // §2.1: the client_id is the authenticated client's (Basic may stand for it).
+    params.set("client_id", &client.application.uid);
+    // §2.1: "the same checks as for an authorization request": client, redirect URI,
+    // response type, scopes, PKCE, resources, and the OpenID Connect prompt parameters.
+    let request = authorization_request::validate(&state, &params)
+        .await
+        .map_err(|e| match e {
+            AuthorizeError::Page(error) | AuthorizeError::Redirect { error, .. } => error,
+        })?;
+    if request.application.id != client.application.id {
+        return Err(OAuthError::new(ErrorCode::InvalidClient)
+            .detail("the authorization request names another client")
+            .into());
+    }
+    prompt::parse(&params)?;
+    let handle = secret::base64url(&secret::random_bytes::<32>());
+    let now = state.clock.now();
+    state
+        .store
+        .create_pushed_request(
+            &secret::hash(&handle),
+            client.application.id,
+            &params.to_form(),
+            now,
+            now + LIFETIME,
+        )
+        .await?;
+    tracing::info!(client_id = %client.application.uid, "authorization request pushed");
+    let body = json!({
+        "request_uri": format!("{REQUEST_URI_PREFIX}{handle}"),
+        "expires_in": LIFETIME,
+    });
+    Ok(no_store((StatusCode::CREATED, Json(body)).into_response()))
+}
+
+/// A pushed request being run at `/oauth/authorize`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pushed {
+    /// Its row, spent when its code is issued.
+    pub id: i64,
+    /// As the client sent it; the consent form carries it, not the parameters.
+    pub request_uri: String,
+}
+
+/// The parameters to run at `/oauth/authorize`: those pushed, when `params` names a
+/// `request_uri` (everything else sent beside it is ignored, RFC 9126 §4, but `client_id`
+/// must be the pushing client's), else `params` as they are. An unknown, expired, spent or
+/// foreign `request_uri` is `invalid_request_uri`, shown on our page: nothing about the
+/// request can be trusted enough to redirect.
+pub async fn resolve(
+    state: &AppState,
+    params: Params,
+) -> Result<(Params, Option<Pushed>), OAuthError> {
+    let Some(request_uri) = params.get("request_uri") else {
+        return Ok((params, None));
+    };
+    let invalid = || OAuthError::new(ErrorCode::InvalidRequestUri);
+    let handle = request_uri
+        .strip_prefix(REQUEST_URI_PREFIX)
+        .filter(|h| !h.is_empty() && h.len() <= MAX_HANDLE_LEN)
+        .ok_or_else(|| invalid().detail("not one of our request_uri values"))?;
+    let client_id = params.require("client_id")?;
+    let pushed = state
+        .store
+        .pushed_request(&secret::hash(handle), state.clock.now())
+        .await?
+        .ok_or_else(|| invalid().detail("unknown, expired or used request_uri"))?;
+    let stored = Params::from_form(pushed.params.as_bytes())?;
+    if stored.get("client_id") != Some(client_id) {
+        return Err(invalid().detail("request_uri pushed by another client"));
+    }
+    let pushed = Pushed {
+        id: pushed.id,
+        request_uri: request_uri.to_string(),
+    };
+    Ok((stored, Some(pushed)))
+}
+
+/// Refuses a request that did not come pushed where pushing is required (the instance's
+/// `DOORWARD_REQUIRE_PAR`, RFC 9126 §5, or the client's
+/// `require_pushed_authorization_requests`, §6): `invalid_request`.
+pub fn check_required(
+    state: &AppState,
+    request: &AuthorizationRequest,
+    pushed: Option<&Pushed>,
+) -> Result<(), OAuthError> {
+    if pushed.is_none() && (state.config.require_par || request.application.require_par) {
+        return Err(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "Pushed authorization requests are required: push the request to the pushed_authorization_request_endpoint first.",
+        )
+        .detail(format!("plain request by {}", request.application.uid)));
+    }
+    Ok(())
+}
