@@ -1297,7 +1297,40 @@ async fn fixture(app: &TestApp) -> Fixture {
             ])
             // The client's `state` is echoed whatever its length.
             .lenient(&["state"]),
+        // Issue 12's account pages (src/web/mod.rs). Mailed links: a token that works is
+        // never in the sweep (it would be spent), so these start from unknown ones.
+        Route::new("GET", "/users/password/new", Page),
+        Route::new("POST", "/users/password", Page)
+            .fields(&[("authenticity_token", CSRF), ("login", "nobody-known")]),
+        Route::new("GET", "/users/password/edit", Page)
+            .fields(&[("reset_password_token", "unknown-token")]),
+        Route::new("POST", "/users/password/edit", Page).fields(&[
+            ("authenticity_token", CSRF),
+            ("reset_password_token", "unknown-token"),
+            ("password", "a-new-password-123"),
+            ("password_confirmation", "a-new-password-123"),
+        ]),
+        Route::new("GET", "/users/confirmation", Page)
+            .fields(&[("confirmation_token", "unknown-token")]),
+        Route::new("GET", "/users/confirmation/new", Page),
+        Route::new("POST", "/users/confirmation", Page).fields(&[
+            ("authenticity_token", CSRF),
+            ("email", "nobody@example.com"),
+        ]),
+        Route::new("GET", "/users/sign_up", Page),
+        Route::new("GET", "/-/user_settings/active_sessions", Page),
+        Route::new("GET", "/-/user_settings/password/edit", Page),
+        Route::new("GET", "/admin/users", Page).fields(&[("search_query", "root")]),
+        Route::new("GET", "/admin/audit_events", Page),
+        Route::new("GET", "/admin/applications", Page),
         // OAuth endpoints for clients (src/oauth/mod.rs, src/oidc/mod.rs).
+        Route::new("POST", "/oauth/par", Client).fields(&[
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "api"),
+            ("client_id", owned_uid),
+            ("client_secret", owned_secret),
+        ]),
         Route::new("POST", "/oauth/token", Client).fields(&[
             ("grant_type", "client_credentials"),
             ("scope", "api"),
