@@ -94,6 +94,7 @@ pub async fn list(
         search: search_term(q.search.as_deref())?,
         search_email: caller.user.is_admin,
         state: state_filter,
+        ..UserFilter::default()
     };
     let (users, total) = state
         .store

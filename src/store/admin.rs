@@ -1,5 +1,4 @@
-//! What only the admin area and the admin API read and write: the user list with its
-//! filters, approving and rejecting pending sign-ups, an administrator's edit of an
+//! What only the admin area and the admin API read and write: approving and rejecting pending sign-ups, an administrator's edit of an
 //! account, every application with its owner, an administrator's edit of an application,
 //! and the authors' usernames of a page of audit events. Every write records its audit
 //! event in its own transaction.
@@ -8,23 +7,10 @@ use std::collections::HashMap;
 
 use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
-use super::users::escape_like;
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::application::Application;
 use crate::domain::audit::AuditEvent;
-use crate::domain::user::{STATE_ACTIVE, STATE_PENDING_APPROVAL, User};
-
-/// Filters of the admin user list (`/admin/users`). `None` / `false` leaves a condition off.
-#[derive(Clone, Debug, Default)]
-pub struct AdminUserFilter {
-    /// Substring of username, name or email, case-insensitive.
-    pub search: Option<String>,
-    pub state: Option<&'static str>,
-    /// Administrators only.
-    pub admins: bool,
-    /// With (`Some(true)`) or without two-factor authentication.
-    pub two_factor: Option<bool>,
-}
+use crate::domain::user::{STATE_ACTIVE, STATE_PENDING_APPROVAL};
 
 /// An application with who owns it: a user's username, a group's full path, or neither
 /// (instance-wide, or registered dynamically).
@@ -54,60 +40,6 @@ impl_from_row!(IdName {
 });
 
 impl Store {
-    /// One page of users, newest first, and the total matching the filter.
-    pub async fn admin_list_users(
-        &self,
-        filter: &AdminUserFilter,
-        limit: i64,
-        offset: i64,
-    ) -> StoreResult<(Vec<User>, i64)> {
-        // Every filter is always bound; a NULL (or FALSE) parameter switches its condition
-        // off, so the statement text stays constant.
-        macro_rules! filtered {
-            ($select:literal, $tail:literal) => {
-                concat!(
-                    $select,
-                    " FROM users WHERE ($1 IS NULL OR lower(username) LIKE $1 ESCAPE '\\' \
-                          OR lower(name) LIKE $1 ESCAPE '\\' OR lower(email) LIKE $1 ESCAPE '\\') \
-                     AND ($2 IS NULL OR state = $2) \
-                     AND (NOT $3 OR is_admin) \
-                     AND ($4 IS NULL OR two_factor_enabled = $4)",
-                    $tail
-                )
-            };
-        }
-        const LIST: &str = filtered!(
-            "SELECT id, username, email, name, password_hash, is_admin, state, public_email, \
-             website_url, bio, location, organization, job_title, created_at, updated_at, \
-             last_sign_in_at, current_sign_in_at, two_factor_enabled, confirmed_at, unconfirmed_email",
-            " ORDER BY id DESC LIMIT $5 OFFSET $6"
-        );
-        const COUNT: &str = filtered!("SELECT COUNT(*)", "");
-        let search = filter
-            .search
-            .as_ref()
-            .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
-        on_pool!(self, read p => {
-            let users: Vec<User> = sqlx::query_as(LIST)
-                .bind(search.as_deref())
-                .bind(filter.state)
-                .bind(filter.admins)
-                .bind(filter.two_factor)
-                .bind(limit)
-                .bind(offset)
-                .fetch_all(p)
-                .await?;
-            let total: i64 = sqlx::query_scalar(COUNT)
-                .bind(search.as_deref())
-                .bind(filter.state)
-                .bind(filter.admins)
-                .bind(filter.two_factor)
-                .fetch_one(p)
-                .await?;
-            Ok((users, total))
-        })
-    }
-
     /// An administrator's edit of the name and the admin flag, recorded with `audit`.
     pub async fn admin_update_user(
         &self,

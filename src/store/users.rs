@@ -48,6 +48,12 @@ pub struct UserFilter {
     pub search: Option<String>,
     pub search_email: bool,
     pub state: Option<&'static str>,
+    /// Administrators only (the admin area's filter).
+    pub admins: bool,
+    /// With (`Some(true)`) or without two-factor authentication.
+    pub two_factor: Option<bool>,
+    /// Newest first (the admin area, as GitLab's), else oldest first (the API).
+    pub newest_first: bool,
 }
 
 impl Store {
@@ -144,7 +150,9 @@ impl Store {
                      AND ($2 IS NULL OR lower(username) LIKE $2 ESCAPE '\\' \
                           OR lower(name) LIKE $2 ESCAPE '\\' \
                           OR ($3 AND lower(email) LIKE $2 ESCAPE '\\')) \
-                     AND ($4 IS NULL OR state = $4)",
+                     AND ($4 IS NULL OR state = $4) \
+                     AND (NOT $5 OR is_admin) \
+                     AND ($6 IS NULL OR two_factor_enabled = $6)",
                     $tail
                 )
             };
@@ -153,7 +161,13 @@ impl Store {
             "SELECT id, username, email, name, password_hash, is_admin, state, public_email, \
              website_url, bio, location, organization, job_title, created_at, updated_at, \
              last_sign_in_at, current_sign_in_at, two_factor_enabled, confirmed_at, unconfirmed_email",
-            " ORDER BY id LIMIT $5 OFFSET $6"
+            " ORDER BY id LIMIT $7 OFFSET $8"
+        );
+        const NEWEST_FIRST: &str = filtered!(
+            "SELECT id, username, email, name, password_hash, is_admin, state, public_email, \
+             website_url, bio, location, organization, job_title, created_at, updated_at, \
+             last_sign_in_at, current_sign_in_at, two_factor_enabled, confirmed_at, unconfirmed_email",
+            " ORDER BY id DESC LIMIT $7 OFFSET $8"
         );
         const COUNT: &str = filtered!("SELECT COUNT(*)", "");
         let search = filter
@@ -161,11 +175,13 @@ impl Store {
             .as_ref()
             .map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
         on_pool!(self, read p => {
-            let users: Vec<User> = sqlx::query_as(LIST)
+            let users: Vec<User> = sqlx::query_as(if filter.newest_first { NEWEST_FIRST } else { LIST })
                 .bind(filter.username.as_deref())
                 .bind(search.as_deref())
                 .bind(filter.search_email)
                 .bind(filter.state)
+                .bind(filter.admins)
+                .bind(filter.two_factor)
                 .bind(limit)
                 .bind(offset)
                 .fetch_all(p)
@@ -175,6 +191,8 @@ impl Store {
                 .bind(search.as_deref())
                 .bind(filter.search_email)
                 .bind(filter.state)
+                .bind(filter.admins)
+                .bind(filter.two_factor)
                 .fetch_one(p)
                 .await?;
             Ok((users, total))

@@ -17,7 +17,7 @@ use crate::domain::user::{
 use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
 use crate::store::StoreError;
-use crate::store::admin::AdminUserFilter;
+use crate::store::users::UserFilter;
 use crate::web::csrf::Csrf;
 use crate::web::form::WebForm;
 use crate::web::{WebError, page_with_status};
@@ -34,10 +34,13 @@ const FILTERS: &[(&str, &str)] = &[
 ];
 
 /// The filter a tab name means; unknown names show everyone (GitLab ignores them too).
-fn filter_of(name: &str, search: Option<String>) -> AdminUserFilter {
-    let mut f = AdminUserFilter {
+fn filter_of(name: &str, search: Option<String>) -> UserFilter {
+    let mut f = UserFilter {
         search,
-        ..AdminUserFilter::default()
+        // GitLab's admin search looks at e-mail addresses too.
+        search_email: true,
+        newest_first: true,
+        ..UserFilter::default()
     };
     match name {
         "active" => f.state = Some(STATE_ACTIVE),
@@ -97,7 +100,7 @@ pub async fn index(
     );
     let (users, total) = state
         .store
-        .admin_list_users(&filter, PER_PAGE, (page - 1) * PER_PAGE)
+        .list_users(&filter, PER_PAGE, (page - 1) * PER_PAGE)
         .await?;
     let tabs: Vec<_> = FILTERS
         .iter()
