@@ -37,7 +37,8 @@ fn scope_options(selected: &[String]) -> Vec<minijinja::Value> {
     super::scopes::checkboxes(selected, true)
 }
 
-fn app_view(app: &Application) -> minijinja::Value {
+/// What the application pages (settings and admin area) show of an application.
+pub(crate) fn app_view(app: &Application) -> minijinja::Value {
     minijinja::context! {
         id => app.id,
         uid => &app.uid,

@@ -11,11 +11,11 @@ use super::{Admin, PER_PAGE, TokenForm, nav, page_number, pager, param, query_pa
 use crate::applications;
 use crate::domain::application::{Application, ApplicationOwner};
 use crate::domain::audit::{Action, AuditEvent};
-use crate::domain::clock::human;
 use crate::domain::secret::SecretString;
 use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
 use crate::web::application_form::ApplicationForm;
+use crate::web::applications::app_view;
 use crate::web::csrf::Csrf;
 use crate::web::form::{WebForm, WebFormPairs};
 use crate::web::{WebError, page_with_status};
@@ -31,22 +31,6 @@ fn owner_view(app: &Application, user: Option<&str>, group: Option<&str>) -> min
         _ => ("instance", "Instance-wide".into(), None),
     };
     minijinja::context! { kind, label, link }
-}
-
-fn app_view(app: &Application) -> minijinja::Value {
-    minijinja::context! {
-        id => app.id,
-        uid => &app.uid,
-        name => &app.name,
-        redirect_uris => app.redirect_uris(),
-        scopes => app.scopes.to_string(),
-        confidential => app.confidential,
-        trusted => app.trusted,
-        require_pkce => app.require_pkce,
-        require_par => app.require_par,
-        instance_wide => app.is_instance_wide(),
-        created_at => human(app.created_at),
-    }
 }
 
 /// `GET /admin/applications[?page=N]`.
