@@ -41,6 +41,10 @@ pub enum Letter<'a> {
     },
     /// A pending sign-up was approved (no confirmation or reset link in it).
     AccountApproved,
+    /// A sign-up that made no account, told to the address it gave: the username was
+    /// taken (`username_taken`), or the address already has an account. The page said the
+    /// same as for a sign-up that worked, so that it tells nobody who is registered.
+    SignUpNotCompleted { username_taken: bool, username: &'a str },
 }
 
 impl Letter<'_> {
@@ -53,6 +57,7 @@ impl Letter<'_> {
             Letter::PersonalAccessTokenCreated { .. } => "personal_access_token_created",
             Letter::EmailChanged { .. } => "email_changed",
             Letter::AccountApproved => "account_approved",
+            Letter::SignUpNotCompleted { .. } => "sign_up_not_completed",
         }
     }
 
@@ -67,6 +72,7 @@ impl Letter<'_> {
             }
             Letter::EmailChanged { .. } => "Email changed",
             Letter::AccountApproved => "Welcome to Doorward!",
+            Letter::SignUpNotCompleted { .. } => "Your registration",
         }
     }
 
@@ -82,6 +88,10 @@ impl Letter<'_> {
             } => context! { link, link_html => link_value(link), requested_from, valid_minutes },
             Letter::PersonalAccessTokenCreated { token_name } => context! { token_name },
             Letter::EmailChanged { new_email } => context! { new_email },
+            Letter::SignUpNotCompleted {
+                username_taken,
+                username,
+            } => context! { username_taken, username },
             Letter::PasswordChanged | Letter::TwoFactorDisabled | Letter::AccountApproved => {
                 context! {}
             }
@@ -176,6 +186,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "account_approved.html",
         include_str!("../../templates/mail/account_approved.html"),
+    ),
+    (
+        "sign_up_not_completed.txt",
+        include_str!("../../templates/mail/sign_up_not_completed.txt"),
+    ),
+    (
+        "sign_up_not_completed.html",
+        include_str!("../../templates/mail/sign_up_not_completed.html"),
     ),
 ];
 

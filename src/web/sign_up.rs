@@ -1,7 +1,11 @@
 //! `/users/sign_up`, when the instance allows it (`DOORWARD_SIGNUP=open|approval`; closed by
 //! default, then 404). With `approval` the account waits in GitLab's
-//! `blocked_pending_approval` state until an administrator approves it. A taken username and
-//! a taken address get one and the same answer, so the form does not tell which is taken.
+//! `blocked_pending_approval` state until an administrator approves it.
+//!
+//! A taken username or a taken address makes no account, but the page says exactly what it
+//! says for a sign-up that worked ("check your email"), and the address given gets a mail
+//! saying why nothing was made: so the form tells nobody whether an address (or a name) is
+//! registered, and a person who mistyped still learns what happened.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,12 +23,10 @@ use crate::domain::audit::{Action, AuditEvent};
 use crate::domain::secret::SecretString;
 use crate::domain::user::{NewUser, Profile, STATE_ACTIVE, STATE_PENDING_APPROVAL};
 use crate::http::client_ip::ClientIp;
+use crate::mail::Letter;
 use crate::state::AppState;
 use crate::store::StoreError;
 
-/// The answer to a username or address already in use, whichever it is.
-pub const TAKEN: &str = "That username or email address cannot be used. If you already have \
-     an account, sign in or reset your password.";
 
 #[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -122,33 +124,58 @@ pub async fn submit(
         .from_ip(ip.0.to_string())
         .with("pending_approval", pending);
     let password = SecretString::new(form.password.clone());
-    let user = match accounts::create_account(&state, &new_user, &password, audit).await {
-        Ok(user) => user,
+    match accounts::create_account(&state, &new_user, &password, audit).await {
+        Ok(user) => tracing::info!(user_id = user.id, pending, "signed up"),
         Err(AccountError::Invalid(errors)) => {
             return Ok(again(StatusCode::UNPROCESSABLE_ENTITY, errors.sentences()));
         }
         Err(AccountError::Store(StoreError::Conflict(_))) => {
-            return Ok(again(StatusCode::UNPROCESSABLE_ENTITY, vec![TAKEN.into()]));
+            tell_why_nothing_was_made(&state, &new_user).await?;
         }
         Err(e) => return Err(WebError::Internal(e.to_string())),
-    };
-    tracing::info!(user_id = user.id, pending, "signed up");
+    }
     let message = match pending {
         true => Message::notice(
-            "Account awaiting approval",
-            "You have signed up successfully. Your account is awaiting approval from your \
-             administrator: you can sign in once it is approved. We sent you a link to confirm \
-             your email address.",
+            "Check your email",
+            "Thank you for registering. We sent a message to the address you gave: follow it to \
+             confirm your address. Your account then waits for an administrator's approval \
+             before you can sign in.",
         ),
         false => Message::notice(
-            "Welcome",
-            "You have signed up successfully. We sent you a link to confirm your email address; \
-             you can sign in now.",
+            "Check your email",
+            "Thank you for registering. We sent a message to the address you gave: follow it to \
+             confirm your address.",
         ),
     };
     Ok(message
         .link("/users/sign_in", "Sign in")
         .render(&state, StatusCode::CREATED))
+}
+
+/// A sign-up that made no account: its address learns why (a taken username, or an address
+/// that already has an account), by mail, and nobody else learns anything.
+async fn tell_why_nothing_was_made(state: &AppState, new_user: &NewUser) -> Result<(), WebError> {
+    let username_taken = state
+        .store
+        .user_by_username(&new_user.username)
+        .await?
+        .is_some();
+    tracing::info!(username_taken, "sign-up refused: taken");
+    let letter = Letter::SignUpNotCompleted {
+        username_taken,
+        username: &new_user.username,
+    };
+    state
+        .mailer
+        .send(
+            &state.store,
+            state.clock.now(),
+            &new_user.email,
+            &new_user.name,
+            &letter,
+        )
+        .await
+        .map_err(|e| WebError::Internal(e.to_string()))
 }
 
 #[cfg(test)]

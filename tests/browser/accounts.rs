@@ -148,8 +148,8 @@ with_mail! {
         fill(&browser, "email", "dana@example.com").await;
         fill(&browser, "password", "dana-password-1").await;
         click(&browser, "form[action='/users/sign_up'] button[type=submit]").await;
-        let welcome = wait_text(&browser, "main", "signed up successfully").await;
-        assert!(welcome.contains("We sent you a link to confirm"), "{welcome}");
+        let welcome = wait_text(&browser, "main", "Thank you for registering").await;
+        assert!(welcome.contains("follow it to confirm your address"), "{welcome}");
         let status = d
             .execute("return performance.getEntriesByType('navigation')[0].responseStatus;", vec![])
             .await
