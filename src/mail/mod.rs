@@ -44,7 +44,10 @@ pub enum Letter<'a> {
     /// A sign-up that made no account, told to the address it gave: the username was
     /// taken (`username_taken`), or the address already has an account. The page said the
     /// same as for a sign-up that worked, so that it tells nobody who is registered.
-    SignUpNotCompleted { username_taken: bool, username: &'a str },
+    SignUpNotCompleted {
+        username_taken: bool,
+        username: &'a str,
+    },
 }
 
 impl Letter<'_> {

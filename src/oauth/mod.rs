@@ -3,6 +3,7 @@
 //! the user's authorized applications.
 
 pub mod authorization_request;
+pub mod authorization_response;
 pub mod authorize;
 pub mod authorized_applications;
 pub mod bearer;

@@ -27,7 +27,6 @@ use crate::mail::Letter;
 use crate::state::AppState;
 use crate::store::StoreError;
 
-
 #[derive(Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct SignUpForm {
