@@ -273,6 +273,7 @@ pub async fn purge_expired(state: &AppState) {
             "device grants",
             store.purge_device_grants(now, OAUTH_RETENTION).await,
         ),
+        ("DPoP proofs", store.purge_dpop_proofs(now).await),
         (
             "pushed authorization requests",
             store.purge_pushed_requests(now - OAUTH_RETENTION).await,

@@ -84,6 +84,7 @@ pub async fn run_backend(
     let pool = drive::refresh_pool(&pairs);
 
     drive::reads(&mut runs, p, &world, &small_sample, small_rows).await?;
+    crate::dpop::dpop_reads(&mut runs, p, &world).await?;
     let cc = drive::client_credentials(&mut runs, p, &world).await?;
     drive::code_exchange(&mut runs, p, &world, &pool).await?;
     let refresh = drive::refresh(&mut runs, p, &world, &pool).await?;

@@ -95,6 +95,7 @@ impl RowMaker {
             scopes: "api",
             resources: None,
             audience: None,
+            dpop_jkt: None,
         };
         row.tokens.row(&owner, self.now, ACCESS_TOKEN_LIFETIME)
     }

@@ -7,7 +7,7 @@
 //! It builds the `doorward` binary in the same profile as itself, starts it as a child
 //! process on a fresh database, seeds it through the real API and CLI (plus one bulk path
 //! for the 10^6-token table, through the store's own insert), starts the hello-world
-//! baseline in the same run, drives workloads W1–W8 over keep-alive HTTP/1.1 on loopback
+//! baseline in the same run, drives workloads W1–W9 over keep-alive HTTP/1.1 on loopback
 //! with its own load generator, and prints a table (also written as JSON under
 //! `bench/results/`). It reports; it does not fail on missed targets. `--smoke` is a
 //! five-second run with tiny numbers that exits non-zero if any request failed.
@@ -16,7 +16,7 @@
 //! backend, in order), `startup` (starting Doorward: ready time, idle RSS), `seed` (the CLI,
 //! the API, sign-in and the code flow), `drive` (recording runs; W1–W5 and the W7 mix),
 //! `password` (the Argon2id rate and W6), `groups` (W8: 10,000 groups and the group claims
-//! of UserInfo and the id_token), `bulk` (the large table), `db` (direct database
+//! of UserInfo and the id_token), `dpop` (W9: DPoP proofs per request), `bulk` (the large table), `db` (direct database
 //! access), `workloads` (each workload's requests and checks), `load` and `client` (the load
 //! generator), `server` (child processes, the hello-world baseline), `procfs` (CPU and
 //! memory from /proc), `report` (the table, the targets, the JSON file).
@@ -25,6 +25,7 @@ mod backend;
 mod bulk;
 mod client;
 mod db;
+mod dpop;
 mod drive;
 mod groups;
 mod load;
@@ -147,7 +148,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Whether workload `id` (W1…W8) is to run.
+    /// Whether workload `id` (W1…W9) is to run.
     pub fn wants(&self, id: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|o| o.eq_ignore_ascii_case(id))
     }

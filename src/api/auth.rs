@@ -77,7 +77,12 @@ impl FromRequestParts<AppState> for Caller {
             Err(PresentError::SeveralMethods) => return Err(ApiError::SeveralTokens),
         };
         if token.starts_with(ACCESS_TOKEN_PREFIX) {
-            return oauth_caller(state, &token).await;
+            return oauth_caller(state, parts, &token).await;
+        }
+        // RFC 9449 §7.1: only access tokens are DPoP-bound; a personal access token under
+        // the DPoP scheme is not one.
+        if crate::oauth::dpop::dpop_scheme(&parts.headers) {
+            return Err(ApiError::InvalidToken(UNKNOWN));
         }
         if !token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
             return Err(ApiError::InvalidToken(UNKNOWN));
@@ -136,13 +141,29 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
 
 /// An OAuth access token: live, with an active owner. Tokens without a user (client
 /// credentials) cannot act on the user API.
-async fn oauth_caller(state: &AppState, token: &str) -> Result<Caller, ApiError> {
+async fn oauth_caller(state: &AppState, parts: &Parts, token: &str) -> Result<Caller, ApiError> {
     let found = match bearer::validate(&state.store, token, state.clock.now()).await? {
         Ok(found) => found,
         Err(TokenProblem::Unknown) => return Err(ApiError::InvalidToken(UNKNOWN)),
         Err(TokenProblem::Revoked) => return Err(ApiError::InvalidToken(REVOKED)),
         Err(TokenProblem::Expired) => return Err(ApiError::InvalidToken(EXPIRED)),
     };
+    // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme. The
+    // API is nested under /api/v4, so the path the client used (`htu`) is the original one.
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(parts.uri.path(), |u| u.0.path());
+    crate::oauth::dpop::check_resource_request(
+        state,
+        &parts.headers,
+        &parts.method,
+        path,
+        token,
+        found.token.dpop_jkt.as_deref(),
+    )
+    .await
+    .map_err(ApiError::Dpop)?;
     // RFC 8707 (issue 13): a token bound to other resources is not for this API, so a
     // resource server (an MCP server) cannot replay a user's token against Doorward.
     if !found.token.audience.is_empty()

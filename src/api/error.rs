@@ -22,6 +22,10 @@ pub enum ApiError {
     /// A token was sent but is unknown, expired or revoked (RFC 6750 `invalid_token`).
     #[error("invalid token: {0}")]
     InvalidToken(&'static str),
+    /// A DPoP-bound token without its proof, a bad proof, or a bearer token sent with the
+    /// DPoP scheme (RFC 9449 §7.1): 401 with a `DPoP` challenge.
+    #[error("DPoP: {}", .0.description)]
+    Dpop(crate::oauth::dpop::DpopRefusal),
     /// The token lacks every scope that would allow this (RFC 6750 `insufficient_scope`).
     #[error("insufficient scope")]
     InsufficientScope(&'static [&'static str]),
@@ -100,6 +104,14 @@ impl IntoResponse for ApiError {
                 let challenge = Challenge::InvalidToken(description);
                 let body = json!({"error": "invalid_token", "error_description": description});
                 with_challenge((challenge.status(), Json(body)).into_response(), &challenge)
+            }
+            ApiError::Dpop(refusal) => {
+                let body =
+                    json!({"error": refusal.error, "error_description": refusal.description});
+                let mut res = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, refusal.www_authenticate());
+                res
             }
             ApiError::InsufficientScope(scopes) => {
                 let scope = scopes.join(" ");

@@ -4,6 +4,7 @@ pub mod application;
 pub mod audit;
 pub mod client_registration;
 pub mod clock;
+pub mod dpop;
 pub mod group;
 pub mod net;
 pub mod password;

@@ -61,6 +61,8 @@ pub struct AuthorizationRequest {
     pub nonce: Option<String>,
     /// RFC 8707: the resources the tokens are to be for (empty: none named).
     pub resources: Resources,
+    /// RFC 9449 §10: the thumbprint of the key the code is bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why a request was refused, and where the answer may go.
@@ -217,6 +219,19 @@ pub async fn validate(
         ResponseType::Code => code_challenge(state, &application, params).map_err(back)?,
         ResponseType::Token => None,
     };
+    // RFC 9449 §10: an RFC 7638 SHA-256 thumbprint, 43 base64url characters.
+    let dpop_jkt = params.get("dpop_jkt").map(str::to_string);
+    if dpop_jkt.as_ref().is_some_and(|j| {
+        j.len() != 43
+            || !j
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        return Err(back(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "The dpop_jkt parameter is not a JWK SHA-256 thumbprint.",
+        )));
+    }
 
     Ok(AuthorizationRequest {
         response_type,
@@ -227,6 +242,7 @@ pub async fn validate(
         code_challenge,
         nonce,
         resources,
+        dpop_jkt,
         application,
     })
 }

@@ -283,6 +283,7 @@ async fn approve(
         session_id: Some(user.session_id),
         resources: resources.as_deref(),
         dynamic_client: request.application.is_dynamic(),
+        dpop_jkt: request.dpop_jkt.as_deref(),
     };
     if let Err(e) = state.store.create_grant(&grant, now).await {
         let error: OAuthError = e.into();
@@ -323,6 +324,7 @@ async fn approve_implicit(
             audience: &request.resources,
             with_refresh: false,
             write: Write::Insert,
+            dpop_jkt: None,
             subject: None,
         },
     )
@@ -408,6 +410,7 @@ async fn consent_page(
                 code_challenge => challenge,
                 code_challenge_method => method,
                 nonce => request.nonce.as_deref(),
+                dpop_jkt => request.dpop_jkt.as_deref(),
                 // RFC 9126: the pushed request's handle, which the form's answer runs again.
                 request_uri => pushed.map(|p| p.request_uri.as_str()),
                 consent_binding => consent::bind(&state.consent_key[..], &user.session_hash, request, state.clock.now()),

@@ -135,14 +135,16 @@ pub fn presented(
             .unwrap_or_default()
     };
     // Another scheme (Basic at introspection) is not a bearer token; the scheme is
-    // case-insensitive (RFC 9110 §11.1; GitLab too, spec §1.1).
+    // case-insensitive (RFC 9110 §11.1; GitLab too, spec §1.1). `DPoP` (RFC 9449 §7.1)
+    // carries the token the same way; whether the token may come so is checked once it is
+    // known (`oauth::dpop::check_resource_request`).
     if allowed.header
         && let Some((scheme, token)) = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split_once(' '))
-        && scheme.eq_ignore_ascii_case("bearer")
+        && (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop"))
         && !token.trim().is_empty()
     {
         found.push(token.trim().to_owned());

@@ -6,7 +6,7 @@
 //! carries a binding: `<issued_at>.<HMAC>` over the session the page was shown in and
 //! every field that decides what is issued and where it goes (`client_id`,
 //! `redirect_uri`, `response_type`, `response_mode`, `scope`, `state`, `code_challenge`,
-//! `code_challenge_method`, `nonce`, the RFC 8707 `resource`s). An edited field, another session's form or one older
+//! `code_challenge_method`, `nonce`, the RFC 8707 `resource`s, RFC 9449's `dpop_jkt`). An edited field, another session's form or one older
 //! than [`BINDING_LIFETIME`] gives no code (RFC 6749 §10.12: no authorization without the
 //! resource owner's explicit consent; CVE-2020-13300 was GitLab's own scope change after
 //! consent).
@@ -65,7 +65,7 @@ fn mac(
     let challenge = request.code_challenge.as_ref().map(|c| c.value.as_str());
     let method = request.code_challenge.as_ref().map(|c| c.method.as_str());
     let resources = request.resources.stored();
-    let fields: [Option<&str>; 10] = [
+    let fields: [Option<&str>; 11] = [
         Some(&request.application.uid),
         Some(&request.redirect_uri),
         Some(request.response_type.as_str()),
@@ -76,6 +76,7 @@ fn mac(
         method,
         request.nonce.as_deref(),
         resources.as_deref(),
+        request.dpop_jkt.as_deref(),
     ];
     // Length-prefixed with a presence byte: no two different requests encode alike.
     let mut message = Vec::with_capacity(256);

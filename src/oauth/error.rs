@@ -8,7 +8,8 @@ use crate::store::StoreError;
 
 /// Error codes of RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, RFC 8628 §3.5 and OpenID
 /// Connect Core §3.1.2.6, RFC 8707 §2's `invalid_target`, and RFC 9126 §4's
-/// `invalid_request_uri` (registered by OpenID Connect Core §3.1.2.6).
+/// `invalid_request_uri` (registered by OpenID Connect Core §3.1.2.6), and RFC 9449 §5's
+/// `invalid_dpop_proof`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -21,6 +22,7 @@ pub enum ErrorCode {
     InvalidScope,
     InvalidTarget,
     InvalidRequestUri,
+    InvalidDpopProof,
     AccessDenied,
     ServerError,
     TemporarilyUnavailable,
@@ -45,6 +47,7 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ServerError => "server_error",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
@@ -83,6 +86,7 @@ impl ErrorCode {
             }
             ErrorCode::InvalidScope => "The requested scope is invalid, unknown, or malformed.",
             ErrorCode::InvalidTarget => "The requested resource is invalid, unknown, or malformed.",
+            ErrorCode::InvalidDpopProof => "The DPoP proof is invalid.",
             ErrorCode::InvalidRequestUri => {
                 "The request_uri is invalid, expired, already used, or was pushed by another client."
             }

@@ -62,6 +62,17 @@ pub async fn introspect(
                 .map_err(|_| {
                     OAuthError::new(ErrorCode::InvalidClient).detail("invalid bearer token")
                 })?;
+            // RFC 9449 §7.1: a DPoP-bound caller token only with its proof.
+            super::dpop::check_resource_request(
+                &state,
+                &headers,
+                &axum::http::Method::POST,
+                "/oauth/introspect",
+                &presented,
+                found.token.dpop_jkt.as_deref(),
+            )
+            .await
+            .map_err(|r| OAuthError::new(ErrorCode::InvalidClient).detail(r.description))?;
             let app = found.token.application_id.ok_or_else(|| {
                 OAuthError::new(ErrorCode::InvalidClient)
                     .detail("bearer token without an application")
@@ -104,12 +115,18 @@ pub async fn introspect(
         list.extend(found.client_id.as_deref());
         Some(json!(list))
     };
+    // RFC 9449 §6.2: a bound access token's type and its key (`cnf.jkt`).
+    let token_type = match (token_type, &t.dpop_jkt) {
+        ("Bearer", Some(_)) => "DPoP",
+        (other, _) => other,
+    };
     let body = Active {
         active: true,
         scope: &t.scopes,
         client_id: found.client_id.as_deref(),
         token_type,
-        exp: (token_type == "Bearer").then_some(t.expires_at),
+        cnf: t.dpop_jkt.as_deref().map(|jkt| json!({ "jkt": jkt })),
+        exp: (token_type != "refresh_token").then_some(t.expires_at),
         iat: t.created_at,
         aud,
         iss: &state.config.external_url,
@@ -127,6 +144,8 @@ struct Active<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     client_id: Option<&'a str>,
     token_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     exp: Option<i64>,
     iat: i64,

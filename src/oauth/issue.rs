@@ -42,6 +42,9 @@ pub struct Issuance<'a> {
     /// implicit, §4.2.2).
     pub with_refresh: bool,
     pub write: Write,
+    /// RFC 9449: the thumbprint of the proof key the tokens are bound to (`token_type`
+    /// `DPoP`); `None` issues bearer tokens.
+    pub dpop_jkt: Option<&'a str>,
     /// The signed-in user the id_token speaks for, when the scope has `openid`.
     pub subject: Option<Subject<'a>>,
 }
@@ -68,6 +71,7 @@ pub async fn issue(
         scopes: &scope_text,
         resources: resources.as_deref(),
         audience: audience.as_deref(),
+        dpop_jkt: issuance.dpop_jkt,
     };
     let row = tokens.row(&owner, now, lifetime);
     let store = &state.store;
@@ -81,6 +85,10 @@ pub async fn issue(
         return Ok(None);
     }
     let mut response = tokens.response(issuance.scopes, now, lifetime);
+    if issuance.dpop_jkt.is_some() {
+        // RFC 9449 §5: a bound access token's type.
+        response.token_type = "DPoP";
+    }
     if let Some(subject) = &issuance.subject
         && issuance.scopes.contains("openid")
     {
@@ -137,6 +145,7 @@ impl MintedTokens {
             expires_at: now + lifetime,
             resources: owner.resources,
             audience: owner.audience,
+            dpop_jkt: owner.dpop_jkt,
         }
     }
 
@@ -167,6 +176,8 @@ pub struct TokenOwner<'a> {
     /// RFC 8707, as stored (`Resources::stored`).
     pub resources: Option<&'a str>,
     pub audience: Option<&'a str>,
+    /// RFC 9449 `cnf.jkt`, for a DPoP-bound pair.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// A new refresh chain identifier.

@@ -12,6 +12,7 @@ pub mod client_id_metadata;
 pub mod consent;
 pub mod device_authorization;
 pub mod device_verification;
+pub mod dpop;
 pub mod error;
 pub mod grants;
 pub mod introspect;

@@ -50,6 +50,30 @@ pub async fn push(
     }
     // §2.1: the client_id is the authenticated client's (Basic may stand for it).
     params.set("client_id", &client.application.uid);
+    // RFC 9449 §10.1: a DPoP proof on the push binds the code to its key, as `dpop_jkt`
+    // would; both, naming different keys, is refused.
+    let proof = super::dpop::proof_of(
+        &state,
+        &headers,
+        &axum::http::Method::POST,
+        "/oauth/par",
+        None,
+    )
+    .await
+    .map_err(|why| {
+        OAuthError::with_description(ErrorCode::InvalidDpopProof, "The DPoP proof is invalid.")
+            .detail(why)
+    })?;
+    if let Some(proof) = proof {
+        if params.get("dpop_jkt").is_some_and(|j| j != proof.jkt) {
+            return Err(OAuthError::with_description(
+                ErrorCode::InvalidDpopProof,
+                "The dpop_jkt parameter names another key than the DPoP proof's.",
+            )
+            .into());
+        }
+        params.set("dpop_jkt", &proof.jkt);
+    }
     // §2.1: "the same checks as for an authorization request": client, redirect URI,
     // response type, scopes, PKCE, resources, and the OpenID Connect prompt parameters.
     let request = authorization_request::validate(&state, &params)

@@ -45,21 +45,25 @@ pub async fn token(
             OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials")
         })
     };
+    // RFC 9449 §5: a DPoP proof binds what is issued to its key (checked after the client,
+    // so a bad client is invalid_client whatever its proof).
+    let proof = super::dpop::token_request_proof(&state, &headers).await?;
+    let dpop_jkt = proof.as_ref().map(|p| p.jkt.as_str());
     let response = match grant {
         // RFC 6749 §4.1.3: a public client identifies itself with client_id.
         Grant::AuthorizationCode => {
-            authorization_code::exchange(&state, require()?, &params).await?
+            authorization_code::exchange(&state, require()?, &params, dpop_jkt).await?
         }
         // GitLab: a token issued without a client refreshes without one (spec §1.4).
-        Grant::RefreshToken => refresh_token::refresh(&state, client, &params).await?,
+        Grant::RefreshToken => refresh_token::refresh(&state, client, &params, dpop_jkt).await?,
         // docs/compatibility.md: no client-less ROPC (RFC 6749 §4.3.2, GitLab.com since 2025).
-        Grant::Password => password::exchange(&state, require()?, &params, ip).await?,
+        Grant::Password => password::exchange(&state, require()?, &params, ip, dpop_jkt).await?,
         // RFC 6749 §4.4.2: the client MUST authenticate.
         Grant::ClientCredentials => {
-            client_credentials::exchange(&state, require()?, &params).await?
+            client_credentials::exchange(&state, require()?, &params, dpop_jkt).await?
         }
         // RFC 8628 §3.4: client_id, authenticated as RFC 6749 §3.2.1 requires.
-        Grant::DeviceCode => device_code::exchange(&state, require()?, &params).await?,
+        Grant::DeviceCode => device_code::exchange(&state, require()?, &params, dpop_jkt).await?,
     };
     Ok(response)
 }

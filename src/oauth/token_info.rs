@@ -29,10 +29,28 @@ pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
         // §3.1 would send no error code.
         Err(PresentError::Missing) => None,
     };
-    let found = match token {
-        Some(token) => bearer::validate(&state.store, &token, now).await,
+    let found = match &token {
+        Some(token) => bearer::validate(&state.store, token, now).await,
         None => Ok(Err(bearer::TokenProblem::Unknown)),
     };
+    // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme.
+    if let (Ok(Ok(t)), Some(token)) = (&found, &token)
+        && let Err(refusal) = super::dpop::check_resource_request(
+            &state,
+            &parts.headers,
+            &parts.method,
+            parts.uri.path(),
+            token,
+            t.token.dpop_jkt.as_deref(),
+        )
+        .await
+    {
+        let body = json!({"error": refusal.error, "error_description": refusal.description});
+        let mut res = no_store((axum::http::StatusCode::UNAUTHORIZED, Json(body)).into_response());
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, refusal.www_authenticate());
+        return res;
+    }
     match found {
         Ok(Ok(t)) => {
             let scopes = t.token.scopes.names();

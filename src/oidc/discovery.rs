@@ -91,6 +91,8 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["plain", "S256"],
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": crate::domain::dpop::ALGORITHMS,
         // RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
     });

@@ -63,6 +63,22 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
             return no_store(StatusCode::SERVICE_UNAVAILABLE.into_response());
         }
     };
+    // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme.
+    if let Err(refusal) = crate::oauth::dpop::check_resource_request(
+        &state,
+        &parts.headers,
+        &parts.method,
+        parts.uri.path(),
+        &token,
+        found.token.dpop_jkt.as_deref(),
+    )
+    .await
+    {
+        let mut res = no_store(StatusCode::UNAUTHORIZED.into_response());
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, refusal.www_authenticate());
+        return res;
+    }
     // Only active users resolve (spec §4.3); a token without a user has no claims.
     let Some(user) = found.user.filter(|u| u.is_active()) else {
         return invalid_token("The access token is invalid");

@@ -17,8 +17,8 @@ use crate::domain::user::User;
 
 const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
      (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at, \
-      resources, audience) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
+      resources, audience, dpop_jkt) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id";
 
 macro_rules! bind_new_token {
     ($query:expr, $t:expr) => {
@@ -34,6 +34,7 @@ macro_rules! bind_new_token {
             .bind($t.expires_at)
             .bind($t.resources)
             .bind($t.audience)
+            .bind($t.dpop_jkt)
     };
 }
 
@@ -42,7 +43,7 @@ macro_rules! token_with_owner_sql {
     ($col:literal) => {
         concat!(
             "SELECT t.id, t.application_id, t.user_id, t.grant_id, t.family, t.scopes, t.created_at AS token_created_at, \
-             t.expires_at, t.revoked_at, t.resources, t.audience, a.uid AS client_id, \
+             t.expires_at, t.revoked_at, t.resources, t.audience, t.dpop_jkt, a.uid AS client_id, \
              u.id AS u_id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
              u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
              u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled, u.confirmed_at, u.unconfirmed_email \
@@ -161,6 +162,7 @@ impl Store {
             revoked_at: Option<i64>,
             resources: Resources,
             audience: Resources,
+            dpop_jkt: Option<String>,
             client_id: Option<String>,
         }
         impl_from_row!(Row {
@@ -175,6 +177,7 @@ impl Store {
             revoked_at: Option<i64>,
             resources: Resources,
             audience: Resources,
+            dpop_jkt: Option<String>,
             client_id: Option<String>,
         });
         let found = on_pool!(self, read p => {
@@ -208,6 +211,7 @@ impl Store {
                 revoked_at: t.revoked_at,
                 resources: t.resources,
                 audience: t.audience,
+                dpop_jkt: t.dpop_jkt,
             },
             user,
             client_id: t.client_id,

@@ -330,6 +330,7 @@ mod tests {
                 revoked_at: None,
                 resources: Default::default(),
                 audience: Default::default(),
+                dpop_jkt: None,
             },
             user: None,
             client_id: None,

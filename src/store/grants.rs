@@ -11,8 +11,8 @@ use super::{Store, StoreResult, on_pool};
 impl Store {
     pub async fn create_grant(&self, g: &NewGrant<'_>, now: i64) -> StoreResult<()> {
         const SQL: &str = "INSERT INTO oauth_grants (code_hash, application_id, user_id, redirect_uri, scopes, \
-             code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at, session_id, resources) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+             code_challenge, code_challenge_method, nonce, auth_time, created_at, expires_at, session_id, resources, dpop_jkt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
         on_pool!(self, p => sqlx::query(SQL)
             .bind(g.code_hash)
             .bind(g.application_id)
@@ -27,6 +27,7 @@ impl Store {
             .bind(g.expires_at)
             .bind(g.session_id)
             .bind(g.resources)
+            .bind(g.dpop_jkt)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
@@ -48,7 +49,7 @@ impl Store {
 
     pub async fn grant_by_code_hash(&self, code_hash: &[u8]) -> StoreResult<Option<Grant>> {
         const SQL: &str = "SELECT id, application_id, user_id, redirect_uri, scopes, code_challenge, \
-             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, session_id, resources \
+             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, session_id, resources, dpop_jkt \
              FROM oauth_grants WHERE code_hash = $1";
         let row: Option<GrantRow> =
             on_pool!(self, read p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?;

@@ -98,6 +98,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0015_pushed_authorization_requests.sql"),
         include_str!("../../migrations/postgres/0015_pushed_authorization_requests.sql"),
     ),
+    (
+        16,
+        "dpop",
+        include_str!("../../migrations/sqlite/0016_dpop.sql"),
+        include_str!("../../migrations/postgres/0016_dpop.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

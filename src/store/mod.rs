@@ -14,6 +14,7 @@ pub mod audit_events;
 pub mod backchannel;
 mod cache;
 pub mod device;
+pub mod dpop;
 pub mod grants;
 pub mod groups;
 mod invalidations;

@@ -25,6 +25,8 @@ pub struct Grant {
     pub session_id: Option<i64>,
     /// RFC 8707: the resources the user authorized.
     pub resources: Resources,
+    /// RFC 9449 §10: the key the code is bound to (`dpop_jkt` at the authorization).
+    pub dpop_jkt: Option<String>,
 }
 
 /// `oauth_grants` as its columns read; [`Grant`] pairs the two PKCE columns.
@@ -43,6 +45,7 @@ pub(super) struct GrantRow {
     consumed_at: Option<i64>,
     session_id: Option<i64>,
     resources: Resources,
+    dpop_jkt: Option<String>,
 }
 impl_from_row!(GrantRow {
     id: i64,
@@ -59,6 +62,7 @@ impl_from_row!(GrantRow {
     consumed_at: Option<i64>,
     session_id: Option<i64>,
     resources: Resources,
+    dpop_jkt: Option<String>,
 });
 
 impl TryFrom<GrantRow> for Grant {
@@ -90,6 +94,7 @@ impl TryFrom<GrantRow> for Grant {
             consumed_at: r.consumed_at,
             session_id: r.session_id,
             resources: r.resources,
+            dpop_jkt: r.dpop_jkt,
         })
     }
 }
@@ -109,6 +114,8 @@ pub struct NewGrant<'a> {
     pub resources: Option<&'a str>,
     /// The application is a dynamically registered one: its first code marks it as used.
     pub dynamic_client: bool,
+    /// RFC 9449 §10: the proof key the code is bound to.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// An access token row; the refresh token, when there is one, lives on the same row.
@@ -128,6 +135,9 @@ pub struct AccessToken {
     /// subset), and those this token is for (its audience).
     pub resources: Resources,
     pub audience: Resources,
+    /// RFC 9449: the thumbprint of the key this token is bound to (`cnf.jkt`); `None` for
+    /// a bearer token.
+    pub dpop_jkt: Option<String>,
 }
 impl_from_row!(AccessToken {
     id: i64,
@@ -141,6 +151,7 @@ impl_from_row!(AccessToken {
     revoked_at: Option<i64>,
     resources: Resources,
     audience: Resources,
+    dpop_jkt: Option<String>,
 });
 
 /// What to insert for a new token pair.
@@ -157,6 +168,8 @@ pub struct NewToken<'a> {
     /// Space-separated (`Resources::stored`).
     pub resources: Option<&'a str>,
     pub audience: Option<&'a str>,
+    /// RFC 9449: the proof key's thumbprint, for a DPoP-bound pair.
+    pub dpop_jkt: Option<&'a str>,
 }
 
 /// An access token with its owner and client, as bearer validation needs them.

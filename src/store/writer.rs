@@ -49,6 +49,7 @@ struct OwnedToken {
     expires_at: i64,
     resources: Option<String>,
     audience: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 impl From<&NewToken<'_>> for OwnedToken {
@@ -65,6 +66,7 @@ impl From<&NewToken<'_>> for OwnedToken {
             expires_at: t.expires_at,
             resources: t.resources.map(str::to_owned),
             audience: t.audience.map(str::to_owned),
+            dpop_jkt: t.dpop_jkt.map(str::to_owned),
         }
     }
 }
@@ -271,12 +273,12 @@ fn multi_row_insert(rows: usize) -> &'static str {
                 let values: Vec<String> = (0..n)
                     .map(|r| {
                         let _ = r;
-                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)".to_string()
+                        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)".to_string()
                     })
                     .collect();
                 format!(
                     "INSERT INTO oauth_access_tokens (token_hash, refresh_token_hash, application_id, \
-                     user_id, grant_id, family, scopes, created_at, expires_at, resources, audience) VALUES {} \
+                     user_id, grant_id, family, scopes, created_at, expires_at, resources, audience, dpop_jkt) VALUES {} \
                      RETURNING id, token_hash",
                     values.join(", ")
                 )
@@ -303,7 +305,7 @@ fn insert_rows(
         .and_then(|mut st| {
             let params: Vec<&dyn ToSql> = rows
                 .iter()
-                .flat_map(|(_, t)| -> [&dyn ToSql; 11] {
+                .flat_map(|(_, t)| -> [&dyn ToSql; 12] {
                     [
                         &t.token_hash,
                         &t.refresh_token_hash,
@@ -316,6 +318,7 @@ fn insert_rows(
                         &t.expires_at,
                         &t.resources,
                         &t.audience,
+                        &t.dpop_jkt,
                     ]
                 })
                 .collect();

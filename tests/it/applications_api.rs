@@ -203,6 +203,7 @@ both_backends! {
                 expires_at: now + 7200,
                 resources: None,
                 audience: None,
+                dpop_jkt: None,
             })
             .await
             .unwrap();

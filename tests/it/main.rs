@@ -16,6 +16,7 @@ mod cli;
 mod client_id_metadata;
 mod concurrent_issuance;
 mod connections;
+mod dpop;
 mod dynamic_registration;
 mod group_applications;
 mod group_claims;

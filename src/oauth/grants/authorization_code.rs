@@ -22,6 +22,7 @@ pub async fn exchange(
     state: &AppState,
     client: &AuthenticatedClient,
     params: &Params,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.require("code")?;
     // GitLab requires redirect_uri at the exchange even when it could be implied; RFC 6749
@@ -77,6 +78,13 @@ pub async fn exchange(
         }
         (None, None) => {}
     }
+    // RFC 9449 §10: a code bound to a key (`dpop_jkt` at the authorization) is redeemed
+    // only with a proof by that key; refused before it is consumed.
+    if let Some(bound) = grant.dpop_jkt.as_deref()
+        && dpop_jkt != Some(bound)
+    {
+        return Err(invalid_grant("the code is bound to another DPoP key"));
+    }
     // GitLab: only active users resolve (spec §4.3); RFC 6749 §5.2 invalid_grant.
     let Some(user) = state
         .store
@@ -105,6 +113,7 @@ pub async fn exchange(
             audience: &audience,
             with_refresh: true,
             write: Write::ExchangeCode { grant_id: grant.id },
+            dpop_jkt,
             // OpenID Connect Core §3.1.3.3: with `openid`, an id_token with the nonce of
             // the authorization request and the time of the sign-in it was made in.
             subject: Some(Subject {

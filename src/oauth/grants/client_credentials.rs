@@ -14,6 +14,7 @@ pub async fn exchange(
     state: &AppState,
     client: &AuthenticatedClient,
     params: &Params,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     // RFC 6749 §4.4: confidential clients only; §5.2 unauthorized_client.
     if !client.application.confidential || !client.with_secret {
@@ -46,6 +47,7 @@ pub async fn exchange(
             audience: &requested_resources,
             with_refresh: false,
             write: Write::Insert,
+            dpop_jkt,
             subject: None,
         },
     )

@@ -20,6 +20,7 @@ pub async fn exchange(
     state: &AppState,
     client: &AuthenticatedClient,
     params: &Params,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let device_code = params.require("device_code")?;
     let now = state.clock.now();
@@ -93,6 +94,7 @@ pub async fn exchange(
             audience: &requested_resources,
             with_refresh: true,
             write: Write::RedeemDevice { id: grant.id },
+            dpop_jkt,
             subject: Some(Subject {
                 user: &user,
                 client_id: &client.application.uid,

@@ -27,6 +27,7 @@ pub async fn exchange(
     client: &AuthenticatedClient,
     params: &Params,
     ip: ClientIp,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let app = &client.application;
     // docs/compatibility.md: public clients only when the instance allows it (RFC 9700 §2.4
@@ -96,6 +97,7 @@ pub async fn exchange(
             audience: &requested_resources,
             with_refresh: true,
             write: Write::Insert,
+            dpop_jkt,
             // GitLab issues an id_token here too (spec §4.1); the password was just
             // checked, so that is the authentication time, and a `nonce` is echoed.
             subject: Some(Subject {

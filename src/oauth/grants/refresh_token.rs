@@ -22,6 +22,7 @@ pub async fn refresh(
     state: &AppState,
     client: Option<&AuthenticatedClient>,
     params: &Params,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params.require("refresh_token")?;
     let now = state.clock.now();
@@ -56,6 +57,17 @@ pub async fn refresh(
         return Err(invalid_grant(&format!(
             "refresh token reused; revoked {revoked} token(s) of its chain"
         )));
+    }
+    // RFC 9449 §5: a public client's refresh token is bound to its key; another key or
+    // none is refused before the rotation, so the token stays unused and valid.
+    let public = client.is_none_or(|c| !c.application.confidential);
+    if public
+        && let Some(bound) = token.dpop_jkt.as_deref()
+        && dpop_jkt != Some(bound)
+    {
+        return Err(invalid_grant(
+            "the refresh token is bound to another DPoP key",
+        ));
     }
     // GitLab: only active users resolve (spec §4.3).
     if token.user_id.is_some() && !found.user.as_ref().is_some_and(|u| u.is_active()) {
@@ -109,6 +121,7 @@ pub async fn refresh(
             audience: &audience,
             with_refresh: true,
             write: Write::Rotate { token_id: token.id },
+            dpop_jkt,
             subject,
         },
     )

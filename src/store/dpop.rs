@@ -1,0 +1,32 @@
+//! RFC 9449 §11.1: DPoP proofs seen, so that a proof works once, on whichever node it
+//! arrives (migration 0016). One indexed insert per proof; rows go once their `iat` window
+//! has passed.
+
+use super::{Store, StoreResult, on_pool};
+
+impl Store {
+    /// Records a proof (`proof_hash`: SHA-256 of its key thumbprint and `jti`) until
+    /// `expires_at`; false when it was recorded before: a replay.
+    pub async fn record_dpop_proof(&self, proof_hash: &[u8], expires_at: i64) -> StoreResult<bool> {
+        const SQL: &str = "INSERT INTO dpop_proofs (proof_hash, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (proof_hash) DO NOTHING";
+        let done = on_pool!(self, p => sqlx::query(SQL)
+            .bind(proof_hash)
+            .bind(expires_at)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Deletes proofs whose window ended before `now`.
+    pub async fn purge_dpop_proofs(&self, now: i64) -> StoreResult<u64> {
+        Ok(
+            on_pool!(self, p => sqlx::query("DELETE FROM dpop_proofs WHERE expires_at <= $1")
+            .bind(now)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?,
+        )
+    }
+}
