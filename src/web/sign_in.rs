@@ -30,9 +30,12 @@ pub const INVALID_LOGIN: &str = "Invalid login or password.";
 pub const PENDING_APPROVAL: &str =
     "Your account is pending approval from your administrator and hence blocked.";
 
-/// An audit event about `user` signing in (or failing to) from `ip`.
+/// An audit event about `user` signing in (or failing to) from `ip`. Only a sign-in that
+/// worked (or a recovery code that did) has the user as its author; a failure is an
+/// anonymous actor's, who may be anyone.
 pub(super) fn sign_in_event(action: Action, user: &User, ip: std::net::IpAddr) -> AuditEvent {
-    AuditEvent::about_user(action, Some(user.id), user.id, &user.username).from_ip(ip.to_string())
+    let author = matches!(action, Action::SignIn | Action::RecoveryCodeUsed).then_some(user.id);
+    AuditEvent::about_user(action, author, user.id, &user.username).from_ip(ip.to_string())
 }
 
 #[derive(Deserialize)]
