@@ -1,6 +1,6 @@
 //! RFC 9449 §11.1: DPoP proofs seen, so that a proof works once, on whichever node it
-//! arrives (migration 0016). One indexed insert per proof; rows go once their `iat` window
-//! has passed.
+//! arrives (migration 0016). One indexed insert per proof (on SQLite grouped into the token
+//! writer's shared commits); rows go once their `iat` window has passed.
 
 use super::{Store, StoreResult, on_pool};
 
@@ -8,6 +8,10 @@ impl Store {
     /// Records a proof (`proof_hash`: SHA-256 of its key thumbprint and `jti`) until
     /// `expires_at`; false when it was recorded before: a replay.
     pub async fn record_dpop_proof(&self, proof_hash: &[u8], expires_at: i64) -> StoreResult<bool> {
+        // SQLite: through the group-commit writer, with the token writes (see `writer`).
+        if let Some(writer) = &self.token_writer {
+            return writer.submit_proof(proof_hash, expires_at).await;
+        }
         const SQL: &str = "INSERT INTO dpop_proofs (proof_hash, expires_at) VALUES ($1, $2) \
              ON CONFLICT (proof_hash) DO NOTHING";
         let done = on_pool!(self, p => sqlx::query(SQL)

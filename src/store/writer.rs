@@ -79,10 +79,22 @@ pub(super) struct Claim {
     pub(super) now: i64,
 }
 
+/// What one request needs written.
+enum Work {
+    /// A token pair, after its claim if there is one.
+    Token {
+        claim: Option<Claim>,
+        token: OwnedToken,
+    },
+    /// An RFC 9449 proof seen (`store::dpop`): a resource request's one write, batched like
+    /// the token writes so DPoP-bound reads do not take the write lock one by one.
+    Proof { hash: Vec<u8>, expires_at: i64 },
+}
+
 struct Job {
-    claim: Option<Claim>,
-    token: OwnedToken,
-    /// The new token's id, or `None` when the claim found nothing to claim.
+    work: Work,
+    /// A token: its id, or `None` when the claim found nothing to claim. A proof: `Some`
+    /// when it was new, `None` when it had been seen (a replay).
     reply: oneshot::Sender<StoreResult<Option<i64>>>,
 }
 
@@ -114,14 +126,26 @@ impl TokenWriter {
         claim: Option<Claim>,
         token: &NewToken<'_>,
     ) -> StoreResult<Option<i64>> {
+        let work = Work::Token {
+            claim,
+            token: token.into(),
+        };
+        self.send(work).await
+    }
+
+    /// Records a DPoP proof's hash until `expires_at`; false when it was there already.
+    pub(super) async fn submit_proof(&self, hash: &[u8], expires_at: i64) -> StoreResult<bool> {
+        let work = Work::Proof {
+            hash: hash.to_vec(),
+            expires_at,
+        };
+        Ok(self.send(work).await?.is_some())
+    }
+
+    async fn send(&self, work: Work) -> StoreResult<Option<i64>> {
         let (reply, answer) = oneshot::channel();
-        let token = token.into();
         self.queue
-            .send(Job {
-                claim,
-                token,
-                reply,
-            })
+            .send(Job { work, reply })
             .await
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
         answer
@@ -236,7 +260,23 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
         .map_err(store_error)?;
     let mut to_insert = Vec::with_capacity(batch.len());
     for (index, job) in batch.iter().enumerate() {
-        let won = match &job.claim {
+        let (claim, token) = match &job.work {
+            Work::Token { claim, token } => (claim, token),
+            Work::Proof { hash, expires_at } => {
+                let fresh = tx
+                    .prepare_cached(
+                        "INSERT INTO dpop_proofs (proof_hash, expires_at) VALUES (?1, ?2) \
+                         ON CONFLICT (proof_hash) DO NOTHING",
+                    )
+                    .and_then(|mut st| st.execute(rusqlite::params![hash, expires_at]));
+                results.push(Some(match fresh {
+                    Ok(changed) => Ok((changed > 0).then_some(1)),
+                    Err(e) => Err(store_error(e)),
+                }));
+                continue;
+            }
+        };
+        let won = match claim {
             None => Ok(true),
             // The shared statements use `$1`/`$2`, which SQLite treats as names.
             Some(Claim { sql, id, now }) => tx
@@ -247,7 +287,7 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
         match won {
             Ok(true) => {
                 results.push(None);
-                to_insert.push((index, &job.token));
+                to_insert.push((index, token));
             }
             Ok(false) => results.push(Some(Ok(None))),
             Err(e) => results.push(Some(Err(store_error(e)))),
