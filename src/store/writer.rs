@@ -80,6 +80,10 @@ pub(super) struct Claim {
 }
 
 /// What one request needs written.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "tokens are nearly every job; boxing them would allocate once more per token"
+)]
 enum Work {
     /// A token pair, after its claim if there is one.
     Token {
