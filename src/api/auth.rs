@@ -148,17 +148,12 @@ async fn oauth_caller(state: &AppState, parts: &Parts, token: &str) -> Result<Ca
         Err(TokenProblem::Revoked) => return Err(ApiError::InvalidToken(REVOKED)),
         Err(TokenProblem::Expired) => return Err(ApiError::InvalidToken(EXPIRED)),
     };
-    // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme. The
-    // API is nested under /api/v4, so the path the client used (`htu`) is the original one.
-    let path = parts
-        .extensions
-        .get::<axum::extract::OriginalUri>()
-        .map_or(parts.uri.path(), |u| u.0.path());
+    // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme.
     crate::oauth::dpop::check_resource_request(
         state,
         &parts.headers,
         &parts.method,
-        path,
+        crate::oauth::dpop::request_path(parts),
         token,
         found.token.dpop_jkt.as_deref(),
     )

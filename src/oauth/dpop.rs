@@ -115,6 +115,15 @@ impl DpopRefusal {
     }
 }
 
+/// The path a request was sent to, as the client wrote it into `htu`: routers nested under
+/// a prefix (the API under `/api/v4`) see only the rest, so the original URI comes first.
+pub fn request_path(parts: &axum::http::request::Parts) -> &str {
+    parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(parts.uri.path(), |u| u.0.path())
+}
+
 /// Checks the sender constraint of a live access token presented to a resource endpoint:
 /// a token bound to a key (`bound_jkt`) needs the `DPoP` scheme and a proof by that key
 /// for this very request (`htm`, `htu`, `ath`); an unbound one must not claim the scheme.

@@ -39,7 +39,7 @@ pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
             &state,
             &parts.headers,
             &parts.method,
-            parts.uri.path(),
+            crate::oauth::dpop::request_path(&parts),
             token,
             t.token.dpop_jkt.as_deref(),
         )

@@ -68,7 +68,7 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
         &state,
         &parts.headers,
         &parts.method,
-        parts.uri.path(),
+        crate::oauth::dpop::request_path(&parts),
         &token,
         found.token.dpop_jkt.as_deref(),
     )
