@@ -15,7 +15,8 @@ use crate::store::{Store, StoreResult};
 /// Registers an application with a new client id and secret, owned by a user (their
 /// settings page), a group (its settings page) or the instance (`None`: the admin API and
 /// area), with `audit` ([`creation_event`]). `trusted` skips the consent screen, so only
-/// administrators may set it.
+/// administrators may set it. A `private_key_jwt` client gets no secret (`None`): it
+/// authenticates with its keys only, and the stored hash is of a value nobody learns.
 pub async fn register_application(
     store: &Store,
     clock: &Clock,
@@ -23,9 +24,10 @@ pub async fn register_application(
     trusted: bool,
     owner: impl Into<ApplicationOwner>,
     audit: &AuditEvent,
-) -> StoreResult<(Application, SecretString)> {
+) -> StoreResult<(Application, Option<SecretString>)> {
     let uid = secret::generate_client_id();
     let client_secret = secret::generate(APPLICATION_SECRET_PREFIX);
+    let shown = settings.auth_method_column().is_none();
     let app = store
         .create_application(
             &uid,
@@ -37,7 +39,7 @@ pub async fn register_application(
             clock.now(),
         )
         .await?;
-    Ok((app, client_secret))
+    Ok((app, shown.then_some(client_secret)))
 }
 
 /// Gives the application a new secret. The old one stops working at once; tokens already

@@ -79,10 +79,24 @@ pub struct Config {
     /// Dynamically registered clients that never got a code or a token are deleted this
     /// many days after registering (0: never).
     pub dynamic_client_purge_after_days: i64,
-    /// RFC 9126: every authorization request must be pushed to `/oauth/par` first.
+    /// RFC 9126: every authorization request must be pushed to `/oauth/par` first (always,
+    /// under the FAPI 2.0 profile).
     pub require_par: bool,
+    /// `DOORWARD_SECURITY_PROFILE`: `default`, or `fapi2` for the FAPI 2.0 Security
+    /// Profile's rules on OAuth clients and their tokens (docs/fapi.md).
+    pub security_profile: SecurityProfile,
     /// Mail, sign-up, mailed links and audit retention (`config::accounts`).
     pub accounts: AccountSettings,
+}
+
+/// Which security profile the OAuth endpoints follow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SecurityProfile {
+    /// GitLab-compatible OAuth 2.0 and OpenID Connect, with the current security BCP.
+    #[default]
+    Default,
+    /// The FAPI 2.0 Security Profile: PAR, `private_key_jwt`, PKCE S256, DPoP-bound tokens.
+    Fapi2,
 }
 
 /// How long the server waits for each part of a request, and how many connections it
@@ -152,6 +166,7 @@ struct FileConfig {
     dynamic_client_registration: Option<bool>,
     dynamic_client_purge_after_days: Option<i64>,
     require_par: Option<bool>,
+    security_profile: Option<String>,
     smtp_url: Option<String>,
     smtp_password: Option<String>,
     mail_from: Option<String>,
@@ -309,6 +324,21 @@ impl Config {
             })?;
         }
 
+        let security_profile = match src
+            .get("security_profile", f.security_profile)
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("default") => SecurityProfile::Default,
+            Some("fapi2") => SecurityProfile::Fapi2,
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    key: "DOORWARD_SECURITY_PROFILE".into(),
+                    message: format!("expected default or fapi2, got {other:?}"),
+                });
+            }
+        };
+        let fapi2 = security_profile == SecurityProfile::Fapi2;
         let accounts = accounts::load(
             &src,
             accounts::FileKeys {
@@ -359,7 +389,8 @@ impl Config {
             require_pkce: src.flag("require_pkce", f.require_pkce)?,
             allow_http_redirect_uris: src
                 .flag("allow_http_redirect_uris", f.allow_http_redirect_uris)?,
-            implicit_grant: src.flag("implicit_grant", f.implicit_grant)?,
+            // FAPI 2.0 §5.3.2.2: response_type=code only.
+            implicit_grant: src.flag("implicit_grant", f.implicit_grant)? && !fapi2,
             password_grant_public_clients: src.flag(
                 "password_grant_public_clients",
                 f.password_grant_public_clients,
@@ -394,11 +425,12 @@ impl Config {
                 "backchannel_logout_allow_loopback",
                 f.backchannel_logout_allow_loopback,
             )?,
+            // Metadata document clients are public clients, which FAPI 2.0 has none of.
             client_id_metadata_documents: src.flag_or(
                 "client_id_metadata_documents",
                 f.client_id_metadata_documents,
                 true,
-            )?,
+            )? && !fapi2,
             cimd_allow_loopback: src.flag("cimd_allow_loopback", f.cimd_allow_loopback)?,
             outbound_ca_file: src
                 .get("outbound_ca_file", f.outbound_ca_file)
@@ -415,9 +447,16 @@ impl Config {
                     0,
                 )?
                 .unwrap_or(30),
-            require_par: src.flag("require_par", f.require_par)?,
+            // FAPI 2.0 §5.3.2.2: only pushed authorization requests.
+            require_par: src.flag("require_par", f.require_par)? || fapi2,
+            security_profile,
             accounts,
         })
+    }
+
+    /// Whether the FAPI 2.0 Security Profile's rules apply (docs/fapi.md).
+    pub fn fapi2(&self) -> bool {
+        self.security_profile == SecurityProfile::Fapi2
     }
 
     /// True when the public URL is https, so cookies must be `Secure`.

@@ -53,6 +53,8 @@ pub struct Shared {
     /// Fetches and caches client ID metadata documents; `None` when they are off
     /// (`DOORWARD_CLIENT_ID_METADATA_DOCUMENTS=false`).
     pub client_id_metadata: Option<Arc<ClientIdMetadataDocuments>>,
+    /// JWK Sets fetched from clients' `jwks_uri` (`oauth::client_keys`).
+    pub jwks_cache: Arc<crate::oauth::client_keys::JwksCache>,
     /// RFC 7591 registrations per client address and minute (`oauth::registration`).
     pub registration_limit: Arc<crate::http::rate_limit::RateLimit>,
     /// New client-ID-metadata-document clients per minute on this node, all addresses
@@ -93,6 +95,7 @@ impl AppState {
                 ..OutgoingOptions::default()
             })?,
             client_id_metadata: ClientIdMetadataDocuments::from_config(&config)?,
+            jwks_cache: Arc::default(),
             registration_limit: Arc::new(crate::http::rate_limit::RateLimit::per_minute(
                 crate::oauth::registration::PER_ADDRESS_PER_MINUTE,
             )),

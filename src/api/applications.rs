@@ -22,6 +22,9 @@ use crate::state::AppState;
 use crate::store::StoreError;
 
 const NOT_FOUND: &str = "404 Application Not Found";
+/// RFC 7523: a `private_key_jwt` client authenticates with its keys; it has no secret.
+pub const NO_SECRET: &str =
+    "This application authenticates with private_key_jwt and has no secret to renew.";
 
 /// `POST /applications` fields: GitLab's, plus Doorward's `trusted` and `require_pkce`,
 /// RFC 9126 §6's `require_pushed_authorization_requests`, and the Back-Channel Logout
@@ -41,6 +44,13 @@ pub struct CreateApplication {
     require_pushed_authorization_requests: Option<bool>,
     backchannel_logout_uri: Option<String>,
     backchannel_logout_session_required: Option<bool>,
+    /// RFC 7591 §2: `client_secret_basic` (the default), `client_secret_post`, `none` (a
+    /// public client, as `confidential: false`) or `private_key_jwt` (RFC 7523, with `jwks`
+    /// or `jwks_uri`; no secret).
+    token_endpoint_auth_method: Option<String>,
+    /// A JWK Set as JSON text: the client's public keys.
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
 }
 
 /// `POST /applications`: registers an instance-wide application; 200 with its secret, the
@@ -79,6 +89,17 @@ pub async fn create(
             state.config.backchannel_logout_allow_loopback,
         )
     })
+    .and_then(|s| {
+        s.with_auth_method(
+            input
+                .token_endpoint_auth_method
+                .as_deref()
+                .unwrap_or_default(),
+            input.jwks.as_deref().unwrap_or_default(),
+            input.jwks_uri.as_deref().unwrap_or_default(),
+            state.config.backchannel_logout_allow_loopback,
+        )
+    })
     .map_err(ApiError::Validation)?;
     let settings = ApplicationSettings {
         require_par: input.require_pushed_authorization_requests.unwrap_or(false),
@@ -98,7 +119,7 @@ pub async fn create(
         by = caller.user.id,
         "application created through the API"
     );
-    Ok(Json(application_with_secret(&app, &client_secret)).into_response())
+    Ok(Json(application_with_secret(&app, client_secret.as_ref())).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -193,6 +214,9 @@ pub async fn renew_secret(
     caller.require_scope(access::WRITE_API)?;
     caller.require_admin()?;
     let app = instance_application(&state, &id).await?;
+    if app.uses_private_key_jwt() {
+        return Err(ApiError::BadRequest(NO_SECRET.into()));
+    }
     let client_secret = applications::renew_secret(
         &state.store,
         &state.clock,
@@ -206,5 +230,5 @@ pub async fn renew_secret(
         by = caller.user.id,
         "application secret renewed through the API"
     );
-    Ok(Json(application_with_secret(&app, &client_secret)).into_response())
+    Ok(Json(application_with_secret(&app, Some(&client_secret))).into_response())
 }

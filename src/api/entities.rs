@@ -211,18 +211,20 @@ pub fn application(a: &Application) -> Value {
         "backchannel_logout_uri": a.backchannel_logout_uri,
         "backchannel_logout_session_required": a.backchannel_logout_session_required,
         "dynamically_registered": a.is_dynamic(),
+        "token_endpoint_auth_method": a.auth_method(),
+        "jwks": a.jwks,
+        "jwks_uri": a.jwks_uri,
     })
 }
 
 /// `ApplicationWithSecret`: the answer to create and renew, the only responses that carry
 /// the secret in clear.
-pub fn application_with_secret(a: &Application, client_secret: &SecretString) -> Value {
+/// A `private_key_jwt` client has no secret: `secret` is `null`.
+pub fn application_with_secret(a: &Application, client_secret: Option<&SecretString>) -> Value {
     let mut v = application(a);
     if let Value::Object(m) = &mut v {
-        m.insert(
-            "secret".into(),
-            Value::String(client_secret.expose().to_string()),
-        );
+        let secret = client_secret.map(|s| Value::String(s.expose().to_string()));
+        m.insert("secret".into(), secret.unwrap_or(Value::Null));
     }
     v
 }

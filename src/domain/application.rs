@@ -32,8 +32,13 @@ pub struct Application {
     /// SHA-256 of the RFC 7592 registration access token: set exactly for applications
     /// registered dynamically (RFC 7591), which nobody has vetted.
     pub registration_token_hash: Option<Vec<u8>>,
-    /// The `token_endpoint_auth_method` a dynamic registration asked for (RFC 7591 §2).
+    /// The `token_endpoint_auth_method` a dynamic registration asked for (RFC 7591 §2), or
+    /// `private_key_jwt` for any client that registered keys.
     pub token_endpoint_auth_method: Option<String>,
+    /// RFC 7591 §2 `jwks`: the client's public keys as JSON text (validated when saved).
+    pub jwks: Option<String>,
+    /// RFC 7591 §2 `jwks_uri`: where the client's public keys are fetched from.
+    pub jwks_uri: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -96,11 +101,96 @@ impl Application {
         !self.is_dynamic() || matches!(grant_type, "authorization_code" | "refresh_token")
     }
 
+    /// RFC 7523 §2.2: the client authenticates with a JWT signed by a key it registered,
+    /// never with a secret.
+    pub fn uses_private_key_jwt(&self) -> bool {
+        self.token_endpoint_auth_method.as_deref() == Some(PRIVATE_KEY_JWT)
+    }
+
+    /// Where the client's keys come from, as registered.
+    pub fn keys(&self) -> ClientKeySource {
+        match (&self.jwks, &self.jwks_uri) {
+            (Some(jwks), _) => ClientKeySource::Jwks(jwks.clone()),
+            (None, Some(uri)) => ClientKeySource::JwksUri(uri.clone()),
+            (None, None) => ClientKeySource::None,
+        }
+    }
+
+    /// The `token_endpoint_auth_method` the client uses (RFC 7591 §2; `client_secret_basic`
+    /// for a confidential client that registered none, as GitLab's clients use it).
+    pub fn auth_method(&self) -> &str {
+        match self.token_endpoint_auth_method.as_deref() {
+            Some(method) => method,
+            None if self.confidential => "client_secret_basic",
+            None => "none",
+        }
+    }
+
     pub fn redirect_uris(&self) -> Vec<String> {
         self.redirect_uri
             .split_whitespace()
             .map(str::to_string)
             .collect()
+    }
+}
+
+/// RFC 7523 §2.2's `token_endpoint_auth_method`.
+pub const PRIVATE_KEY_JWT: &str = "private_key_jwt";
+
+/// The public keys a client registered (RFC 7591 §2: `jwks` or `jwks_uri`, never both).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ClientKeySource {
+    /// No keys: the client authenticates with a secret, or is public.
+    #[default]
+    None,
+    /// A JWK Set, validated, as compact JSON text.
+    Jwks(String),
+    /// An `https` URL the set is fetched from.
+    JwksUri(String),
+}
+
+impl ClientKeySource {
+    pub fn jwks(&self) -> Option<&str> {
+        match self {
+            ClientKeySource::Jwks(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn jwks_uri(&self) -> Option<&str> {
+        match self {
+            ClientKeySource::JwksUri(uri) => Some(uri),
+            _ => None,
+        }
+    }
+
+    /// Checks a registration's `jwks` (JSON text) and `jwks_uri`: exactly one of them for
+    /// `private_key_jwt` (RFC 7591 §2), neither for another method. `allow_local` admits
+    /// `http` and loopback or private hosts for `jwks_uri` (development instances).
+    pub fn validate(
+        private_key_jwt: bool,
+        jwks: &str,
+        jwks_uri: &str,
+        allow_local: bool,
+    ) -> Result<ClientKeySource, (&'static str, String)> {
+        let (jwks, jwks_uri) = (jwks.trim(), jwks_uri.trim());
+        match (private_key_jwt, jwks.is_empty(), jwks_uri.is_empty()) {
+            (false, true, true) => Ok(ClientKeySource::None),
+            (false, _, _) => Err((
+                "jwks",
+                "is only for the private_key_jwt token_endpoint_auth_method".into(),
+            )),
+            (true, true, true) => {
+                Err(("jwks", "or jwks_uri is required for private_key_jwt".into()))
+            }
+            (true, false, false) => Err(("jwks", "and jwks_uri cannot both be given".into())),
+            (true, false, true) => super::client_keys::ClientKeys::parse(jwks)
+                .map(|keys| ClientKeySource::Jwks(keys.to_json()))
+                .map_err(|why| ("jwks", why)),
+            (true, true, false) => check_backchannel_uri(jwks_uri, allow_local)
+                .map(|()| ClientKeySource::JwksUri(jwks_uri.to_string()))
+                .map_err(|why| ("jwks_uri", why.to_string())),
+        }
     }
 }
 
@@ -117,9 +207,54 @@ pub struct ApplicationSettings {
     pub require_par: bool,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// The keys of a `private_key_jwt` client; `None` from [`validate_settings`].
+    pub keys: ClientKeySource,
 }
 
 impl ApplicationSettings {
+    /// The stored `token_endpoint_auth_method` these settings imply: `private_key_jwt` when
+    /// keys are registered (such a client is confidential and has no usable secret).
+    pub fn auth_method_column(&self) -> Option<&'static str> {
+        (self.keys != ClientKeySource::None).then_some(PRIVATE_KEY_JWT)
+    }
+
+    /// Adds the authentication method a form or API call names (`""` keeps the
+    /// `confidential` choice): `private_key_jwt` with its `jwks` or `jwks_uri`, or a secret
+    /// method (confidential), or `none` (public).
+    pub fn with_auth_method(
+        mut self,
+        method: &str,
+        jwks: &str,
+        jwks_uri: &str,
+        allow_local: bool,
+    ) -> Result<ApplicationSettings, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let method = method.trim();
+        match method {
+            "" | PRIVATE_KEY_JWT | "client_secret_basic" | "client_secret_post" => {}
+            "none" => self.confidential = false,
+            _ => errors.add(
+                "token_endpoint_auth_method",
+                "must be client_secret_basic, client_secret_post, private_key_jwt or none",
+            ),
+        }
+        if matches!(
+            method,
+            PRIVATE_KEY_JWT | "client_secret_basic" | "client_secret_post"
+        ) {
+            self.confidential = true;
+        }
+        match ClientKeySource::validate(method == PRIVATE_KEY_JWT, jwks, jwks_uri, allow_local) {
+            Ok(keys) => self.keys = keys,
+            Err((field, why)) => errors.add(field, why),
+        }
+        if errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(errors)
+        }
+    }
+
     /// Adds the Back-Channel Logout registration (§2.2): an absolute `https` URI without
     /// a fragment; `http` and loopback or private hosts only when the instance allows
     /// local ones (`allow_local`). Blank means none.
@@ -219,6 +354,7 @@ pub fn validate_settings(
         require_par: false,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        keys: ClientKeySource::None,
     })
 }
 

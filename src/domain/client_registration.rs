@@ -19,6 +19,8 @@ pub const REGISTRABLE_SCOPES: &str = "api read_api read_user openid profile emai
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+    /// RFC 7523 §2.2: a JWT signed by a key the client registered (`jwks` or `jwks_uri`).
+    PrivateKeyJwt,
     /// A public client (PKCE, no secret).
     None,
 }
@@ -28,6 +30,7 @@ impl AuthMethod {
         Some(match s {
             "client_secret_basic" => AuthMethod::ClientSecretBasic,
             "client_secret_post" => AuthMethod::ClientSecretPost,
+            "private_key_jwt" => AuthMethod::PrivateKeyJwt,
             "none" => AuthMethod::None,
             _ => return None,
         })
@@ -37,13 +40,22 @@ impl AuthMethod {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::None => "none",
         }
     }
 
-    /// Whether the client gets a secret.
+    /// Whether the client authenticates (with a secret or a key): not a public client.
     pub fn is_confidential(self) -> bool {
         self != AuthMethod::None
+    }
+
+    /// Whether the client gets a secret.
+    pub fn has_secret(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
     }
 }
 
@@ -60,6 +72,11 @@ pub struct ClientMetadata {
     pub scopes: ScopeSet,
     /// RFC 9126 §6 `require_pushed_authorization_requests` (default false).
     pub require_par: bool,
+    /// RFC 7591 §2 `jwks`, as JSON text (checked with the method by
+    /// [`ClientKeySource::validate`](super::application::ClientKeySource::validate)).
+    pub jwks: Option<String>,
+    /// RFC 7591 §2 `jwks_uri`.
+    pub jwks_uri: Option<String>,
 }
 
 /// RFC 7591 §3.2.2: a refused registration.
@@ -163,7 +180,7 @@ pub fn parse(body: &Value) -> Result<ClientMetadata, RegistrationError> {
         None => AuthMethod::ClientSecretBasic,
         Some(s) => AuthMethod::parse(s).ok_or_else(|| {
             RegistrationError::metadata(format!(
-                "token_endpoint_auth_method {s:?} is not supported (client_secret_basic, client_secret_post or none)."
+                "token_endpoint_auth_method {s:?} is not supported (client_secret_basic, client_secret_post, private_key_jwt or none)."
             ))
         })?,
     };
@@ -195,12 +212,23 @@ pub fn parse(body: &Value) -> Result<ClientMetadata, RegistrationError> {
             ));
         }
     };
+    let jwks = match m.get("jwks") {
+        None | Some(Value::Null) => None,
+        Some(set @ Value::Object(_)) => Some(set.to_string()),
+        Some(_) => {
+            return Err(RegistrationError::metadata(
+                "jwks must be a JWK Set object.",
+            ));
+        }
+    };
     Ok(ClientMetadata {
         redirect_uris: unique,
         token_endpoint_auth_method,
         client_name,
         scopes,
         require_par,
+        jwks,
+        jwks_uri: text("jwks_uri")?.map(str::to_string),
     })
 }
 
@@ -329,7 +357,8 @@ mod tests {
             json!({"redirect_uris": ok, "scope": "sudo"}),
             json!({"redirect_uris": ok, "scope": "api admin_mode"}),
             json!({"redirect_uris": ok, "scope": "nonsense"}),
-            json!({"redirect_uris": ok, "token_endpoint_auth_method": "private_key_jwt"}),
+            json!({"redirect_uris": ok, "token_endpoint_auth_method": "client_secret_jwt"}),
+            json!({"redirect_uris": ok, "jwks": "{}"}),
             json!({"redirect_uris": ok, "token_endpoint_auth_method": 5}),
             json!({"redirect_uris": ok, "grant_types": ["client_credentials"]}),
             json!({"redirect_uris": ok, "grant_types": ["authorization_code", "password"]}),

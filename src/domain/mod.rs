@@ -2,14 +2,18 @@
 
 pub mod application;
 pub mod audit;
+pub mod client_assertion;
+pub mod client_keys;
 pub mod client_registration;
 pub mod clock;
 pub mod dpop;
 pub mod group;
+pub mod jws;
 pub mod net;
 pub mod password;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod request_object;
 pub mod resource;
 pub mod scope;
 pub mod sealed;

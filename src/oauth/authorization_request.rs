@@ -289,7 +289,8 @@ fn code_challenge(
     application: &Application,
     params: &Params,
 ) -> Result<Option<pkce::Challenge>, OAuthError> {
-    let required = application.require_pkce || state.config.require_pkce;
+    // FAPI 2.0 §5.3.2.2 item 4: PKCE with S256 for every request under the profile.
+    let required = application.require_pkce || state.config.require_pkce || state.config.fapi2();
     let Some(challenge) = params.get("code_challenge") else {
         // RFC 7636 §4.3: code_challenge is REQUIRED once a method is sent.
         if params.get("code_challenge_method").is_some() {

@@ -98,7 +98,12 @@ pub(super) fn error_page(state: &AppState, error: OAuthError) -> Response {
     if let Some(detail) = &error.detail {
         tracing::info!(error = error.code.as_str(), detail = %detail, "authorization request refused");
     }
-    let message = format!("The authorization request failed: {}", error.description);
+    // The error code too (RFC 6749 §4.1.2.1's names), so whoever reports it names it exactly.
+    let message = format!(
+        "The authorization request failed ({}): {}",
+        error.code.as_str(),
+        error.description
+    );
     let mut res = state
         .templates
         .render_error("An error has occurred", &message);

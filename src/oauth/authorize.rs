@@ -28,6 +28,8 @@ use crate::web::session::{CurrentUser, MaybeUser};
 
 /// Authorization codes live ten minutes (RFC 6749 §4.1.2 recommends at most ten).
 pub const CODE_LIFETIME: i64 = 600;
+/// FAPI 2.0 §5.3.2.1 item 11: codes live at most 60 seconds under the profile.
+pub const FAPI2_CODE_LIFETIME: i64 = 60;
 
 /// `GET /oauth/authorize`.
 pub async fn show(
@@ -44,6 +46,12 @@ pub async fn show(
     // RFC 9126 §4: a request_uri stands for the whole pushed request.
     let (params, pushed) = match par::resolve(&state, params).await {
         Ok(resolved) => resolved,
+        Err(e) => return error_page(&state, e),
+    };
+    // RFC 9101 §6.3: a request object stands for the whole request. Its errors are shown
+    // here: nothing outside a request object that failed can be trusted to redirect to.
+    let params = match super::request_object::resolve(&state, params).await {
+        Ok(params) => params,
         Err(e) => return error_page(&state, e),
     };
     let request = match authorization_request::validate(&state, &params).await {
@@ -279,7 +287,12 @@ async fn approve(
         code_challenge: request.code_challenge.as_ref(),
         nonce: request.nonce.as_deref(),
         auth_time: user.signed_in_at,
-        expires_at: now + CODE_LIFETIME,
+        expires_at: now
+            + if state.config.fapi2() {
+                FAPI2_CODE_LIFETIME
+            } else {
+                CODE_LIFETIME
+            },
         session_id: Some(user.session_id),
         resources: resources.as_deref(),
         dynamic_client: request.application.is_dynamic(),

@@ -1,10 +1,15 @@
-//! Client authentication (RFC 6749 §2.3), the one entry for the token, revocation,
-//! introspection and device authorization endpoints: [`require`] or [`optional`].
+//! Client authentication (RFC 6749 §2.3), the one entry for the token, pushed
+//! authorization, revocation, introspection and device authorization endpoints:
+//! [`require`] or [`optional`].
 //!
 //! A client authenticates with HTTP Basic (`client_id:client_secret`, each part
-//! form-urlencoded before base64, §2.3.1) or with `client_id` and `client_secret` in the
-//! body; using both is `invalid_request` (§2.3: one method per request). A public client
-//! sends only `client_id`. Secrets are compared by their SHA-256 in constant time.
+//! form-urlencoded before base64, §2.3.1), with `client_id` and `client_secret` in the
+//! body, or with a JWT signed by a key it registered (`private_key_jwt`, RFC 7523 §2.2:
+//! `client_assertion_type` and `client_assertion`); using two at once is `invalid_request`
+//! (§2.3: one method per request). A public client sends only `client_id`. Secrets are
+//! compared by their SHA-256 in constant time. A client registered for `private_key_jwt`
+//! authenticates only so, and a client with a secret never with an assertion. Under the
+//! FAPI 2.0 profile only `private_key_jwt` authenticates at all (FAPI 2.0 §5.3.2.1).
 
 use axum::http::HeaderMap;
 use axum::http::header;
@@ -14,8 +19,10 @@ use base64::engine::general_purpose::STANDARD;
 use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::domain::application::Application;
+use crate::domain::client_assertion::{self, ASSERTION_TYPE};
+use crate::domain::jws::Compact;
 use crate::domain::secret;
-use crate::store::Store;
+use crate::state::AppState;
 
 /// Credentials as the request presented them, before any lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,6 +30,8 @@ pub struct PresentedCredentials {
     pub client_id: String,
     pub secret: Option<String>,
     pub via_basic: bool,
+    /// A `private_key_jwt` assertion (RFC 7523 §2.2), not yet checked.
+    pub assertion: Option<String>,
 }
 
 /// Extracts the client's credentials. `Ok(None)` when the request names no client at all.
@@ -45,6 +54,15 @@ pub fn presented(
     };
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
+    if params.get("client_assertion").is_some() || params.get("client_assertion_type").is_some() {
+        if basic.is_some() || body_secret.is_some() {
+            return Err(OAuthError::with_description(
+                ErrorCode::InvalidRequest,
+                "Use only one client authentication method: a client assertion, HTTP Basic or client_secret, not two.",
+            ));
+        }
+        return assertion_credentials(params, body_id).map(Some);
+    }
     match basic {
         Some((id, secret)) => {
             // RFC 6749 §2.3: one authentication method per request (doorkeeper 5.9.5+).
@@ -65,14 +83,45 @@ pub fn presented(
                 client_id: id,
                 secret: Some(secret),
                 via_basic: true,
+                assertion: None,
             }))
         }
         None => Ok(body_id.map(|id| PresentedCredentials {
             client_id: id.to_string(),
             secret: body_secret.map(str::to_string),
             via_basic: false,
+            assertion: None,
         })),
     }
+}
+
+/// RFC 7523 §2.2: `client_assertion_type` must be the JWT bearer type and `client_assertion`
+/// one JWT; the client is the one the assertion names (`client_id`, optional, must agree).
+fn assertion_credentials(
+    params: &Params,
+    body_id: Option<&str>,
+) -> Result<PresentedCredentials, OAuthError> {
+    let invalid = |why: &str| OAuthError::new(ErrorCode::InvalidClient).detail(why.to_string());
+    if params.get("client_assertion_type") != Some(ASSERTION_TYPE) {
+        return Err(invalid("client_assertion_type is not the JWT bearer type"));
+    }
+    let assertion = params
+        .get("client_assertion")
+        .ok_or_else(|| invalid("client_assertion_type without client_assertion"))?;
+    let claimed = client_assertion::claimed_client(assertion)
+        .ok_or_else(|| invalid("the client assertion names no client"))?;
+    if body_id.is_some_and(|id| id != claimed) {
+        return Err(invalid("client_id is not the client the assertion names"));
+    }
+    if crate::http::body::check_text(&claimed).is_err() {
+        return Err(invalid("the client assertion names no client"));
+    }
+    Ok(PresentedCredentials {
+        client_id: claimed,
+        secret: None,
+        via_basic: false,
+        assertion: Some(assertion.to_string()),
+    })
 }
 
 /// Decodes `base64(urlencode(id) ":" urlencode(secret))` (RFC 6749 §2.3.1); anything
@@ -110,18 +159,31 @@ fn form_decode(s: &str) -> Option<String> {
 #[derive(Clone, Debug)]
 pub struct AuthenticatedClient {
     pub application: Application,
-    /// True when a secret was presented and matched (always, for confidential clients).
+    /// True when the client proved who it is (a matching secret or a valid assertion;
+    /// always, for confidential clients).
     pub with_secret: bool,
 }
+
+/// The endpoint a client authenticates at: its path, which (beside the issuer and the token
+/// endpoint) is an audience an assertion may name (RFC 7523 §3 item 3, RFC 9126 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint(pub &'static str);
+
+pub const TOKEN: Endpoint = Endpoint("/oauth/token");
+pub const PAR: Endpoint = Endpoint("/oauth/par");
+pub const REVOCATION: Endpoint = Endpoint("/oauth/revoke");
+pub const INTROSPECTION: Endpoint = Endpoint("/oauth/introspect");
+pub const DEVICE_AUTHORIZATION: Endpoint = Endpoint("/oauth/authorize_device");
 
 /// The authenticated client of a request that must name one (RFC 6749 §3.2.1, RFC 7009
 /// §2.1, RFC 8628 §3.1). No credentials at all is `invalid_client`.
 pub async fn require(
-    store: &Store,
+    state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    endpoint: Endpoint,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    optional(store, headers, params)
+    optional(state, headers, params, endpoint)
         .await?
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient).detail("no client credentials"))
 }
@@ -129,44 +191,119 @@ pub async fn require(
 /// The authenticated client, or `None` when the request names no client (introspection
 /// by bearer token; GitLab's refresh of a token issued without a client).
 pub async fn optional(
-    store: &Store,
+    state: &AppState,
     headers: &HeaderMap,
     params: &Params,
+    endpoint: Endpoint,
 ) -> Result<Option<AuthenticatedClient>, OAuthError> {
     match presented(headers, params)? {
-        Some(creds) => Ok(Some(authenticate(store, &creds).await?)),
+        Some(creds) => Ok(Some(authenticate(state, &creds, endpoint).await?)),
         None => Ok(None),
     }
 }
 
-/// Looks the client up and checks its secret: a confidential client must present the right
-/// secret; a public client may present none, but a wrong one fails (GitLab). Every failure
-/// is `invalid_client` (RFC 6749 §5.2).
+/// Looks the client up and checks what it presented against how it registered. Every
+/// failure is `invalid_client` (RFC 6749 §5.2).
 async fn authenticate(
-    store: &Store,
+    state: &AppState,
     creds: &PresentedCredentials,
+    endpoint: Endpoint,
 ) -> Result<AuthenticatedClient, OAuthError> {
-    let app = store
+    let invalid = |why: &str| OAuthError::new(ErrorCode::InvalidClient).detail(why.to_string());
+    let app = state
+        .store
         .application_by_uid(&creds.client_id)
         .await?
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient).detail("unknown client_id"))?;
+        .ok_or_else(|| invalid("unknown client_id"))?;
+    // FAPI 2.0 §5.3.2.1 item 4: private_key_jwt (or mTLS, which Doorward lacks) only.
+    if state.config.fapi2() && !app.uses_private_key_jwt() {
+        return Err(invalid(
+            "the FAPI 2.0 profile admits private_key_jwt clients only",
+        ));
+    }
+    if app.uses_private_key_jwt() {
+        let assertion = creds
+            .assertion
+            .as_deref()
+            .ok_or_else(|| invalid("a private_key_jwt client without a client assertion"))?;
+        check_assertion(state, &app, assertion, endpoint)
+            .await
+            .map_err(|why| invalid(&why))?;
+        return Ok(AuthenticatedClient {
+            application: app,
+            with_secret: true,
+        });
+    }
+    if creds.assertion.is_some() {
+        return Err(invalid("a client assertion from a client without keys"));
+    }
     match &creds.secret {
         Some(presented) => {
             if !secret::constant_time_eq(&secret::hash(presented), &app.secret_hash) {
-                return Err(OAuthError::new(ErrorCode::InvalidClient).detail("wrong client secret"));
+                return Err(invalid("wrong client secret"));
             }
             Ok(AuthenticatedClient {
                 application: app,
                 with_secret: true,
             })
         }
-        None if app.confidential => Err(OAuthError::new(ErrorCode::InvalidClient)
-            .detail("confidential client without a secret")),
+        None if app.confidential => Err(invalid("confidential client without a secret")),
         None => Ok(AuthenticatedClient {
             application: app,
             with_secret: false,
         }),
     }
+}
+
+/// RFC 7523 §3: the assertion, signed by one of the client's keys, for this server, fresh,
+/// and never seen before on any node (its `jti` is kept until its `exp`).
+async fn check_assertion(
+    state: &AppState,
+    app: &Application,
+    assertion: &str,
+    endpoint: Endpoint,
+) -> Result<(), String> {
+    let (kid, alg) = match Compact::parse(assertion, client_assertion::MAX_ASSERTION_LEN) {
+        Ok(jws) => (
+            jws.header_str("kid").map(str::to_string),
+            jws.alg().unwrap_or_default().to_string(),
+        ),
+        Err(e) => return Err(e.to_string()),
+    };
+    // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA under the profile.
+    let fapi2 = state.config.fapi2();
+    if !alg.is_empty() && !crate::domain::jws::algorithms(fapi2).contains(&alg.as_str()) {
+        return Err(format!("alg {alg} is not allowed by the FAPI 2.0 profile"));
+    }
+    let keys = super::client_keys::keys_for(state, app, kid.as_deref(), &alg).await?;
+    let issuer = state.config.external_url.as_str();
+    let token_endpoint = format!("{issuer}{}", TOKEN.0);
+    let this_endpoint = format!("{issuer}{}", endpoint.0);
+    // FAPI 2.0 §5.3.2.1 item 8: the issuer only, as a string.
+    let audiences: Vec<&str> = if fapi2 {
+        vec![issuer]
+    } else {
+        vec![issuer, &token_endpoint, &this_endpoint]
+    };
+    let now = state.clock.now();
+    let expected = client_assertion::Expected {
+        client_id: &app.uid,
+        audiences: &audiences,
+        now,
+        audience_string_only: fapi2,
+    };
+    let verified =
+        client_assertion::verify(assertion, &keys, &expected).map_err(|e| e.to_string())?;
+    let seen = secret::hash(&format!("client_assertion\0{}\0{}", app.uid, verified.jti));
+    let fresh = state
+        .store
+        .record_single_use_jwt(&seen, verified.exp + 1)
+        .await
+        .map_err(|e| format!("the assertion could not be recorded ({e})"))?;
+    if !fresh {
+        return Err("the client assertion was used before".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -32,7 +32,8 @@ pub async fn create(
     // RFC 6749 §3.2, as at the token endpoint: no parameter twice.
     params.reject_repeated()?;
     // RFC 8628 §3.1: the client authenticates as at the token endpoint.
-    let client = client_auth::require(&state.store, &headers, &params).await?;
+    let client =
+        client_auth::require(&state, &headers, &params, client_auth::DEVICE_AUTHORIZATION).await?;
     // RFC 8628 §3.2 / RFC 6749 §5.2: a dynamically registered client has no device grant.
     if !client
         .application

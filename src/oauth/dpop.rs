@@ -40,12 +40,19 @@ pub async fn proof_of(
         access_token,
     };
     let verified = dpop::verify(proof, &expected).map_err(|e| e.to_string())?;
+    // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA under the profile.
+    if !crate::domain::jws::algorithms(state.config.fapi2()).contains(&verified.alg) {
+        return Err(format!(
+            "the DPoP proof's alg {} is not allowed by the FAPI 2.0 profile",
+            verified.alg
+        ));
+    }
     // §11.1: once per key and jti, for as long as its iat is acceptable.
     let seen = secret::hash(&format!("{}.{}", verified.jkt, verified.jti));
     let keep_until = verified.iat.max(now) + IAT_WINDOW + 1;
     let fresh = state
         .store
-        .record_dpop_proof(&seen, keep_until)
+        .record_single_use_jwt(&seen, keep_until)
         .await
         .map_err(|e| format!("the proof could not be recorded ({e})"))?;
     if !fresh {

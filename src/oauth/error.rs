@@ -22,6 +22,8 @@ pub enum ErrorCode {
     InvalidScope,
     InvalidTarget,
     InvalidRequestUri,
+    /// RFC 9101 §6.3: the request object is invalid.
+    InvalidRequestObject,
     InvalidDpopProof,
     AccessDenied,
     ServerError,
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
+            ErrorCode::InvalidRequestObject => "invalid_request_object",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::ServerError => "server_error",
@@ -87,6 +90,9 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "The requested scope is invalid, unknown, or malformed.",
             ErrorCode::InvalidTarget => "The requested resource is invalid, unknown, or malformed.",
             ErrorCode::InvalidDpopProof => "The DPoP proof is invalid.",
+            ErrorCode::InvalidRequestObject => {
+                "The request object is invalid: not signed by a key the client registered, expired, or for another client or server."
+            }
             ErrorCode::InvalidRequestUri => {
                 "The request_uri is invalid, expired, already used, or was pushed by another client."
             }

@@ -31,55 +31,55 @@ pub async fn introspect(
     // authenticated by its secret, is a resource server: it may introspect any token
     // issued for a resource (RFC 8707), whichever client got it. Everyone else sees only
     // their own application's tokens.
-    let (caller_app, resource_server) = match client_auth::optional(&state.store, &headers, &params)
-        .await?
-    {
-        Some(client) => (
-            client.application.id,
-            client.with_secret
-                && client.application.confidential
-                && client.application.is_instance_wide(),
-        ),
-        None => {
-            // A resource server may authenticate with an access token of its own. Without
-            // either, 401 invalid_client (docs/compatibility.md, RFC 7662 §2.3).
-            let target = RequestTarget {
-                uri: &uri,
-                headers: &headers,
-            };
-            let presented = bearer::presented(&target, None, Methods::HEADER).map_err(|_| {
-                OAuthError::new(ErrorCode::InvalidClient)
-                    .detail("no client credentials or bearer token")
-            })?;
-            // GitLab (spec §1.6): a token cannot introspect itself.
-            if presented == token {
-                return Err(OAuthError::new(ErrorCode::InvalidClient)
-                    .detail("a token cannot introspect itself")
-                    .into());
-            }
-            let found = bearer::validate(&state.store, &presented, now)
-                .await?
-                .map_err(|_| {
-                    OAuthError::new(ErrorCode::InvalidClient).detail("invalid bearer token")
+    let (caller_app, resource_server) =
+        match client_auth::optional(&state, &headers, &params, client_auth::INTROSPECTION).await? {
+            Some(client) => (
+                client.application.id,
+                client.with_secret
+                    && client.application.confidential
+                    && client.application.is_instance_wide(),
+            ),
+            None => {
+                // A resource server may authenticate with an access token of its own. Without
+                // either, 401 invalid_client (docs/compatibility.md, RFC 7662 §2.3).
+                let target = RequestTarget {
+                    uri: &uri,
+                    headers: &headers,
+                };
+                let presented =
+                    bearer::presented(&target, None, Methods::HEADER).map_err(|_| {
+                        OAuthError::new(ErrorCode::InvalidClient)
+                            .detail("no client credentials or bearer token")
+                    })?;
+                // GitLab (spec §1.6): a token cannot introspect itself.
+                if presented == token {
+                    return Err(OAuthError::new(ErrorCode::InvalidClient)
+                        .detail("a token cannot introspect itself")
+                        .into());
+                }
+                let found = bearer::validate(&state.store, &presented, now)
+                    .await?
+                    .map_err(|_| {
+                        OAuthError::new(ErrorCode::InvalidClient).detail("invalid bearer token")
+                    })?;
+                // RFC 9449 §7.1: a DPoP-bound caller token only with its proof.
+                super::dpop::check_resource_request(
+                    &state,
+                    &headers,
+                    &axum::http::Method::POST,
+                    "/oauth/introspect",
+                    &presented,
+                    found.token.dpop_jkt.as_deref(),
+                )
+                .await
+                .map_err(|r| OAuthError::new(ErrorCode::InvalidClient).detail(r.description))?;
+                let app = found.token.application_id.ok_or_else(|| {
+                    OAuthError::new(ErrorCode::InvalidClient)
+                        .detail("bearer token without an application")
                 })?;
-            // RFC 9449 §7.1: a DPoP-bound caller token only with its proof.
-            super::dpop::check_resource_request(
-                &state,
-                &headers,
-                &axum::http::Method::POST,
-                "/oauth/introspect",
-                &presented,
-                found.token.dpop_jkt.as_deref(),
-            )
-            .await
-            .map_err(|r| OAuthError::new(ErrorCode::InvalidClient).detail(r.description))?;
-            let app = found.token.application_id.ok_or_else(|| {
-                OAuthError::new(ErrorCode::InvalidClient)
-                    .detail("bearer token without an application")
-            })?;
-            (app, false)
-        }
-    };
+                (app, false)
+            }
+        };
 
     let hash = secret::hash(token);
     let (found, token_type) = if token.starts_with(ACCESS_TOKEN_PREFIX) {

@@ -78,6 +78,7 @@ pub async fn application_for_authorization(
         require_par: false,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        keys: Default::default(),
     };
     // Most authorizations find the row as the document still describes it: no write.
     if let Some(app) = known.filter(|a| {

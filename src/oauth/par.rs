@@ -39,7 +39,7 @@ pub async fn push(
 ) -> Result<Response, TokenError> {
     params.reject_repeated()?;
     // §2.1: the client authenticates as at the token endpoint; a public one names itself.
-    let client = client_auth::require(&state.store, &headers, &params).await?;
+    let client = client_auth::require(&state, &headers, &params, client_auth::PAR).await?;
     // §2.1: a pushed request cannot itself refer to a pushed request.
     if params.get("request_uri").is_some() {
         return Err(OAuthError::with_description(
@@ -50,6 +50,14 @@ pub async fn push(
     }
     // §2.1: the client_id is the authenticated client's (Basic may stand for it).
     params.set("client_id", &client.application.uid);
+    // §3: a signed request object may carry the parameters (RFC 9101); it then stands for
+    // them all, and its client is the authenticated one.
+    let mut params = super::request_object::resolve(&state, params).await?;
+    if params.get("client_id") != Some(client.application.uid.as_str()) {
+        return Err(OAuthError::new(ErrorCode::InvalidRequestObject)
+            .detail("the request object is for another client")
+            .into());
+    }
     // RFC 9449 §10.1: a DPoP proof on the push binds the code to its key, as `dpop_jkt`
     // would; both, naming different keys, is refused.
     let proof = super::dpop::proof_of(

@@ -48,7 +48,8 @@ impl Params {
         Ok(Self::from_pairs(pairs))
     }
 
-    fn from_pairs(pairs: Vec<(String, String)>) -> Params {
+    /// Parameters from name and value pairs (a signed request object's claims).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Params {
         let mut p = Params::default();
         for (k, v) in pairs {
             if k == "resource" {

@@ -16,9 +16,11 @@ use serde_json::{Map, Value, json};
 use super::bearer::Challenge;
 use super::response::no_store;
 use crate::applications;
-use crate::domain::application::{Application, ApplicationSettings};
+use crate::domain::application::{Application, ApplicationSettings, ClientKeySource};
 use crate::domain::audit::{Action, AuditEvent};
-use crate::domain::client_registration::{self, ClientMetadata, GRANT_TYPES, RegistrationError};
+use crate::domain::client_registration::{
+    self, AuthMethod, ClientMetadata, GRANT_TYPES, RegistrationError,
+};
 use crate::domain::secret::{self, APPLICATION_SECRET_PREFIX, REGISTRATION_TOKEN_PREFIX};
 use crate::http::client_ip::ClientIp;
 use crate::state::AppState;
@@ -49,8 +51,8 @@ pub async fn register(
         }
         return res;
     }
-    let metadata = match read_metadata(&headers, &body) {
-        Ok((_, m)) => m,
+    let (metadata, keys) = match read_metadata(&state, &headers, &body) {
+        Ok((_, m, keys)) => (m, keys),
         Err(e) => return refused(e),
     };
     let uid = secret::generate_client_id();
@@ -64,7 +66,7 @@ pub async fn register(
         .register_application(
             &uid,
             &secret::hash(client_secret.expose()),
-            &settings(&metadata),
+            &settings(&metadata, keys),
             &DynamicRegistration {
                 token_hash: &secret::hash(registration_token.expose()),
                 token_endpoint_auth_method: method,
@@ -90,7 +92,7 @@ pub async fn register(
         "registration_access_token".into(),
         Value::String(registration_token.expose().to_string()),
     );
-    if metadata.token_endpoint_auth_method.is_confidential() {
+    if metadata.token_endpoint_auth_method.has_secret() {
         info.insert(
             "client_secret".into(),
             Value::String(client_secret.expose().to_string()),
@@ -126,7 +128,7 @@ pub async fn update(
         Ok(app) => app,
         Err(res) => return res,
     };
-    let (raw, metadata) = match read_metadata(&headers, &body) {
+    let (raw, metadata, keys) = match read_metadata(&state, &headers, &body) {
         Ok(read) => read,
         Err(e) => return refused(e),
     };
@@ -154,7 +156,7 @@ pub async fn update(
     }
     let method = metadata.token_endpoint_auth_method.as_str();
     let now = state.clock.now();
-    let settings = settings(&metadata);
+    let settings = settings(&metadata, keys);
     if let Err(e) = state
         .store
         .update_registration(app.id, &settings, method, now)
@@ -167,6 +169,8 @@ pub async fn update(
         redirect_uri: settings.redirect_uri,
         scopes: settings.scopes,
         token_endpoint_auth_method: Some(method.to_string()),
+        jwks: settings.keys.jwks().map(str::to_string),
+        jwks_uri: settings.keys.jwks_uri().map(str::to_string),
         updated_at: now,
         ..app
     };
@@ -242,11 +246,13 @@ async fn registered_client(
 }
 
 /// The JSON body of a registration or update as sent, and validated (RFC 7591 §3.1: JSON
-/// only).
+/// only), with the keys of a `private_key_jwt` client. Under the FAPI 2.0 profile only
+/// `private_key_jwt` clients may register (FAPI 2.0 §5.3.2.1: no secrets, no public clients).
 fn read_metadata(
+    state: &AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(Value, ClientMetadata), RegistrationError> {
+) -> Result<(Value, ClientMetadata, ClientKeySource), RegistrationError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -260,7 +266,21 @@ fn read_metadata(
     let value: Value = serde_json::from_slice(body)
         .map_err(|_| RegistrationError::metadata("The registration is not valid JSON."))?;
     let metadata = client_registration::parse(&value)?;
-    Ok((value, metadata))
+    let method = metadata.token_endpoint_auth_method;
+    if state.config.fapi2() && method != AuthMethod::PrivateKeyJwt {
+        return Err(RegistrationError::metadata(format!(
+            "token_endpoint_auth_method {} is not allowed by this server's FAPI 2.0 profile; use private_key_jwt.",
+            method.as_str()
+        )));
+    }
+    let keys = ClientKeySource::validate(
+        method == AuthMethod::PrivateKeyJwt,
+        metadata.jwks.as_deref().unwrap_or_default(),
+        metadata.jwks_uri.as_deref().unwrap_or_default(),
+        state.config.backchannel_logout_allow_loopback,
+    )
+    .map_err(|(field, why)| RegistrationError::metadata(format!("{field} {why}.")))?;
+    Ok((value, metadata, keys))
 }
 
 /// RFC 7591 §3.2.2: 400 with the error.
@@ -268,7 +288,7 @@ fn refused(e: RegistrationError) -> Response {
     error(StatusCode::BAD_REQUEST, e.error, &e.description)
 }
 
-fn settings(m: &ClientMetadata) -> ApplicationSettings {
+fn settings(m: &ClientMetadata, keys: ClientKeySource) -> ApplicationSettings {
     let name = m
         .client_name
         .clone()
@@ -284,6 +304,7 @@ fn settings(m: &ClientMetadata) -> ApplicationSettings {
         require_par: m.require_par,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        keys,
     }
 }
 
@@ -299,12 +320,18 @@ fn client_information(state: &AppState, app: &Application) -> Map<String, Value>
     info.insert("redirect_uris".into(), json!(app.redirect_uris()));
     info.insert(
         "token_endpoint_auth_method".into(),
-        json!(
-            app.token_endpoint_auth_method
-                .as_deref()
-                .unwrap_or("client_secret_basic")
-        ),
+        json!(app.auth_method()),
     );
+    if let Some(jwks) = app
+        .jwks
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+    {
+        info.insert("jwks".into(), jwks);
+    }
+    if let Some(uri) = &app.jwks_uri {
+        info.insert("jwks_uri".into(), json!(uri));
+    }
     info.insert("grant_types".into(), json!(GRANT_TYPES));
     info.insert("response_types".into(), json!(["code"]));
     info.insert("scope".into(), json!(app.scopes.to_string()));

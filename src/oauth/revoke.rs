@@ -25,7 +25,7 @@ pub async fn revoke(
     // RFC 6749 §3.2, as at the token endpoint: no parameter twice.
     params.reject_repeated()?;
     // RFC 7009 §2.1: the client authenticates; it may revoke only its own tokens.
-    let client = client_auth::require(&state.store, &headers, &params).await?;
+    let client = client_auth::require(&state, &headers, &params, client_auth::REVOCATION).await?;
     let token = params.require("token")?;
     // The prefix says what the token is, so `token_type_hint` (a mere hint, §2.1) is not
     // needed for the lookup.

@@ -27,8 +27,15 @@ pub async fn token(
     })?;
     // Authenticated once, here, for every grant (RFC 6749 §3.2.1); each grant then says
     // whether it needs a client.
-    let client = client_auth::optional(&state.store, &headers, &params).await?;
+    let client = client_auth::optional(&state, &headers, &params, client_auth::TOKEN).await?;
     let client = client.as_ref();
+    // FAPI 2.0 §5.3.2.1 item 4: every request authenticates its client (no GitLab-style
+    // refresh without one).
+    if state.config.fapi2() && client.is_none() {
+        return Err(OAuthError::new(ErrorCode::InvalidClient)
+            .detail("no client credentials under the FAPI 2.0 profile")
+            .into());
+    }
     // RFC 6749 §5.2 unauthorized_client: a dynamically registered client has the code and
     // refresh grants only (`Application::may_use_grant`).
     if let Some(c) = client
@@ -49,6 +56,15 @@ pub async fn token(
     // so a bad client is invalid_client whatever its proof).
     let proof = super::dpop::token_request_proof(&state, &headers).await?;
     let dpop_jkt = proof.as_ref().map(|p| p.jkt.as_str());
+    // FAPI 2.0 §5.3.2.1 item 5: every token is sender-constrained, so no grant without a
+    // proof under the profile.
+    if state.config.fapi2() && proof.is_none() {
+        return Err(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "A DPoP proof is required: this server follows the FAPI 2.0 profile.",
+        )
+        .into());
+    }
     let response = match grant {
         // RFC 6749 §4.1.3: a public client identifies itself with client_id.
         Grant::AuthorizationCode => {

@@ -72,6 +72,20 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
         grant_types.push("implicit");
     }
     let scopes: Vec<&str> = CATALOGUE.iter().map(|s| s.name).collect();
+    // FAPI 2.0 §5.3.2.1: private_key_jwt only, PKCE with S256 only (docs/fapi.md).
+    let fapi2 = state.config.fapi2();
+    let auth_methods: &[&str] = if fapi2 {
+        &["private_key_jwt"]
+    } else {
+        &[
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none",
+        ]
+    };
+    let pkce_methods: &[&str] = if fapi2 { &["S256"] } else { &["plain", "S256"] };
+    let jws_algs = crate::domain::jws::algorithms(fapi2);
     let mut doc = json!({
         "issuer": base,
         "authorization_endpoint": format!("{base}/oauth/authorize"),
@@ -87,12 +101,19 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
         "response_types_supported": response_types,
         "response_modes_supported": ["query", "fragment"],
         "grant_types_supported": grant_types,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "code_challenge_methods_supported": ["plain", "S256"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        "revocation_endpoint_auth_methods_supported": auth_methods,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
+        // RFC 8414 §2: the algorithms of private_key_jwt assertions (RFC 7523).
+        "token_endpoint_auth_signing_alg_values_supported": jws_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": jws_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": jws_algs,
+        "code_challenge_methods_supported": pkce_methods,
         // RFC 9449 §5.1.
-        "dpop_signing_alg_values_supported": crate::domain::dpop::ALGORITHMS,
+        "dpop_signing_alg_values_supported": jws_algs,
+        // RFC 9101 §10.5: signed request objects, on /oauth/authorize and /oauth/par.
+        "request_parameter_supported": true,
+        "request_object_signing_alg_values_supported": jws_algs,
         // RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
     });
@@ -129,7 +150,6 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
                 "prompt_values_supported".into(),
                 json!(["none", "login", "consent"]),
             ),
-            ("request_parameter_supported".into(), json!(false)),
             ("request_uri_parameter_supported".into(), json!(false)),
             ("claims_parameter_supported".into(), json!(false)),
             // Back-Channel Logout 1.0 §2.1: logout tokens are sent, always with `sid`.

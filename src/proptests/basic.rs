@@ -111,7 +111,7 @@ proptest! {
         };
         let params = Params::from_form(body.as_bytes()).unwrap();
         let creds = presented(&headers, &params).unwrap().unwrap();
-        prop_assert_eq!(creds, PresentedCredentials { client_id: id, secret: Some(secret), via_basic: true });
+        prop_assert_eq!(creds, PresentedCredentials { client_id: id, secret: Some(secret), via_basic: true, assertion: None });
     }
 
     /// Unencoded credentials (what most clients actually send) decode to themselves when they

@@ -46,6 +46,8 @@ fn application(scopes: &str) -> Application {
         backchannel_logout_session_required: false,
         registration_token_hash: None,
         token_endpoint_auth_method: None,
+        jwks: None,
+        jwks_uri: None,
         created_at: 0,
         updated_at: 0,
     }

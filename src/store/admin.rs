@@ -129,7 +129,7 @@ impl Store {
     ) -> StoreResult<(Vec<ApplicationWithOwner>, i64)> {
         const LIST: &str = "SELECT a.id, a.uid, a.secret_hash, a.name, a.redirect_uri, a.scopes, \
              a.confidential, a.trusted, a.require_pkce, a.require_par, a.owner_id, a.group_id, a.backchannel_logout_uri, \
-             a.backchannel_logout_session_required, a.registration_token_hash, a.token_endpoint_auth_method, \
+             a.backchannel_logout_session_required, a.registration_token_hash, a.token_endpoint_auth_method, a.jwks, a.jwks_uri, \
              a.created_at, a.updated_at, u.username AS owner_username, g.full_path AS group_full_path \
              FROM oauth_applications a LEFT JOIN users u ON u.id = a.owner_id \
              LEFT JOIN groups g ON g.id = a.group_id ORDER BY a.id DESC LIMIT $1 OFFSET $2";

@@ -32,6 +32,8 @@ impl_from_row!(Application {
     backchannel_logout_session_required: bool,
     registration_token_hash: Option<Vec<u8>>,
     token_endpoint_auth_method: Option<String>,
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
     created_at: i64,
     updated_at: i64,
 });
@@ -41,7 +43,7 @@ macro_rules! application_columns {
     () => {
         "id, uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, \
          require_par, owner_id, group_id, backchannel_logout_uri, backchannel_logout_session_required, \
-         registration_token_hash, token_endpoint_auth_method, created_at, updated_at"
+         registration_token_hash, token_endpoint_auth_method, jwks, jwks_uri, created_at, updated_at"
     };
 }
 
@@ -114,8 +116,8 @@ impl Store {
             "INSERT INTO oauth_applications \
              (uid, secret_hash, name, redirect_uri, scopes, confidential, trusted, require_pkce, owner_id, group_id, \
               backchannel_logout_uri, backchannel_logout_session_required, created_at, updated_at, \
-              registration_token_hash, token_endpoint_auth_method, require_par) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $11, $11, $14, $15, $16) RETURNING ",
+              registration_token_hash, token_endpoint_auth_method, require_par, jwks, jwks_uri) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $11, $11, $14, $15, $16, $17, $18) RETURNING ",
             application_columns!()
         );
         let (owner_id, group_id) = owner.columns();
@@ -136,8 +138,10 @@ impl Store {
             .bind(&settings.backchannel_logout_uri)
             .bind(settings.backchannel_logout_session_required)
             .bind(registration.map(|r| &r.token_hash[..]))
-            .bind(registration.map(|r| r.token_endpoint_auth_method))
+            .bind(settings.auth_method_column().or(registration.map(|r| r.token_endpoint_auth_method)))
             .bind(settings.require_par)
+            .bind(settings.keys.jwks())
+            .bind(settings.keys.jwks_uri())
             .fetch_one(&mut *tx)
             .await?;
             let event = audit.clone().about_new_application(app.id, &app.name, &app.uid);
@@ -230,7 +234,9 @@ impl Store {
     ) -> StoreResult<()> {
         const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
              confidential = $5, trusted = $6, require_pkce = $7, updated_at = $8, backchannel_logout_uri = $9, \
-             backchannel_logout_session_required = $10, require_par = $11 WHERE id = $1";
+             backchannel_logout_session_required = $10, require_par = $11, jwks = $12, jwks_uri = $13, \
+             token_endpoint_auth_method = CASE WHEN registration_token_hash IS NULL THEN $14 \
+             ELSE token_endpoint_auth_method END WHERE id = $1";
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
             let done = sqlx::query(SQL)
@@ -245,6 +251,9 @@ impl Store {
                 .bind(&settings.backchannel_logout_uri)
                 .bind(settings.backchannel_logout_session_required)
                 .bind(settings.require_par)
+                .bind(settings.keys.jwks())
+                .bind(settings.keys.jwks_uri())
+                .bind(settings.auth_method_column())
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {
@@ -266,8 +275,8 @@ impl Store {
         now: i64,
     ) -> StoreResult<()> {
         const SQL: &str = "UPDATE oauth_applications SET name = $2, redirect_uri = $3, scopes = $4, \
-             confidential = $5, token_endpoint_auth_method = $6, updated_at = $7, require_par = $8 \
-             WHERE id = $1 AND registration_token_hash IS NOT NULL";
+             confidential = $5, token_endpoint_auth_method = $6, updated_at = $7, require_par = $8, \
+             jwks = $9, jwks_uri = $10 WHERE id = $1 AND registration_token_hash IS NOT NULL";
         let done = on_pool!(self, p => sqlx::query(SQL)
             .bind(id)
             .bind(&settings.name)
@@ -277,6 +286,8 @@ impl Store {
             .bind(token_endpoint_auth_method)
             .bind(now)
             .bind(settings.require_par)
+            .bind(settings.keys.jwks())
+            .bind(settings.keys.jwks_uri())
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;

@@ -1,13 +1,18 @@
-//! RFC 9449 §11.1: DPoP proofs seen, so that a proof works once, on whichever node it
-//! arrives (migration 0016). One indexed insert per proof (on SQLite grouped into the token
+//! Single-use JWTs seen, so that each works once, on whichever node it arrives (migration
+//! 0016): DPoP proofs (RFC 9449 §11.1) and client assertions (RFC 7523 §3 item 7), each
+//! keyed by a hash that names its kind. One indexed insert per proof (on SQLite grouped into the token
 //! writer's shared commits); rows go once their `iat` window has passed.
 
 use super::{Store, StoreResult, on_pool};
 
 impl Store {
-    /// Records a proof (`proof_hash`: SHA-256 of its key thumbprint and `jti`) until
+    /// Records a JWT (`proof_hash`: SHA-256 of its kind, issuer or key, and `jti`) until
     /// `expires_at`; false when it was recorded before: a replay.
-    pub async fn record_dpop_proof(&self, proof_hash: &[u8], expires_at: i64) -> StoreResult<bool> {
+    pub async fn record_single_use_jwt(
+        &self,
+        proof_hash: &[u8],
+        expires_at: i64,
+    ) -> StoreResult<bool> {
         // SQLite: through the group-commit writer, with the token writes (see `writer`).
         if let Some(writer) = &self.token_writer {
             return writer.submit_proof(proof_hash, expires_at).await;

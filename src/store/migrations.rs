@@ -104,6 +104,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0016_dpop.sql"),
         include_str!("../../migrations/postgres/0016_dpop.sql"),
     ),
+    (
+        17,
+        "private_key_jwt",
+        include_str!("../../migrations/sqlite/0017_private_key_jwt.sql"),
+        include_str!("../../migrations/postgres/0017_private_key_jwt.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -24,6 +24,10 @@ pub(crate) struct ApplicationForm {
     pub trusted: bool,
     pub backchannel_logout_uri: String,
     pub backchannel_logout_session_required: bool,
+    /// `private_key_jwt`, or empty (a secret, or none, as `confidential` says).
+    pub token_endpoint_auth_method: String,
+    pub jwks: String,
+    pub jwks_uri: String,
 }
 
 impl ApplicationForm {
@@ -40,6 +44,9 @@ impl ApplicationForm {
             trusted: false,
             backchannel_logout_uri: String::new(),
             backchannel_logout_session_required: false,
+            token_endpoint_auth_method: String::new(),
+            jwks: String::new(),
+            jwks_uri: String::new(),
         }
     }
 
@@ -55,6 +62,13 @@ impl ApplicationForm {
             trusted: app.trusted,
             backchannel_logout_uri: app.backchannel_logout_uri.clone().unwrap_or_default(),
             backchannel_logout_session_required: app.backchannel_logout_session_required,
+            token_endpoint_auth_method: if app.uses_private_key_jwt() {
+                app.auth_method().to_string()
+            } else {
+                String::new()
+            },
+            jwks: app.jwks.clone().unwrap_or_default(),
+            jwks_uri: app.jwks_uri.clone().unwrap_or_default(),
         }
     }
 
@@ -87,6 +101,9 @@ impl ApplicationForm {
                 "backchannel_logout_session_required" => {
                     form.backchannel_logout_session_required = checkbox(&key, &value)?
                 }
+                "token_endpoint_auth_method" => form.token_endpoint_auth_method = value,
+                "jwks" => form.jwks = value,
+                "jwks_uri" => form.jwks_uri = value,
                 _ => return Err(unreadable(format!("unknown field `{key}`"))),
             }
             seen.push(key);
@@ -113,6 +130,14 @@ impl ApplicationForm {
             s.with_backchannel_logout(
                 &self.backchannel_logout_uri,
                 self.backchannel_logout_session_required,
+                state.config.backchannel_logout_allow_loopback,
+            )
+        })
+        .and_then(|s| {
+            s.with_auth_method(
+                &self.token_endpoint_auth_method,
+                &self.jwks,
+                &self.jwks_uri,
                 state.config.backchannel_logout_allow_loopback,
             )
         })

@@ -49,6 +49,9 @@ pub(crate) fn app_view(app: &Application) -> minijinja::Value {
         trusted => app.trusted,
         require_pkce => app.require_pkce,
         require_par => app.require_par,
+        token_endpoint_auth_method => app.auth_method(),
+        jwks => app.jwks.is_some(),
+        jwks_uri => &app.jwks_uri,
         backchannel_logout_uri => &app.backchannel_logout_uri,
         instance_wide => app.is_instance_wide(),
         created_at => human(app.created_at),
@@ -261,7 +264,7 @@ pub async fn create_in(
     .await?;
     tracing::info!(application_id = app.id, by = user.id, owner = ?scope.owner(), "application created");
     let m = Messages {
-        secret: Some(&client_secret),
+        secret: client_secret.as_ref(),
         notice: Some("The application was created."),
         ..Messages::default()
     };
@@ -343,6 +346,11 @@ pub async fn renew_secret_in(
 ) -> Result<Response, WebError> {
     csrf.verify(authenticity_token)?;
     let app = managed_application(state, scope, id).await?;
+    if app.uses_private_key_jwt() {
+        return Err(WebError::BadRequest(
+            crate::api::applications::NO_SECRET.into(),
+        ));
+    }
     let audit = applications::event(
         Action::ApplicationSecretRenewed,
         Some(scope.user().id),

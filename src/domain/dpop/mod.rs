@@ -7,21 +7,22 @@
 //! returned `jti` for the `iat` window), and server-provided nonces (§8, §9: a `nonce` claim is
 //! accepted and ignored).
 //!
-//! The header and payload are parsed with a check that no object holds a member twice
-//! (serde_json keeps the last of duplicates silently, so two readers could disagree on what
-//! a proof says), and the signature is checked over the exact bytes received with
-//! [`jsonwebtoken::crypto::verify`] and a key built from the JWK's validated members.
+//! The JWS itself is read by [`super::jws`] (strict JSON, no `crit`, asymmetric algorithms,
+//! the signature over the bytes received); this module adds the proof's own rules.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::jws::{Compact, JwsError};
+#[cfg(test)]
+use super::jws::{PRIVATE_MEMBERS, key::b64_member};
 use super::secret::constant_time_eq;
 
 /// The JWS algorithms accepted for proofs, as `dpop_signing_alg_values_supported` lists them
 /// (RFC 9449 §5.1). Never `none`, never a MAC (§4.3, check 5).
-pub const ALGORITHMS: &[&str] = &["ES256", "EdDSA", "RS256", "PS256"];
+pub use super::jws::ALGORITHMS;
 
 /// The longest proof accepted, in bytes of the compact JWS.
 pub const MAX_PROOF_LEN: usize = 8192;
@@ -31,10 +32,6 @@ pub const IAT_WINDOW: i64 = 300;
 
 /// The longest `jti` accepted, in characters.
 const MAX_JTI_CHARS: usize = 256;
-
-/// JWK members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2, §6.4;
-/// RFC 8037 §2): a proof carries a public key (RFC 9449 §4.3, check 7).
-const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// The request a proof must match.
 #[derive(Clone, Copy, Debug)]
@@ -58,6 +55,8 @@ pub struct VerifiedProof {
     pub jti: String,
     /// When the proof says it was made.
     pub iat: i64,
+    /// The proof's JWS algorithm, one of [`ALGORITHMS`].
+    pub alg: &'static str,
 }
 
 /// Why a proof was refused. The descriptions are fixed text (never the proof's own content),
@@ -90,8 +89,16 @@ pub enum ProofError {
     MissingAth,
 }
 
-fn malformed(what: &str) -> ProofError {
-    ProofError::Malformed(what.to_string())
+impl From<JwsError> for ProofError {
+    fn from(e: JwsError) -> Self {
+        match e {
+            JwsError::Malformed(what) => ProofError::Malformed(what),
+            JwsError::TooLarge => ProofError::TooLarge,
+            JwsError::UnsupportedAlgorithm => ProofError::UnsupportedAlgorithm,
+            JwsError::BadKey(what) => ProofError::BadKey(what),
+            JwsError::BadSignature => ProofError::BadSignature,
+        }
+    }
 }
 
 fn bad_key(what: &str) -> ProofError {
@@ -102,54 +109,26 @@ fn bad_key(what: &str) -> ProofError {
 /// (RFC 9449 §4.3). On success, the key's thumbprint and the proof's `jti` and `iat`; the
 /// caller checks that the `jti` was not seen before.
 pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<VerifiedProof, ProofError> {
-    if proof.len() > MAX_PROOF_LEN {
-        return Err(ProofError::TooLarge);
-    }
     // §4.3 checks 2 and 3: one JWT, a compact JWS of three base64url segments.
-    let mut segments = proof.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) else {
-        return Err(malformed("not a compact JWS of three segments"));
-    };
-    if header_b64.is_empty() || payload_b64.is_empty() || signature_b64.is_empty() {
-        return Err(malformed("an empty segment"));
-    }
-
+    let jws = Compact::parse(proof, MAX_PROOF_LEN)?;
     // §4.3 checks 4 to 7: the header.
-    let header = json_object(header_b64, "header")?;
-    if header.get("typ").and_then(Value::as_str) != Some("dpop+jwt") {
+    if jws.header_str("typ") != Some("dpop+jwt") {
         return Err(ProofError::WrongType);
     }
-    let alg = match header.get("alg").and_then(Value::as_str) {
-        Some(alg) if ALGORITHMS.contains(&alg) => alg,
-        _ => return Err(ProofError::UnsupportedAlgorithm),
-    };
-    // No extension is understood, so none may be critical (RFC 7515 §4.1.11); this also
-    // refuses unencoded payloads (RFC 7797), which need `crit`.
-    if header.contains_key("crit") {
-        return Err(malformed("the header has crit"));
-    }
-    let Some(Value::Object(jwk)) = header.get("jwk") else {
+    let alg = jws.alg()?;
+    let alg = ALGORITHMS
+        .iter()
+        .find(|a| **a == alg)
+        .copied()
+        .unwrap_or_default();
+    let Some(Value::Object(jwk)) = jws.header.get("jwk") else {
         return Err(bad_key("the header has no jwk object"));
     };
-    let (key, algorithm) = public_key(alg, jwk)?;
-
-    // §4.3 check 6: the signature, over the bytes exactly as received.
-    if decode_b64(signature_b64).is_none() {
-        return Err(malformed("the signature is not base64url"));
-    }
-    let signing_input = &proof[..header_b64.len() + 1 + payload_b64.len()];
-    match jsonwebtoken::crypto::verify(signature_b64, signing_input.as_bytes(), &key, algorithm) {
-        Ok(true) => {}
-        _ => return Err(ProofError::BadSignature),
-    }
+    // §4.3 check 6: the signature, by the key the proof carries.
+    jws.verify(jwk)?;
 
     // §4.3 checks 8 to 12: the claims.
-    let claims = json_object(payload_b64, "payload")?;
+    let claims = &jws.claims;
     let jti = match claims.get("jti") {
         Some(Value::String(jti)) if !jti.is_empty() && jti.chars().count() <= MAX_JTI_CHARS => {
             jti.clone()
@@ -188,7 +167,7 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<VerifiedProof, Pro
     }
 
     let jkt = thumbprint(&Value::Object(jwk.clone()))?;
-    Ok(VerifiedProof { jkt, jti, iat })
+    Ok(VerifiedProof { jkt, jti, iat, alg })
 }
 
 /// The RFC 7638 JWK thumbprint with SHA-256, base64url without padding: the required members
@@ -257,14 +236,6 @@ pub fn normalize_htu(url: &str) -> Option<String> {
     parsed.set_fragment(None);
     Some(parsed.into())
 }
-
-mod key;
-mod strict_json;
-
-#[cfg(test)]
-use key::b64_member;
-use key::{decode_b64, public_key};
-use strict_json::json_object;
 
 #[cfg(test)]
 mod tests;

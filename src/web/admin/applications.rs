@@ -208,7 +208,7 @@ pub async fn create(
     )
     .await?;
     let m = Messages {
-        secret: Some(&client_secret),
+        secret: client_secret.as_ref(),
         notice: Some("The application was created."),
         ..Messages::default()
     };
@@ -285,6 +285,11 @@ pub async fn renew_secret(
     csrf.verify(&form.authenticity_token)?;
     let app = find(&state, &id).await?;
     require_instance_wide(&app)?;
+    if app.uses_private_key_jwt() {
+        return Err(WebError::BadRequest(
+            crate::api::applications::NO_SECRET.into(),
+        ));
+    }
     let audit = event(Action::ApplicationSecretRenewed, &admin, &app, ip);
     let client_secret =
         applications::renew_secret(&state.store, &state.clock, &app, &audit).await?;

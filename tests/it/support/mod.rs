@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod client_jwt;
 pub mod dpop;
 pub mod oauth;
 pub mod smtp;

@@ -258,7 +258,7 @@ fn size_limit() {
 fn descriptions_are_printable_ascii() {
     // error_description (RFC 6749 §5.2): %x20-21 / %x23-5B / %x5D-7E.
     let errors = [
-        malformed("the header is not base64url"),
+        ProofError::Malformed("the header is not base64url".into()),
         ProofError::TooLarge,
         ProofError::WrongType,
         ProofError::UnsupportedAlgorithm,

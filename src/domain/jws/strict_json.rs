@@ -6,22 +6,22 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::ProofError;
+use super::JwsError;
 use super::key::decode_b64;
 
 /// A segment that must be base64url of a UTF-8 JSON object without duplicate members.
 pub(super) fn json_object(
     segment: &str,
     what: &'static str,
-) -> Result<Map<String, Value>, ProofError> {
+) -> Result<Map<String, Value>, JwsError> {
     let bytes = decode_b64(segment)
-        .ok_or_else(|| ProofError::Malformed(format!("the {what} is not base64url")))?;
+        .ok_or_else(|| JwsError::Malformed(format!("the {what} is not base64url")))?;
     match serde_json::from_slice::<Strict>(&bytes) {
         Ok(Strict(Value::Object(map))) => Ok(map),
-        Ok(_) => Err(ProofError::Malformed(format!(
+        Ok(_) => Err(JwsError::Malformed(format!(
             "the {what} is not a JSON object"
         ))),
-        Err(_) => Err(ProofError::Malformed(format!(
+        Err(_) => Err(JwsError::Malformed(format!(
             "the {what} is not JSON without duplicate members"
         ))),
     }

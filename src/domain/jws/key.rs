@@ -1,19 +1,21 @@
-//! The proof's key (RFC 9449 §4.3 checks 5 and 7, RFC 7518 §6): a public key of the type
-//! and size its `alg` needs, and its members decoded strictly.
+//! A JWK as a verification key (RFC 7518 §6, RFC 8037 §2): a public key of the type and
+//! size its `alg` needs (P-256 for ES256, Ed25519 for EdDSA, RSA of 2048 to 8192 bits),
+//! its members decoded strictly. Used for DPoP proof keys (RFC 9449 §4.3 checks 5 and 7) and
+//! for the keys clients register (RFC 7523, RFC 9101).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
 
-use super::{PRIVATE_MEMBERS, ProofError, bad_key};
+use super::{JwsError, PRIVATE_MEMBERS, bad_key};
 
-/// The verification key for `alg` from the proof's `jwk`, once the JWK is a public key of the
-/// type and size `alg` needs (RFC 9449 §4.3 checks 5 and 7; RFC 7518 §6).
-pub(super) fn public_key(
+/// The verification key for `alg` from `jwk`, once the JWK is a public key of the type and
+/// size `alg` needs.
+pub fn public_key(
     alg: &str,
     jwk: &Map<String, Value>,
-) -> Result<(DecodingKey, Algorithm), ProofError> {
+) -> Result<(DecodingKey, Algorithm), JwsError> {
     if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
         return Err(bad_key("the jwk holds private key material"));
     }
@@ -77,12 +79,12 @@ pub(super) fn public_key(
             };
             Ok((DecodingKey::from_rsa_raw_components(&n, &e), algorithm))
         }
-        _ => Err(ProofError::UnsupportedAlgorithm),
+        _ => Err(JwsError::UnsupportedAlgorithm),
     }
 }
 
 /// A JWK member that is base64url of some bytes.
-pub(super) fn b64_member(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, ProofError> {
+pub(crate) fn b64_member(jwk: &Map<String, Value>, name: &str) -> Result<Vec<u8>, JwsError> {
     jwk.get(name)
         .and_then(Value::as_str)
         .and_then(decode_b64)
@@ -94,7 +96,7 @@ pub(super) fn fixed_member(
     jwk: &Map<String, Value>,
     name: &str,
     len: usize,
-) -> Result<Vec<u8>, ProofError> {
+) -> Result<Vec<u8>, JwsError> {
     let bytes = b64_member(jwk, name)?;
     if bytes.len() != len {
         return Err(bad_key("a key coordinate has the wrong length"));
@@ -103,6 +105,6 @@ pub(super) fn fixed_member(
 }
 
 /// Strict base64url without padding: the URL-safe alphabet only, no `=`, no stray bits.
-pub(super) fn decode_b64(text: &str) -> Option<Vec<u8>> {
+pub fn decode_b64(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }

@@ -1,0 +1,119 @@
+//! The keys a `private_key_jwt` client registered (RFC 7591 §2): the JWK Set stored with it
+//! (`jwks`), or the one at its `jwks_uri`, fetched through the outgoing client (global
+//! addresses only after resolution, bounded in size and time, `HTTPS_PROXY`/`NO_PROXY`
+//! honoured, no redirects) and cached per node for [`TTL`] seconds. A JWS naming a `kid`
+//! the cached set lacks fetches again (key rotation), at most once per [`REFETCH_AFTER`]
+//! seconds per URL, so unknown `kid`s cannot make Doorward hammer a client's server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::domain::application::{Application, ClientKeySource};
+use crate::domain::client_keys::{ClientKeys, MAX_JWKS_LEN};
+use crate::http::outgoing::OutgoingError;
+use crate::state::AppState;
+
+/// Seconds a fetched JWK Set is used before it is fetched again.
+pub const TTL: i64 = 300;
+/// Seconds between fetches of one URL however many unknown `kid`s arrive.
+pub const REFETCH_AFTER: i64 = 30;
+/// URLs remembered at most; beyond, the oldest entries go.
+const MAX_ENTRIES: usize = 1024;
+
+/// Fetched JWK Sets by URL.
+#[derive(Default)]
+pub struct JwksCache {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    keys: Arc<ClientKeys>,
+    fetched_at: i64,
+}
+
+impl JwksCache {
+    fn get(&self, uri: &str) -> Option<Entry> {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uri)
+            .cloned()
+    }
+
+    fn put(&self, uri: &str, entry: Entry) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(uri) {
+            let oldest = entries
+                .iter()
+                .min_by_key(|(_, e)| e.fetched_at)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(uri.to_string(), entry);
+    }
+}
+
+/// The client's keys, for a JWS whose header names `kid` and `alg`. `Err` says why, for the
+/// log (the client only learns `invalid_client` or `invalid_request_object`).
+pub async fn keys_for(
+    state: &AppState,
+    app: &Application,
+    kid: Option<&str>,
+    alg: &str,
+) -> Result<Arc<ClientKeys>, String> {
+    match app.keys() {
+        ClientKeySource::None => Err("the client registered no keys".into()),
+        ClientKeySource::Jwks(text) => ClientKeys::parse(&text)
+            .map(Arc::new)
+            .map_err(|why| format!("the registered jwks {why}")),
+        ClientKeySource::JwksUri(uri) => {
+            let now = state.clock.now();
+            let cached = state.jwks_cache.get(&uri);
+            if let Some(entry) = &cached {
+                let fresh = now - entry.fetched_at < TTL;
+                let knows = entry.keys.select(kid, alg).is_some();
+                if fresh && (knows || now - entry.fetched_at < REFETCH_AFTER) {
+                    return Ok(entry.keys.clone());
+                }
+            }
+            match fetch(state, &uri).await {
+                Ok(keys) => {
+                    let keys = Arc::new(keys);
+                    let entry = Entry {
+                        keys: keys.clone(),
+                        fetched_at: now,
+                    };
+                    state.jwks_cache.put(&uri, entry);
+                    Ok(keys)
+                }
+                // A client's server being down for a moment does not lock it out while
+                // the keys it had are fresh enough.
+                Err(why) => match cached.filter(|e| now - e.fetched_at < TTL) {
+                    Some(entry) => {
+                        tracing::warn!(jwks_uri = %uri, reason = %why, "using the cached JWK Set");
+                        Ok(entry.keys)
+                    }
+                    None => Err(why),
+                },
+            }
+        }
+    }
+}
+
+async fn fetch(state: &AppState, uri: &str) -> Result<ClientKeys, String> {
+    let res = match state.outgoing.get_bounded(uri, MAX_JWKS_LEN).await {
+        Ok(res) => res,
+        Err(OutgoingError::LocalAddress(host)) => {
+            return Err(format!("jwks_uri {uri}: {host} is not a public address"));
+        }
+        Err(e) => return Err(format!("jwks_uri {uri}: {e}")),
+    };
+    if res.status != reqwest::StatusCode::OK {
+        return Err(format!("jwks_uri {uri} answered {}", res.status));
+    }
+    let text = std::str::from_utf8(&res.body).map_err(|_| format!("jwks_uri {uri}: not UTF-8"))?;
+    ClientKeys::parse(text).map_err(|why| format!("the JWK Set at {uri} {why}"))
+}
