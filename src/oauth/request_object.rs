@@ -8,6 +8,7 @@ use super::error::{ErrorCode, OAuthError};
 use super::params::Params;
 use crate::domain::jws::{self, Compact};
 use crate::domain::request_object::{self, Expected, MAX_LEN};
+use crate::http::body;
 use crate::state::AppState;
 
 /// The parameters to run: those the request object carries when `params` has `request`,
@@ -40,5 +41,13 @@ pub async fn resolve(state: &AppState, params: Params) -> Result<Params, OAuthEr
     };
     let parameters =
         request_object::verify(object, &keys, &expected).map_err(|e| invalid(e.to_string()))?;
+    // The same rule as for parameters in a query or body: no control characters (a NUL
+    // would reach PostgreSQL, which refuses it in text).
+    if parameters
+        .iter()
+        .any(|(name, value)| body::check_text(name).is_err() || body::check_text(value).is_err())
+    {
+        return Err(invalid("a parameter holds a control character".into()));
+    }
     Ok(Params::from_pairs(parameters))
 }

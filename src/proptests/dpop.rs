@@ -23,7 +23,7 @@ const URL: &str = "https://server.example.com/token";
 const TOKEN: &str = "an-access-token";
 
 /// One P-256 key for every case: its private key and public JWK.
-static KEY: LazyLock<(EncodingKey, Value)> = LazyLock::new(|| {
+pub(super) static KEY: LazyLock<(EncodingKey, Value)> = LazyLock::new(|| {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .unwrap_or_else(|_| unreachable!("key generation"));
@@ -41,7 +41,7 @@ static KEY: LazyLock<(EncodingKey, Value)> = LazyLock::new(|| {
 
 /// A compact JWS of `header` and `claims`, signed with [`KEY`] under ES256 whatever the
 /// header says.
-fn sign(header: &Value, claims: &Value) -> String {
+pub(super) fn sign(header: &Value, claims: &Value) -> String {
     let input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -77,7 +77,7 @@ fn valid_proof(jti: &str, iat_offset: i64) -> String {
 
 /// A character of the compact serialisation: the base64url alphabet and the dot, with a
 /// few that do not belong.
-fn jws_char() -> impl Strategy<Value = char> {
+pub(super) fn jws_char() -> impl Strategy<Value = char> {
     prop_oneof![
         8 => prop::sample::select(
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -91,7 +91,7 @@ fn jws_char() -> impl Strategy<Value = char> {
 
 /// A way to spoil a valid proof.
 #[derive(Clone, Debug)]
-enum Mangle {
+pub(super) enum Mangle {
     /// Replace the character at this index with this one (when it differs).
     Replace(prop::sample::Index, char),
     /// Remove the character at this index.
@@ -104,7 +104,7 @@ enum Mangle {
     Swap(usize, usize),
 }
 
-fn mangle() -> impl Strategy<Value = Mangle> {
+pub(super) fn mangle() -> impl Strategy<Value = Mangle> {
     prop_oneof![
         4 => (any::<prop::sample::Index>(), jws_char()).prop_map(|(i, c)| Mangle::Replace(i, c)),
         2 => any::<prop::sample::Index>().prop_map(Mangle::Remove),
@@ -115,7 +115,7 @@ fn mangle() -> impl Strategy<Value = Mangle> {
 }
 
 /// `proof` spoiled by `how`, or `None` when `how` would leave it unchanged.
-fn apply(proof: &str, how: &Mangle) -> Option<String> {
+pub(super) fn apply(proof: &str, how: &Mangle) -> Option<String> {
     let mut chars: Vec<char> = proof.chars().collect();
     match how {
         Mangle::Replace(at, c) => {

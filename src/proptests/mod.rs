@@ -5,12 +5,14 @@
 //! Each file tests one area through the functions the handlers call: `params` (form, JSON and
 //! query parsing, the request-target check, the refusal sinks, OpenID's `prompt` and the
 //! sign-in `return_to`), `basic` (HTTP Basic client credentials), `bearer` (the presented
-//! access token and its challenges), `dpop` (DPoP proofs), `redirect_uri`, `scope`, `pkce`,
+//! access token and its challenges), `dpop` (DPoP proofs), `client_jwts` (client assertions, request objects and
+//! registered key sets), `redirect_uri`, `scope`, `pkce`,
 //! `user_code` (the device flow), `totp` (two-factor codes and recovery codes) and `groups`
 //! (group paths, settings, visibility, access levels, membership expiry dates).
 
 mod basic;
 mod bearer;
+mod client_jwts;
 mod dpop;
 mod groups;
 mod params;

@@ -145,6 +145,47 @@ both_backends! {
         assert!(!apps[1].confidential, "an unticked checkbox is false");
     }
 
+    async fn a_private_key_jwt_application_has_keys_and_no_secret(app: TestApp) {
+        let (alice, _) = signed_in_user(&app, "alice").await;
+        let (_, html) = page(&app, &alice, LIST).await;
+        assert!(html.contains("name=\"token_endpoint_auth_method\"") && html.contains("name=\"jwks\""));
+        let token = csrf_from(&html);
+        let key = crate::support::dpop::DpopKey::generate();
+        let jwks = crate::support::client_jwt::jwks(&key, "k1");
+        let form = |jwks: &str| vec![
+            ("authenticity_token", token.clone()),
+            ("name", "Signed".to_string()),
+            ("redirect_uri", "https://signed.example/cb".to_string()),
+            ("scopes[]", "api".to_string()),
+            ("token_endpoint_auth_method", "private_key_jwt".to_string()),
+            ("jwks", jwks.to_string()),
+            ("jwks_uri", String::new()),
+        ];
+        // Without keys, or with a private one, the form comes back with the reason.
+        let pairs = form("");
+        let res = alice.post(app.url(LIST)).form(&pairs).send().await.unwrap();
+        assert_eq!(res.status(), 422);
+        assert!(res.text().await.unwrap().contains("jwks"));
+        let mut private = key.jwk();
+        private["d"] = serde_json::json!("AAAA");
+        let pairs = form(&serde_json::json!({"keys": [private]}).to_string());
+        assert_eq!(alice.post(app.url(LIST)).form(&pairs).send().await.unwrap().status(), 422);
+        let pairs = form(&jwks);
+        let res = alice.post(app.url(LIST)).form(&pairs).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let shown = res.text().await.unwrap();
+        assert!(element_text(&shown, "application-secret").is_none(), "no secret is shown");
+        assert_eq!(element_text(&shown, "token-endpoint-auth-method").as_deref(), Some("private_key_jwt"));
+        assert!(!shown.contains("Renew secret"));
+        let uid = element_text(&shown, "application-id").unwrap();
+        let stored = app.state.store.application_by_uid(&uid).await.unwrap().unwrap();
+        assert!(stored.uses_private_key_jwt() && stored.confidential);
+        assert!(stored.jwks.as_deref().unwrap().contains("\"kid\":\"k1\""));
+        // Renewing its secret is refused.
+        let res = post(&app, &alice, &format!("{LIST}/{}/renew_secret", stored.id), &[("authenticity_token", token.as_str())]).await;
+        assert_eq!(res.status(), 400);
+    }
+
     async fn owners_edit_renew_and_delete_their_applications(app: TestApp) {
         let (alice, alice_id) = signed_in_user(&app, "alice").await;
         let id = registered(&app, Some(alice_id), "Wiki").await;

@@ -64,6 +64,7 @@ both_backends! {
             ("alg none", client.sign(&json!({"alg": "none", "kid": KID, "typ": "oauth-authz-req+jwt"}), &claims(json!({})))),
             ("no typ", client.sign(&json!({"alg": "ES256", "kid": KID}), &claims(json!({})))),
             ("not a JWT", "eyJ.x".to_string()),
+            ("a NUL in a parameter", client.sign(&header, &claims(json!({"nonce": "a\0b", "state": "s\0"})))),
         ] {
             let res = oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("request", &object)]).await;
             assert_eq!(res.status(), 400, "{what}");
