@@ -40,6 +40,10 @@ pub async fn proof_of(
         access_token,
     };
     let verified = dpop::verify(proof, &expected).map_err(|e| e.to_string())?;
+    // FAPI 2.0 §5.3.2.1 item 13: nothing more than 60 seconds ahead under the profile.
+    if state.config.fapi2() && verified.iat > now + 60 {
+        return Err("the DPoP proof's iat is more than 60 seconds ahead".into());
+    }
     // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA under the profile.
     if !crate::domain::jws::algorithms(state.config.fapi2()).contains(&verified.alg) {
         return Err(format!(

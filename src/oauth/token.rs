@@ -22,9 +22,13 @@ pub async fn token(
     params.reject_repeated()?;
     let grant_type = params.require("grant_type")?;
     // RFC 6749 §5.2: an unknown grant type (or `implicit`) is unsupported_grant_type.
-    let grant = Grant::parse(grant_type).ok_or_else(|| {
-        OAuthError::new(ErrorCode::UnsupportedGrantType).detail(format!("grant_type {grant_type}"))
-    })?;
+    let grant = Grant::parse(grant_type)
+        // FAPI 2.0 §5.3.2.1 item 2: no resource owner password credentials grant.
+        .filter(|g| !(state.config.fapi2() && *g == Grant::Password))
+        .ok_or_else(|| {
+            OAuthError::new(ErrorCode::UnsupportedGrantType)
+                .detail(format!("grant_type {grant_type}"))
+        })?;
     // Authenticated once, here, for every grant (RFC 6749 §3.2.1); each grant then says
     // whether it needs a client.
     let client = client_auth::optional(&state, &headers, &params, client_auth::TOKEN).await?;

@@ -66,6 +66,10 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
         "client_credentials",
         device_code::GRANT_TYPE,
     ];
+    // FAPI 2.0 §5.3.2.1 item 2: no password grant under the profile.
+    if state.config.fapi2() {
+        grant_types.retain(|g| *g != "password");
+    }
     // Only when the instance enables it (RFC 9700 §2.1.2 advises against it).
     if implicit {
         response_types.push("token");

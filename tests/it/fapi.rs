@@ -142,4 +142,70 @@ both_backends! {
             assert_eq!(res.status(), 401, "{aud}");
         }
     }
+
+    async fn rs256_passwords_and_slow_codes_are_refused_under_the_profile(app: TestApp) {
+        use jsonwebtoken::Algorithm;
+        let default_app = app;
+        let app = fapi2(&default_app).await;
+        let doc: Value = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+        assert!(!doc["grant_types_supported"].as_array().unwrap().iter().any(|g| g == "password"));
+        // An RSA-keyed client: PS256 authenticates under the profile, RS256 does not; in the
+        // default profile RS256 does.
+        let rsa = client_jwt::RsaKey::generate();
+        let body = json!({"name": "R", "redirect_uri": oauth::REDIRECT, "scopes": "api",
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": json!({"keys": [rsa.jwk]}).to_string()});
+        let token_with = |app: &TestApp, client_id: String, alg: Algorithm, grant: &'static str| {
+            let claims = json!({"iss": client_id, "sub": client_id, "aud": app.base,
+                "exp": crate::support::dpop::now() + 60, "jti": crate::support::dpop::fresh_jti()});
+            let name = if alg == Algorithm::PS256 { "PS256" } else { "RS256" };
+            let assertion = rsa.sign(alg, &json!({"alg": name, "kid": "rsa-1"}), &claims);
+            let dpop = DpopKey::generate();
+            let req = reqwest::Client::new().post(app.url("/oauth/token"))
+                .header("DPoP", dpop.proof("POST", &app.url("/oauth/token"), None))
+                .form(&[("grant_type", grant), ("scope", "api"), ("username", "root"), ("password", crate::support::ROOT_PASSWORD),
+                    ("client_assertion_type", client_jwt::ASSERTION_TYPE), ("client_assertion", assertion.as_str())]);
+            async move {
+                let res = req.send().await.unwrap();
+                let status = res.status().as_u16();
+                (status, res.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (status, created) = client_jwt::create(&app, &body).await;
+        assert_eq!(status, 200, "{created}");
+        let id = created["application_id"].as_str().unwrap().to_string();
+        let (status, body_ps) = token_with(&app, id.clone(), Algorithm::PS256, "client_credentials").await;
+        assert_eq!(status, 200, "{body_ps}");
+        assert_eq!(token_with(&app, id.clone(), Algorithm::RS256, "client_credentials").await.0, 401);
+        let (status, refused) = token_with(&app, id.clone(), Algorithm::PS256, "password").await;
+        assert_eq!((status, refused["error"].as_str()), (400, Some("unsupported_grant_type")), "{refused}");
+        let (_, created) = client_jwt::create(&default_app, &body).await;
+        let id = created["application_id"].as_str().unwrap().to_string();
+        assert_eq!(token_with(&default_app, id, Algorithm::RS256, "client_credentials").await.0, 200);
+
+        // Codes live 60 seconds under the profile.
+        let client = client_jwt::register(&app, "read_user").await;
+        let (status, body) = push(&app, &client, &[("response_type", "code"), ("redirect_uri", client.redirect_uri.as_str()),
+            ("scope", "read_user"), ("state", "s"), ("code_challenge", CHALLENGE), ("code_challenge_method", "S256")]).await;
+        assert_eq!(status, 201, "{body}");
+        let browser = oauth::signed_in_browser(&app).await;
+        let res = oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("request_uri", body["request_uri"].as_str().unwrap())]).await;
+        let page = res.text().await.unwrap();
+        let res = oauth::decide(&app, &browser, &page, "authorize").await;
+        let code = oauth::param(&oauth::redirect_params(&res), "code").unwrap().to_string();
+        app.clock.advance(61);
+        // The assertion is made for the server's clock, now 61 s ahead.
+        let mut claims = client.assertion_claims(&app.base);
+        claims["iat"] = json!(crate::support::dpop::now() + 61);
+        claims["exp"] = json!(crate::support::dpop::now() + 121);
+        let assertion = client.sign(&json!({"alg": "ES256", "kid": client_jwt::KID}), &claims);
+        let dpop = DpopKey::generate();
+        let res = reqwest::Client::new().post(app.url("/oauth/token"))
+            .header("DPoP", dpop.proof("POST", &app.url("/oauth/token"), None))
+            .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", client.redirect_uri.as_str()),
+                ("code_verifier", VERIFIER), ("client_assertion_type", client_jwt::ASSERTION_TYPE), ("client_assertion", assertion.as_str())])
+            .send().await.unwrap();
+        assert_eq!(res.status(), 400);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant", "{body}");
+    }
 }

@@ -124,3 +124,47 @@ pub async fn post_form(app: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16
         res.json().await.unwrap_or(Value::Null),
     )
 }
+
+/// An RSA signing key (2048 bits) for RS256 and PS256 JWTs, with its public JWK.
+pub struct RsaKey {
+    encoding: jsonwebtoken::EncodingKey,
+    pub jwk: Value,
+}
+
+impl RsaKey {
+    pub fn generate() -> RsaKey {
+        use aws_lc_rs::encoding::AsDer;
+        use base64::Engine;
+        let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let der = pair.as_der().unwrap();
+        let pem = format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            base64::engine::general_purpose::STANDARD.encode(der.as_ref())
+        );
+        let encoding = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        let jwk =
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, jsonwebtoken::Algorithm::RS256)
+                .unwrap();
+        let jsonwebtoken::jwk::AlgorithmParameters::RSA(params) = jwk.algorithm else {
+            panic!("not an RSA key")
+        };
+        RsaKey {
+            encoding,
+            jwk: json!({"kty": "RSA", "n": params.n, "e": params.e, "kid": "rsa-1"}),
+        }
+    }
+
+    /// A JWT of `header` and `claims` signed under `alg` (RS256 or PS256), whatever the
+    /// header says.
+    pub fn sign(&self, alg: jsonwebtoken::Algorithm, header: &Value, claims: &Value) -> String {
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &self.encoding, alg).unwrap();
+        format!("{input}.{signature}")
+    }
+}
