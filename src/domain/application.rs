@@ -187,6 +187,9 @@ impl ClientKeySource {
             (true, false, true) => super::client_keys::ClientKeys::parse(jwks)
                 .map(|keys| ClientKeySource::Jwks(keys.to_json()))
                 .map_err(|why| ("jwks", why)),
+            (true, true, false) if jwks_uri.chars().any(char::is_control) => {
+                Err(("jwks_uri", "must not contain control characters".into()))
+            }
             (true, true, false) => check_backchannel_uri(jwks_uri, allow_local)
                 .map(|()| ClientKeySource::JwksUri(jwks_uri.to_string()))
                 .map_err(|why| ("jwks_uri", why.to_string())),

@@ -116,8 +116,11 @@ pub fn verify(
         None => None,
         Some(_) => Some(jws::time_claim(claims, "iat").ok_or(AssertionError::BadLifetime)?),
     };
+    // Checked arithmetic: the claims are the client's, and i64::MIN - i64::MAX wraps.
+    let lifetime = exp.checked_sub(iat.unwrap_or(expected.now));
     if iat.is_some_and(|iat| iat > expected.now + SKEW)
-        || exp - iat.unwrap_or(expected.now) > MAX_LIFETIME
+        || exp > expected.now + MAX_LIFETIME + SKEW
+        || lifetime.is_none_or(|l| l > MAX_LIFETIME)
     {
         return Err(AssertionError::BadLifetime);
     }
@@ -241,6 +244,12 @@ mod tests {
             refused(h.clone(), with(claims(), "exp", json!(1e300))),
             AssertionError::Expired
         );
+        let extreme = with(
+            with(claims(), "exp", json!(i64::MAX)),
+            "iat",
+            json!(i64::MIN),
+        );
+        assert_eq!(refused(h.clone(), extreme), AssertionError::BadLifetime);
         assert_eq!(
             refused(h.clone(), with(claims(), "jti", json!(""))),
             AssertionError::MissingJti

@@ -297,7 +297,8 @@ async fn check_assertion(
     let seen = secret::hash(&format!("client_assertion\0{}\0{}", app.uid, verified.jti));
     let fresh = state
         .store
-        .record_single_use_jwt(&seen, verified.exp + 1)
+        // Kept past `exp` by the skew other nodes' clocks may have.
+        .record_single_use_jwt(&seen, verified.exp.saturating_add(client_assertion::SKEW))
         .await
         .map_err(|e| format!("the assertion could not be recorded ({e})"))?;
     if !fresh {

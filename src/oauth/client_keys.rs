@@ -26,10 +26,16 @@ pub struct JwksCache {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Entry {
-    keys: Arc<ClientKeys>,
+    /// The last set fetched, if any fetch worked.
+    keys: Option<Arc<ClientKeys>>,
+    /// When `keys` were fetched.
     fetched_at: i64,
+    /// When a fetch last started, whether it worked, failed or is still running: no other
+    /// starts within [`REFETCH_AFTER`], so neither unknown `kid`s nor a failing or slow URL
+    /// make Doorward fetch once per request.
+    attempted_at: i64,
 }
 
 impl JwksCache {
@@ -46,7 +52,7 @@ impl JwksCache {
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(uri) {
             let oldest = entries
                 .iter()
-                .min_by_key(|(_, e)| e.fetched_at)
+                .min_by_key(|(_, e)| e.attempted_at)
                 .map(|(k, _)| k.clone());
             if let Some(oldest) = oldest {
                 entries.remove(&oldest);
@@ -71,30 +77,45 @@ pub async fn keys_for(
             .map_err(|why| format!("the registered jwks {why}")),
         ClientKeySource::JwksUri(uri) => {
             let now = state.clock.now();
-            let cached = state.jwks_cache.get(&uri);
-            if let Some(entry) = &cached {
-                let fresh = now - entry.fetched_at < TTL;
-                let knows = entry.keys.select(kid, alg).is_some();
-                if fresh && (knows || now - entry.fetched_at < REFETCH_AFTER) {
-                    return Ok(entry.keys.clone());
-                }
+            let cached = state.jwks_cache.get(&uri).unwrap_or_default();
+            let fresh = cached
+                .keys
+                .clone()
+                .filter(|_| now - cached.fetched_at < TTL);
+            if let Some(keys) = &fresh
+                && keys.select(kid, alg).is_some()
+            {
+                return Ok(keys.clone());
             }
+            if now - cached.attempted_at < REFETCH_AFTER {
+                return fresh.ok_or_else(|| {
+                    format!("the JWK Set at {uri} could not be fetched moments ago; not again yet")
+                });
+            }
+            state.jwks_cache.put(
+                &uri,
+                Entry {
+                    attempted_at: now,
+                    ..cached.clone()
+                },
+            );
             match fetch(state, &uri).await {
                 Ok(keys) => {
                     let keys = Arc::new(keys);
                     let entry = Entry {
-                        keys: keys.clone(),
+                        keys: Some(keys.clone()),
                         fetched_at: now,
+                        attempted_at: now,
                     };
                     state.jwks_cache.put(&uri, entry);
                     Ok(keys)
                 }
                 // A client's server being down for a moment does not lock it out while
                 // the keys it had are fresh enough.
-                Err(why) => match cached.filter(|e| now - e.fetched_at < TTL) {
-                    Some(entry) => {
+                Err(why) => match fresh {
+                    Some(keys) => {
                         tracing::warn!(jwks_uri = %uri, reason = %why, "using the cached JWK Set");
-                        Ok(entry.keys)
+                        Ok(keys)
                     }
                     None => Err(why),
                 },

@@ -95,6 +95,10 @@ pub async fn push(
             .into());
     }
     prompt::parse(&params)?;
+    // The client's credentials authenticated this push; they are not part of the request.
+    for credential in ["client_secret", "client_assertion", "client_assertion_type"] {
+        params.remove(credential);
+    }
     let handle = secret::base64url(&secret::random_bytes::<32>());
     let now = state.clock.now();
     state

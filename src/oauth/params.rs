@@ -107,6 +107,11 @@ impl Params {
         self.values.insert(name.to_string(), value.to_string());
     }
 
+    /// Drops `name` (a credential that must not be stored with a pushed request).
+    pub fn remove(&mut self, name: &str) {
+        self.values.remove(name);
+    }
+
     /// The parameters as `application/x-www-form-urlencoded` text (stored pushed requests;
     /// [`Params::from_form`] reads it back), in a stable order.
     pub fn to_form(&self) -> String {

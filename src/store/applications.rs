@@ -236,7 +236,14 @@ impl Store {
              confidential = $5, trusted = $6, require_pkce = $7, updated_at = $8, backchannel_logout_uri = $9, \
              backchannel_logout_session_required = $10, require_par = $11, jwks = $12, jwks_uri = $13, \
              token_endpoint_auth_method = CASE WHEN registration_token_hash IS NULL THEN $14 \
-             ELSE token_endpoint_auth_method END WHERE id = $1";
+             ELSE token_endpoint_auth_method END, \
+             secret_hash = CASE WHEN registration_token_hash IS NULL \
+             AND (COALESCE(token_endpoint_auth_method, '') = 'private_key_jwt') <> ($14 IS NOT NULL) \
+             THEN $15 ELSE secret_hash END WHERE id = $1";
+        // Switching to or from private_key_jwt replaces the stored secret hash with one of a
+        // value nobody knows: a secret from before the keys must not work again after them
+        // (the owner renews the secret to get a new one).
+        let unusable_secret = crate::domain::secret::random_bytes::<32>();
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
             let done = sqlx::query(SQL)
@@ -254,6 +261,7 @@ impl Store {
                 .bind(settings.keys.jwks())
                 .bind(settings.keys.jwks_uri())
                 .bind(settings.auth_method_column())
+                .bind(&unusable_secret[..])
                 .execute(&mut *tx)
                 .await?;
             if done.rows_affected() == 0 {

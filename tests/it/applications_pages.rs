@@ -184,6 +184,26 @@ both_backends! {
         // Renewing its secret is refused.
         let res = post(&app, &alice, &format!("{LIST}/{}/renew_secret", stored.id), &[("authenticity_token", token.as_str())]).await;
         assert_eq!(res.status(), 400);
+
+        // An application that had a secret, moved to keys and back, does not take its old
+        // secret again.
+        let res = post(&app, &alice, LIST, &[("authenticity_token", token.as_str()), ("name", "Was secret"),
+            ("redirect_uri", "https://was.example/cb"), ("confidential", "1"), ("scopes[]", "api")]).await;
+        let shown = res.text().await.unwrap();
+        let old_secret = element_text(&shown, "application-secret").unwrap();
+        let was = app.state.store.application_by_uid(&element_text(&shown, "application-id").unwrap()).await.unwrap().unwrap();
+        let edit = |method: &str, jwks: &str| vec![
+            ("authenticity_token", token.clone()), ("name", "Was secret".to_string()),
+            ("redirect_uri", "https://was.example/cb".to_string()), ("confidential", "1".to_string()),
+            ("scopes[]", "api".to_string()), ("token_endpoint_auth_method", method.to_string()),
+            ("jwks", jwks.to_string()), ("jwks_uri", String::new()),
+        ];
+        let path = app.url(&format!("{LIST}/{}", was.id));
+        assert_eq!(alice.post(&path).form(&edit("private_key_jwt", &jwks)).send().await.unwrap().status(), 200);
+        assert_eq!(alice.post(&path).form(&edit("", "")).send().await.unwrap().status(), 200);
+        let back = app.state.store.application_by_id(was.id).await.unwrap().unwrap();
+        assert!(!back.uses_private_key_jwt());
+        assert_ne!(back.secret_hash, secret::hash(&old_secret).to_vec(), "the old secret stays dead");
     }
 
     async fn owners_edit_renew_and_delete_their_applications(app: TestApp) {

@@ -190,11 +190,19 @@ both_backends! {
         let served = std::sync::Arc::new(std::sync::Mutex::new(client_jwt::jwks(&first, KID)));
         let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (s, f) = (served.clone(), fetches.clone());
+        let failures = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let broken = failures.clone();
         let router = axum::Router::new().route("/jwks", axum::routing::get(move || {
             let (s, f) = (s.clone(), f.clone());
             async move {
                 f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 ([("content-type", "application/json")], s.lock().unwrap().clone())
+            }
+        })).route("/broken", axum::routing::get(move || {
+            let broken = broken.clone();
+            async move {
+                broken.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR
             }
         }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -224,5 +232,15 @@ both_backends! {
         let (status, body) = client_credentials(&app, &rotated).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        // A URL that fails is not fetched again for every request.
+        let broken_uri = uri.replace("/jwks", "/broken");
+        let (status, created) = client_jwt::create(&app, &json!({"name": "B", "redirect_uri": "https://b.example/cb", "scopes": "api", "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": broken_uri})).await;
+        assert_eq!(status, 200, "{created}");
+        let broken_client = KeyClient { client_id: created["application_id"].as_str().unwrap().to_string(), redirect_uri: "https://b.example/cb".into(), key: DpopKey::generate(), created };
+        for _ in 0..5 {
+            assert_eq!(client_credentials(&app, &broken_client.assertion(&aud)).await.0, 401);
+        }
+        assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 1, "one attempt per 30 s");
     }
 }
