@@ -94,6 +94,9 @@ pub struct Outcome {
     pub exhausted: bool,
     /// Server CPU time (user + system) over the run, in seconds.
     pub server_cpu_s: f64,
+    /// Bytes the server wrote (`procfs::written_bytes`) over the run; `None` where `/proc`
+    /// does not say.
+    pub server_written_bytes: Option<u64>,
     /// Server peak RSS during the run (VmHWM after resetting it), in KiB.
     pub server_peak_rss_kb: u64,
     /// CPU time of the load generator (this process) over the run, in seconds.
@@ -130,6 +133,13 @@ impl Outcome {
         } else {
             0.0
         }
+    }
+
+    /// Bytes the server wrote per correct answer (for an issuing workload, per token).
+    pub fn server_bytes_per_request(&self) -> Option<f64> {
+        self.server_written_bytes
+            .filter(|_| self.ok > 0)
+            .map(|b| b as f64 / self.ok as f64)
     }
 
     /// Server CPU as a percentage of one core.
@@ -199,6 +209,7 @@ pub async fn run(
 
     let peak_is_exact = procfs::reset_peak_rss(server);
     let cpu_before = procfs::cpu_seconds(server).unwrap_or(0.0);
+    let written_before = procfs::written_bytes(server);
     let own_before = procfs::cpu_seconds(std::process::id()).unwrap_or(0.0);
     let system_before = procfs::system_cpu_seconds().unwrap_or_default();
     let t0 = Instant::now();
@@ -248,6 +259,7 @@ pub async fn run(
         .max()
         .unwrap_or_else(Instant::now);
     let cpu_after = procfs::cpu_seconds(server).unwrap_or(cpu_before);
+    let written_after = procfs::written_bytes(server);
     let own_after = procfs::cpu_seconds(std::process::id()).unwrap_or(own_before);
     let system_after = procfs::system_cpu_seconds().unwrap_or(system_before);
     let hwm = procfs::status_kb(server, "VmHWM").unwrap_or(0);
@@ -257,6 +269,9 @@ pub async fn run(
     let mut out = Outcome {
         elapsed: end.saturating_duration_since(t0),
         server_cpu_s: cpu_after - cpu_before,
+        server_written_bytes: written_before
+            .zip(written_after)
+            .map(|(before, after)| after.saturating_sub(before)),
         client_cpu_s: own_after - own_before,
         other_cpu_s: ((system_after.0 - system_before.0)
             - (cpu_after - cpu_before)

@@ -98,3 +98,13 @@ pub fn machine() -> serde_json::Value {
         "memory_mib": mem_kb / 1024,
     })
 }
+
+/// Bytes `pid` has passed to `write` and similar calls so far (`wchar` of `/proc/<pid>/io`):
+/// for Doorward under load, the database's WAL and checkpoint writes (SQLite) or its
+/// protocol traffic to PostgreSQL, and log lines.
+pub fn written_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}

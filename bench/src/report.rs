@@ -140,7 +140,7 @@ impl Measured {
     fn columns(&self) -> String {
         let o = &self.outcome;
         format!(
-            "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10.0} {:>7} {:>8.2} {:>8.2} {:>6} {:>6.0} {:>6.0} {:>6.0} {:>7.1} {:>7}",
+            "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10.0} {:>7} {:>8.2} {:>8.2} {:>6} {:>6.0} {:>6.0} {:>6.0} {:>7.1} {:>7} {:>7.0} {:>7}",
             self.backend,
             self.id,
             truncate(&self.label, 48),
@@ -161,6 +161,10 @@ impl Measured {
             mb(o.server_peak_rss_kb),
             self.db_bytes
                 .map(|(_, wal)| format!("{:.1}", wal as f64 / MB))
+                .unwrap_or_else(|| "-".into()),
+            o.server_cpu_us_per_request(),
+            o.server_bytes_per_request()
+                .map(|b| format!("{b:.0}"))
                 .unwrap_or_else(|| "-".into()),
         )
     }
@@ -216,6 +220,8 @@ impl Measured {
             "sqlite_wal_mb": self.db_bytes.map(|(_, wal)| wal as f64 / MB),
             "error_samples": o.error_samples,
             "server_cpu_us_per_request": o.server_cpu_us_per_request(),
+            "server_cpu_s_per_1000_requests": o.server_cpu_us_per_request() / 1000.0,
+            "server_bytes_written_per_request": o.server_bytes_per_request(),
         });
         if let (Some(c), Some((rate, p50, p99))) = (&self.control, self.vs_control()) {
             v["vs_control"] = json!({
@@ -251,7 +257,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 pub fn header() -> String {
     format!(
-        "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7}",
+        "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}",
         "backend",
         "id",
         "workload",
@@ -266,7 +272,9 @@ pub fn header() -> String {
         "gen%",
         "other%",
         "peak MB",
-        "WAL MB"
+        "WAL MB",
+        "CPU µs",
+        "B/req"
     )
 }
 

@@ -274,12 +274,12 @@ async fn approve(
     if request.response_type == ResponseType::Token {
         return approve_implicit(state, request, user).await;
     }
-    let code = secret::generate(AUTHORIZATION_CODE_PREFIX);
+    let code = secret::generate_ordered(AUTHORIZATION_CODE_PREFIX);
     let now = state.clock.now();
     let scopes = request.scopes.to_string();
     let resources = request.resources.stored();
     let grant = NewGrant {
-        code_hash: &secret::hash(code.expose()),
+        code_hash: &secret::token_key(code.expose()),
         application_id: request.application.id,
         user_id: user.user.id,
         redirect_uri: &request.redirect_uri,

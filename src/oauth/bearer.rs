@@ -31,7 +31,10 @@ pub async fn validate(
     if !presented.starts_with(ACCESS_TOKEN_PREFIX) {
         return Ok(Err(TokenProblem::Unknown));
     }
-    let Some(found) = store.access_token_by_hash(&secret::hash(presented)).await? else {
+    let Some(found) = store
+        .access_token_by_hash(&secret::token_key(presented))
+        .await?
+    else {
         return Ok(Err(TokenProblem::Unknown));
     };
     if found.token.revoked_at.is_some() {

@@ -81,7 +81,7 @@ pub async fn introspect(
             }
         };
 
-    let hash = secret::hash(token);
+    let hash = secret::token_key(token);
     let (found, token_type) = if token.starts_with(ACCESS_TOKEN_PREFIX) {
         (state.store.access_token_by_hash(&hash).await?, "Bearer")
     } else if token.starts_with(REFRESH_TOKEN_PREFIX) {

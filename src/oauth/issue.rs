@@ -121,11 +121,12 @@ pub struct MintedTokens {
 
 impl MintedTokens {
     pub fn new(with_refresh: bool) -> MintedTokens {
-        let access = secret::generate(ACCESS_TOKEN_PREFIX);
-        let refresh = with_refresh.then(|| secret::generate(REFRESH_TOKEN_PREFIX));
+        // Ordered tokens (issue 15): their keys append to the token indexes.
+        let access = secret::generate_ordered(ACCESS_TOKEN_PREFIX);
+        let refresh = with_refresh.then(|| secret::generate_ordered(REFRESH_TOKEN_PREFIX));
         MintedTokens {
-            access_hash: secret::hash(access.expose()),
-            refresh_hash: refresh.as_ref().map(|r| secret::hash(r.expose())),
+            access_hash: secret::token_key(access.expose()),
+            refresh_hash: refresh.as_ref().map(|r| secret::token_key(r.expose())),
             access,
             refresh,
         }
@@ -180,7 +181,11 @@ pub struct TokenOwner<'a> {
     pub dpop_jkt: Option<&'a str>,
 }
 
-/// A new refresh chain identifier.
+/// A new refresh chain identifier: time-ordered (so the family index grows at its right
+/// edge, issue 15) and unique (8 random bytes after the ordering ones).
 pub fn new_family() -> [u8; 16] {
-    secret::random_bytes::<16>()
+    let mut family = [0u8; 16];
+    family[..8].copy_from_slice(&secret::ordered_id());
+    family[8..].copy_from_slice(&secret::random_bytes::<8>());
+    family
 }

@@ -29,7 +29,7 @@ pub async fn revoke(
     let token = params.require("token")?;
     // The prefix says what the token is, so `token_type_hint` (a mere hint, §2.1) is not
     // needed for the lookup.
-    let hash = secret::hash(token);
+    let hash = secret::token_key(token);
     let (found, is_refresh) = if token.starts_with(ACCESS_TOKEN_PREFIX) {
         (state.store.access_token_by_hash(&hash).await?, false)
     } else if token.starts_with(REFRESH_TOKEN_PREFIX) {

@@ -119,7 +119,7 @@ both_backends! {
         let grant = app
             .state
             .store
-            .grant_by_code_hash(&doorward::domain::secret::hash(&code))
+            .grant_by_code_hash(&doorward::domain::secret::token_key(&code))
             .await
             .unwrap()
             .unwrap();

@@ -33,7 +33,7 @@ pub async fn exchange(
 
     let grant = state
         .store
-        .grant_by_code_hash(&secret::hash(code))
+        .grant_by_code_hash(&secret::token_key(code))
         .await?
         .ok_or_else(|| invalid_grant("unknown code"))?;
     // RFC 6749 §4.1.3: the code must have been issued to this client.

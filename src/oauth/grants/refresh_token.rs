@@ -28,7 +28,7 @@ pub async fn refresh(
     let now = state.clock.now();
     let found = state
         .store
-        .refresh_token_by_hash(&secret::hash(presented))
+        .refresh_token_by_hash(&secret::token_key(presented))
         .await?
         // RFC 6749 §5.2: an unknown refresh token is invalid_grant.
         .ok_or_else(|| invalid_grant("unknown refresh token"))?;
