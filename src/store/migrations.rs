@@ -110,6 +110,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0017_private_key_jwt.sql"),
         include_str!("../../migrations/postgres/0017_private_key_jwt.sql"),
     ),
+    (
+        18,
+        "append_only_tokens",
+        include_str!("../../migrations/sqlite/0018_append_only_tokens.sql"),
+        include_str!("../../migrations/postgres/0018_append_only_tokens.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {
