@@ -97,6 +97,8 @@ pub struct DpopRefusal {
     /// the DPoP scheme.
     pub error: &'static str,
     pub description: String,
+    /// The algorithms the challenge offers (`algs`, §7.1): fewer under the FAPI 2.0 profile.
+    pub algs: &'static [&'static str],
 }
 
 impl DpopRefusal {
@@ -104,6 +106,7 @@ impl DpopRefusal {
         DpopRefusal {
             error: "invalid_dpop_proof",
             description: description.into(),
+            algs: dpop::ALGORITHMS,
         }
     }
 
@@ -111,6 +114,7 @@ impl DpopRefusal {
         DpopRefusal {
             error: "invalid_token",
             description: description.into(),
+            algs: dpop::ALGORITHMS,
         }
     }
 
@@ -119,7 +123,7 @@ impl DpopRefusal {
         let description = self.description.replace(['"', '\\'], "");
         let value = format!(
             "DPoP algs=\"{}\", error=\"{}\", error_description=\"{description}\"",
-            dpop::ALGORITHMS.join(" "),
+            self.algs.join(" "),
             self.error
         );
         HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static("DPoP"))
@@ -139,6 +143,20 @@ pub fn request_path(parts: &axum::http::request::Parts) -> &str {
 /// a token bound to a key (`bound_jkt`) needs the `DPoP` scheme and a proof by that key
 /// for this very request (`htm`, `htu`, `ath`); an unbound one must not claim the scheme.
 pub async fn check_resource_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+    path: &str,
+    token: &str,
+    bound_jkt: Option<&str>,
+) -> Result<(), DpopRefusal> {
+    let algs = crate::domain::jws::algorithms(state.config.fapi2());
+    check_sender(state, headers, method, path, token, bound_jkt)
+        .await
+        .map_err(|refusal| DpopRefusal { algs, ..refusal })
+}
+
+async fn check_sender(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,

@@ -89,6 +89,13 @@ both_backends! {
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["token_type"], "DPoP", "{body}");
+        // Without its proof the token is refused, and the challenge offers the profile's
+        // algorithms only.
+        let res = reqwest::Client::new().get(app.url("/api/v4/user"))
+            .bearer_auth(body["access_token"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_string();
+        assert!(challenge.starts_with("DPoP algs=\"ES256 EdDSA PS256\""), "{challenge}");
     }
 
     async fn secrets_and_public_clients_are_refused_but_personal_tokens_work(app: TestApp) {
