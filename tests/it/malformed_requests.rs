@@ -1512,6 +1512,20 @@ async fn fixture(app: &TestApp) -> Fixture {
         Route::new("DELETE", "/api/v4/personal_access_tokens/self", Api).acts_without_params(),
         Route::new("GET", "/api/v4/no/such/endpoint", Api),
     ];
+    // The victim's confirmation mail is delivered in the background, which deletes its
+    // queue row: let the queue drain first, so that delete is not taken for a request's
+    // write (on a loaded machine the worker can be late).
+    for _ in 0..200 {
+        if app.state.store.mail_queue_len().await.unwrap() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.state.store.mail_queue_len().await.unwrap(),
+        0,
+        "the mail queue drains"
+    );
     Fixture {
         routes,
         page_modes,
