@@ -102,19 +102,19 @@ pub struct DpopRefusal {
 }
 
 impl DpopRefusal {
-    fn proof(description: impl Into<String>) -> DpopRefusal {
+    fn proof(algs: &'static [&'static str], description: impl Into<String>) -> DpopRefusal {
         DpopRefusal {
             error: "invalid_dpop_proof",
             description: description.into(),
-            algs: dpop::ALGORITHMS,
+            algs,
         }
     }
 
-    fn token(description: impl Into<String>) -> DpopRefusal {
+    fn token(algs: &'static [&'static str], description: impl Into<String>) -> DpopRefusal {
         DpopRefusal {
             error: "invalid_token",
             description: description.into(),
-            algs: dpop::ALGORITHMS,
+            algs,
         }
     }
 
@@ -151,23 +151,11 @@ pub async fn check_resource_request(
     bound_jkt: Option<&str>,
 ) -> Result<(), DpopRefusal> {
     let algs = crate::domain::jws::algorithms(state.config.fapi2());
-    check_sender(state, headers, method, path, token, bound_jkt)
-        .await
-        .map_err(|refusal| DpopRefusal { algs, ..refusal })
-}
-
-async fn check_sender(
-    state: &AppState,
-    headers: &HeaderMap,
-    method: &Method,
-    path: &str,
-    token: &str,
-    bound_jkt: Option<&str>,
-) -> Result<(), DpopRefusal> {
     let scheme = dpop_scheme(headers);
     let Some(bound) = bound_jkt else {
         return match scheme {
             true => Err(DpopRefusal::token(
+                algs,
                 "The access token is not DPoP-bound: present it as a Bearer token.",
             )),
             false => Ok(()),
@@ -175,15 +163,17 @@ async fn check_sender(
     };
     if !scheme {
         return Err(DpopRefusal::proof(
+            algs,
             "The access token is DPoP-bound: present it with the DPoP scheme and a DPoP proof.",
         ));
     }
     let proof = proof_of(state, headers, method, path, Some(token))
         .await
-        .map_err(DpopRefusal::proof)?
-        .ok_or_else(|| DpopRefusal::proof("The DPoP header is missing."))?;
+        .map_err(|why| DpopRefusal::proof(algs, why))?
+        .ok_or_else(|| DpopRefusal::proof(algs, "The DPoP header is missing."))?;
     if !secret::constant_time_eq(proof.jkt.as_bytes(), bound.as_bytes()) {
         return Err(DpopRefusal::token(
+            algs,
             "The DPoP proof is signed by another key than the access token's.",
         ));
     }
