@@ -20,13 +20,17 @@ use crate::seed::World;
 /// Doorward's default access token lifetime; bulk rows expire like issued ones.
 const ACCESS_TOKEN_LIFETIME: i64 = 7200;
 /// Rows to insert per SQLite transaction in the bulk path.
-const BULK_BATCH: usize = 1_000;
+const BULK_BATCH: u64 = 10_000;
 
-/// The statement of `doorward::store::access_tokens::INSERT_TOKEN` (crate-private there), which
-/// `Store::insert_token` runs: the SQLite bulk path sends exactly this text.
+/// The columns `Store::insert_token` writes for a bulk row (the product's statement is
+/// crate-private; the RFC 8707 and DPoP columns are NULL for these rows).
 const INSERT_TOKEN: &str = "INSERT INTO oauth_access_tokens \
      (token_hash, refresh_token_hash, application_id, user_id, grant_id, family, scopes, created_at, expires_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+/// Concurrent inserting tasks on PostgreSQL: the store's group-commit writer puts what
+/// they send at once into one transaction.
+const PG_WRITERS: u64 = 256;
 
 pub struct Bulk {
     pub inserted: u64,
@@ -127,24 +131,23 @@ impl RowMaker {
 }
 
 /// `need` token rows, each minted as the token endpoint mints them, with the server
-/// stopped. PostgreSQL: `Store::insert_token` itself, eight writers. SQLite (one write lock,
-/// and ~4,000 single-row commits per second): the first row through `Store::insert_token`,
-/// the rest with the same statement in transactions of 1,000 rows.
+/// stopped. PostgreSQL: `Store::insert_token` itself, from [`PG_WRITERS`] tasks at once.
+/// SQLite (one write lock): the first row through `Store::insert_token`, the rest with the
+/// same columns through rusqlite in transactions of [`BULK_BATCH`] rows (10^7 rows in a few
+/// minutes).
 pub async fn bulk_tokens(
     backend: Backend,
     url: &str,
     need: u64,
     world: &World,
 ) -> anyhow::Result<Bulk> {
-    let writers: u64 = match backend {
-        Backend::Sqlite => 1,
-        Backend::Postgres => 8,
-    };
     let method = match backend {
         Backend::Sqlite => format!(
-            "doorward::store::Store::insert_token for the first row, then its INSERT statement in {BULK_BATCH}-row transactions (BEGIN IMMEDIATE), one writer"
+            "doorward::store::Store::insert_token for the first row, then its INSERT statement through rusqlite in {BULK_BATCH}-row transactions (BEGIN IMMEDIATE), one writer"
         ),
-        Backend::Postgres => format!("doorward::store::Store::insert_token, {writers} writers"),
+        Backend::Postgres => format!(
+            "doorward::store::Store::insert_token from {PG_WRITERS} tasks (the store's group-commit writer batches them)"
+        ),
     };
     if need == 0 {
         return Ok(Bulk {
@@ -172,7 +175,7 @@ pub async fn bulk_tokens(
     let store = Store::connect(
         url,
         &StoreOptions {
-            max_connections: writers as u32,
+            max_connections: 8,
             acquire_timeout: Duration::from_secs(60),
         },
     )?;
@@ -194,6 +197,7 @@ pub async fn bulk_tokens(
     let mut sample = Vec::new();
     match backend {
         Backend::Postgres => {
+            let writers = PG_WRITERS;
             let mut tasks = tokio::task::JoinSet::new();
             for w in 0..writers {
                 let (store, maker, progress) = (store.clone(), maker.clone(), progress.clone());
@@ -218,42 +222,16 @@ pub async fn bulk_tokens(
             // Row 0 through the store's own function...
             maker.insert(&store, 0, &mut rng, &mut sample).await?;
             progress(1);
-            // ...and the rest with the same statement, many rows per transaction.
-            let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
-                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5));
-            let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(opts)
-                .await?;
-            let mut i = 1;
-            while i < need {
-                let end = (i + BULK_BATCH as u64).min(need);
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                for j in i..end {
-                    let row = maker.make(j, &mut rng);
-                    let t = maker.new_token(&row);
-                    let _id: i64 = sqlx::query_scalar(INSERT_TOKEN)
-                        .bind(t.token_hash)
-                        .bind(t.refresh_token_hash)
-                        .bind(t.application_id)
-                        .bind(t.user_id)
-                        .bind(t.grant_id)
-                        .bind(t.family)
-                        .bind(t.scopes)
-                        .bind(t.created_at)
-                        .bind(t.expires_at)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    maker.keep(row, &mut sample);
-                }
-                tx.commit().await?;
-                progress(end - i);
-                i = end;
-            }
-            pool.close().await;
+            // ...and the rest with the same columns, many rows per transaction.
+            let path = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
+                .get_filename()
+                .to_path_buf();
+            let maker = maker.clone();
+            let rest = tokio::task::spawn_blocking(move || {
+                sqlite_rows(&path, &maker, need, &mut rng, progress)
+            })
+            .await??;
+            sample.extend(rest);
         }
     }
     let took = started.elapsed();
@@ -270,4 +248,45 @@ pub async fn bulk_tokens(
         took,
         sample,
     })
+}
+
+/// Rows 1 to `need` on SQLite, straight through rusqlite; returns the sampled access tokens.
+fn sqlite_rows(
+    path: &std::path::Path,
+    maker: &RowMaker,
+    need: u64,
+    rng: &mut Rng,
+    progress: impl Fn(u64),
+) -> anyhow::Result<Vec<String>> {
+    let mut conn = rusqlite::Connection::open(path)?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")?;
+    let mut sample = Vec::new();
+    let mut i = 1;
+    while i < need {
+        let end = (i + BULK_BATCH).min(need);
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        {
+            let mut insert = tx.prepare_cached(INSERT_TOKEN)?;
+            for j in i..end {
+                let row = maker.make(j, rng);
+                let t = maker.new_token(&row);
+                insert.execute(rusqlite::params![
+                    t.token_hash,
+                    t.refresh_token_hash,
+                    t.application_id,
+                    t.user_id,
+                    t.grant_id,
+                    t.family,
+                    t.scopes,
+                    t.created_at,
+                    t.expires_at,
+                ])?;
+                maker.keep(row, &mut sample);
+            }
+        }
+        tx.commit()?;
+        progress(end - i);
+        i = end;
+    }
+    Ok(sample)
 }

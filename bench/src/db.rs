@@ -36,6 +36,42 @@ pub async fn count_tokens(backend: Backend, url: &str) -> anyhow::Result<i64> {
 
 /// The sizes in bytes of a SQLite database file and of its write-ahead log (`<db>-wal`),
 /// 0 for a file that does not exist.
+/// PostgreSQL's WAL activity so far, cluster-wide (`pg_stat_wal`, PostgreSQL 14+): the
+/// disk writes and flushes (fsyncs) of the log and its bytes. The difference across a run
+/// is the write I/O that run's commits cost (data pages are written later, by checkpoints).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PgWal {
+    pub writes: i64,
+    pub flushes: i64,
+    pub bytes: i64,
+}
+
+impl PgWal {
+    pub async fn read(url: &str) -> anyhow::Result<PgWal> {
+        const SQL: &str = "SELECT wal_write, wal_sync, wal_bytes::bigint FROM pg_stat_wal";
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await?;
+        let (writes, flushes, bytes): (i64, i64, i64) =
+            sqlx::query_as(SQL).fetch_one(&pool).await?;
+        pool.close().await;
+        Ok(PgWal {
+            writes,
+            flushes,
+            bytes,
+        })
+    }
+
+    pub fn since(self, before: PgWal) -> PgWal {
+        PgWal {
+            writes: self.writes - before.writes,
+            flushes: self.flushes - before.flushes,
+            bytes: self.bytes - before.bytes,
+        }
+    }
+}
+
 pub fn sqlite_sizes(db: &Path) -> (u64, u64) {
     let size = |suffix: &str| {
         let mut path = db.as_os_str().to_owned();

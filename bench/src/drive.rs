@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use doorward::store::Backend;
 
 use crate::Settings;
-use crate::db::{count_tokens, sqlite_sizes};
+use crate::db::{PgWal, count_tokens, sqlite_sizes};
 use crate::load::{self, Plan, Workload};
 use crate::report::Measured;
 use crate::seed::{self, World};
@@ -106,11 +106,19 @@ impl<'a> Runs<'a> {
         plan: &Plan,
     ) -> anyhow::Result<Measured> {
         let rows = self.rows(rows).await?;
+        let postgres = self.backend == Backend::Postgres;
+        let wal_before = if postgres {
+            Some(PgWal::read(self.url).await?)
+        } else {
+            None
+        };
         let o = load::run(p.addr, w, plan, p.pid).await?;
-        Ok(
-            Measured::new(self.name, id, label, plan.connections, rows, o)
-                .ceiling(self.ceiling(plan.connections)),
-        )
+        let mut m = Measured::new(self.name, id, label, plan.connections, rows, o)
+            .ceiling(self.ceiling(plan.connections));
+        if let Some(before) = wal_before {
+            m.pg_wal = Some(PgWal::read(self.url).await?.since(before));
+        }
+        Ok(m)
     }
 
     /// Workload `id`, when it is wanted, for `--duration` at each connection count; `note`

@@ -1,7 +1,7 @@
 //! Single-use JWTs seen, so that each works once, on whichever node it arrives (migration
 //! 0016): DPoP proofs (RFC 9449 §11.1) and client assertions (RFC 7523 §3 item 7), each
-//! keyed by a hash that names its kind. One indexed insert per proof (on SQLite grouped into the token
-//! writer's shared commits); rows go once their `iat` window has passed.
+//! keyed by a hash that names its kind. One indexed insert per proof, grouped into the
+//! token writer's shared commits; rows go once their `iat` window has passed.
 
 use super::{Store, StoreResult, on_pool};
 
@@ -13,7 +13,8 @@ impl Store {
         proof_hash: &[u8],
         expires_at: i64,
     ) -> StoreResult<bool> {
-        // SQLite: through the group-commit writer, with the token writes (see `writer`).
+        // Through the group-commit writer, with the token writes (see `writer`); an
+        // in-memory SQLite database has none.
         if let Some(writer) = &self.token_writer {
             return writer.submit_proof(proof_hash, expires_at).await;
         }

@@ -217,7 +217,8 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) pool: Pool,
-    /// SQLite only: the group-commit writer of token inserts (see [`writer`]).
+    /// The group-commit writer of token inserts and single-use JWTs (see [`writer`]); none
+    /// for an in-memory SQLite database, which writes one transaction per token.
     token_writer: Option<std::sync::Arc<writer::TokenWriter>>,
     /// Validated tokens and applications, when the server enabled it (see [`cache`]).
     token_cache: Option<std::sync::Arc<cache::TokenCache>>,
@@ -288,18 +289,25 @@ impl Store {
                 )));
             }
         };
-        // A database file gets the group-commit writer; an in-memory one (a connection of
-        // its own would see another database) writes one transaction per token.
+        // PostgreSQL and a SQLite file get the group-commit writer; an in-memory SQLite
+        // database (a connection of its own would see another database) writes one
+        // transaction per token.
         let token_writer = match &pool {
             Pool::Sqlite { write, .. } if !is_in_memory(url) => {
                 let path = write.connect_options().get_filename().to_path_buf();
                 let runtime = tokio::runtime::Handle::try_current()
                     .map_err(|e| StoreError::Other(sqlx::Error::Configuration(e.into())))?;
-                let writer = writer::TokenWriter::spawn(path, write.clone(), runtime)
+                let writer = writer::TokenWriter::spawn_sqlite(path, write.clone(), runtime)
                     .map_err(|e| StoreError::Other(sqlx::Error::Io(e)))?;
                 Some(std::sync::Arc::new(writer))
             }
-            _ => None,
+            Pool::Postgres(pool) => {
+                let runtime = tokio::runtime::Handle::try_current()
+                    .map_err(|e| StoreError::Other(sqlx::Error::Configuration(e.into())))?;
+                let writer = writer::TokenWriter::spawn_postgres(pool.clone(), &runtime);
+                Some(std::sync::Arc::new(writer))
+            }
+            Pool::Sqlite { .. } => None,
         };
         Ok(Store {
             pool,

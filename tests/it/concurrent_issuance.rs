@@ -1,8 +1,11 @@
-//! Many token requests at once: on SQLite they share transactions (group commit), on
-//! PostgreSQL they run side by side; either way each gets its own answer, and a single-use
-//! credential presented many times at once has exactly one winner.
+//! Many token requests at once: on both backends they share transactions (group commit;
+//! on PostgreSQL several batches in flight); each gets its own answer, a single-use
+//! credential presented many times at once has exactly one winner, and one faulty write in
+//! a shared transaction fails alone.
 
 use serde_json::Value;
+
+use doorward::store::access_tokens::NewToken;
 
 use crate::both_backends;
 use crate::support::TestApp;
@@ -63,6 +66,84 @@ both_backends! {
         .collect();
         assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
         assert!(statuses.iter().all(|&s| s == 200 || s == 400), "{statuses:?}");
+    }
+
+    async fn a_code_redeemed_at_once_has_exactly_one_winner(app: TestApp) {
+        let client = register(&app, AppSpec::default()).await;
+        let code = code_for(&app, &client, &[("scope", "api")]).await;
+        let answers = at_once(
+            &app,
+            20,
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)],
+            (&client.client_id, &client.secret),
+        )
+        .await;
+        let winners: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+        assert_eq!(winners.len(), 1, "{answers:?}");
+        for (status, body) in &answers {
+            assert!(*status == 200 || body["error"] == "invalid_grant", "{status} {body}");
+        }
+        // The winner's token is live (a replay of a code revokes what it issued, RFC 6749
+        // §4.1.2, so it may be revoked by the losers; it must at least have been stored).
+        let token = winners[0]["access_token"].as_str().unwrap();
+        let stored = app.state.store.access_token_by_hash(&doorward::domain::secret::token_key(token)).await.unwrap();
+        assert!(stored.is_some());
+    }
+
+    async fn one_faulty_token_write_among_many_fails_alone(app: TestApp) {
+        let client = register(&app, AppSpec::default()).await;
+        let application_id = app
+            .state
+            .store
+            .application_by_uid(&client.client_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id;
+        let store = app.state.store.clone();
+        let mut set = tokio::task::JoinSet::new();
+        for n in 0..60i64 {
+            let store = store.clone();
+            set.spawn(async move {
+                // Every tenth row names an application that does not exist: a foreign-key
+                // failure inside the transaction it shares with the others.
+                let app_id = if n % 10 == 3 { 1_000_000 + n } else { application_id };
+                let hash = doorward::domain::secret::token_key(&format!("faulty-batch-token-{n}"));
+                let row = NewToken {
+                    token_hash: &hash,
+                    refresh_token_hash: None,
+                    application_id: Some(app_id),
+                    user_id: None,
+                    grant_id: None,
+                    family: &hash[..16],
+                    scopes: "api",
+                    created_at: 1,
+                    expires_at: i64::MAX / 2,
+                    resources: None,
+                    audience: None,
+                    dpop_jkt: None,
+                };
+                (n, store.insert_token(&row).await.is_ok())
+            });
+        }
+        for (n, ok) in set.join_all().await {
+            assert_eq!(ok, n % 10 != 3, "row {n}");
+        }
+    }
+
+    async fn a_single_use_jwt_recorded_at_once_is_new_exactly_once(app: TestApp) {
+        let store = app.state.store.clone();
+        let mut set = tokio::task::JoinSet::new();
+        for n in 0..40u8 {
+            let store = store.clone();
+            // Half present the same hash (a replay racing itself), half their own.
+            let hash = if n % 2 == 0 { [255u8; 32] } else { [n; 32] };
+            set.spawn(async move { (n, store.record_single_use_jwt(&hash, i64::MAX / 2).await.unwrap()) });
+        }
+        let answers = set.join_all().await;
+        let shared_new = answers.iter().filter(|(n, new)| n % 2 == 0 && *new).count();
+        assert_eq!(shared_new, 1, "{answers:?}");
+        assert!(answers.iter().filter(|(n, _)| n % 2 == 1).all(|(_, new)| *new), "{answers:?}");
     }
 }
 

@@ -1,12 +1,10 @@
-//! Group commit of the hot token writes on SQLite.
+//! The SQLite side of the group-commit writer (see the parent module).
 //!
 //! SQLite has one write lock and, in WAL mode, a commit costs a WAL frame for every page it
 //! touched. Issuing one token per transaction therefore serialises the writers anyway and
-//! writes the shared pages (table leaf, index roots) once per token. Instead, every token
-//! insert and every claim-then-insert (code exchange, refresh rotation, device redemption)
-//! is queued to one thread, which runs whatever has queued since its last commit in a single
-//! `BEGIN IMMEDIATE … COMMIT` and only then answers each request: durability is exactly that
-//! of one transaction per token, and nobody sleeps in SQLite's busy handler.
+//! writes the shared pages (table leaf, index roots) once per token. Instead, one thread
+//! runs whatever has queued since its last commit in a single `BEGIN IMMEDIATE … COMMIT`
+//! and only then answers each request.
 //!
 //! The thread owns its own SQLite connection (rusqlite) and calls SQLite directly: through
 //! sqlx every statement is a round trip to the connection's worker thread, and on these
@@ -14,154 +12,24 @@
 //! stay the only writer, it holds the sqlx write pool's one connection while it writes, so
 //! the other (rare) writes queue behind it instead of contending for the lock.
 //!
-//! No delay is added to wait for company: a batch is whatever arrived while the previous one
-//! was committing, so a lone request commits at once.
-//!
-//! PostgreSQL has row locks and its own group commit, so it does not use this.
-
-use std::path::PathBuf;
+//! There is no pipelining here: with WAL and `synchronous=NORMAL` a commit is a `write()`
+//! into the log, not a wait for the disk, so there is no commit in flight to overlap.
 
 use rusqlite::{Connection, TransactionBehavior};
 use sqlx::SqlitePool;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::rows::NewToken;
-use super::{StoreError, StoreResult};
+use super::{Claim, Job, JobResult, MAX_BATCH, OwnedToken, Work, fail_all};
+use crate::store::{StoreError, StoreResult};
 
-/// Most operations one transaction carries; more wait for the next one.
-const MAX_BATCH: usize = 256;
 /// Longest the writer keeps the write connection while batches keep coming; other writes
 /// wait at most this long (plus one batch).
 const MAX_HOLD: std::time::Duration = std::time::Duration::from_millis(20);
-/// Requests that may wait for the writer before senders are held back.
-const QUEUE_DEPTH: usize = 4096;
-
-/// A token pair to insert, owned, since it outlives the request's borrow while queued.
-struct OwnedToken {
-    token_hash: Vec<u8>,
-    refresh_token_hash: Option<Vec<u8>>,
-    application_id: Option<i64>,
-    user_id: Option<i64>,
-    grant_id: Option<i64>,
-    family: Vec<u8>,
-    scopes: String,
-    created_at: i64,
-    expires_at: i64,
-    resources: Option<String>,
-    audience: Option<String>,
-    dpop_jkt: Option<String>,
-}
-
-impl From<&NewToken<'_>> for OwnedToken {
-    fn from(t: &NewToken<'_>) -> Self {
-        OwnedToken {
-            token_hash: t.token_hash.to_vec(),
-            refresh_token_hash: t.refresh_token_hash.map(<[u8]>::to_vec),
-            application_id: t.application_id,
-            user_id: t.user_id,
-            grant_id: t.grant_id,
-            family: t.family.to_vec(),
-            scopes: t.scopes.to_owned(),
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            resources: t.resources.map(str::to_owned),
-            audience: t.audience.map(str::to_owned),
-            dpop_jkt: t.dpop_jkt.map(str::to_owned),
-        }
-    }
-}
-
-/// A conditional UPDATE of row `id` (`$1`, with `$2` = now): the token is inserted only
-/// when it changed a row.
-pub(super) struct Claim {
-    pub(super) sql: &'static str,
-    pub(super) id: i64,
-    pub(super) now: i64,
-}
-
-/// What one request needs written.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "tokens are nearly every job; boxing them would allocate once more per token"
-)]
-enum Work {
-    /// A token pair, after its claim if there is one.
-    Token {
-        claim: Option<Claim>,
-        token: OwnedToken,
-    },
-    /// An RFC 9449 proof seen (`store::dpop`): a resource request's one write, batched like
-    /// the token writes so DPoP-bound reads do not take the write lock one by one.
-    Proof { hash: Vec<u8>, expires_at: i64 },
-}
-
-struct Job {
-    work: Work,
-    /// A token: its id, or `None` when the claim found nothing to claim. A proof: `Some`
-    /// when it was new, `None` when it had been seen (a replay).
-    reply: oneshot::Sender<StoreResult<Option<i64>>>,
-}
-
-/// The handle requests use; the task behind it ends when the last handle is dropped.
-#[derive(Debug)]
-pub(super) struct TokenWriter {
-    queue: mpsc::Sender<Job>,
-}
-
-impl TokenWriter {
-    /// Starts the writer thread for the database file at `path`; `lock` is the sqlx write
-    /// pool, whose connection it holds while writing, and `runtime` the runtime that pool
-    /// lives on.
-    pub(super) fn spawn(
-        path: PathBuf,
-        lock: SqlitePool,
-        runtime: tokio::runtime::Handle,
-    ) -> std::io::Result<TokenWriter> {
-        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        std::thread::Builder::new()
-            .name("doorward-writer".into())
-            .spawn(move || run(&path, &lock, &runtime, jobs))?;
-        Ok(TokenWriter { queue })
-    }
-
-    /// Inserts `token`, after `claim` if there is one; `None` when the claim found nothing.
-    pub(super) async fn submit(
-        &self,
-        claim: Option<Claim>,
-        token: &NewToken<'_>,
-    ) -> StoreResult<Option<i64>> {
-        let work = Work::Token {
-            claim,
-            token: token.into(),
-        };
-        self.send(work).await
-    }
-
-    /// Records a DPoP proof's hash until `expires_at`; false when it was there already.
-    pub(super) async fn submit_proof(&self, hash: &[u8], expires_at: i64) -> StoreResult<bool> {
-        let work = Work::Proof {
-            hash: hash.to_vec(),
-            expires_at,
-        };
-        Ok(self.send(work).await?.is_some())
-    }
-
-    async fn send(&self, work: Work) -> StoreResult<Option<i64>> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Job { work, reply })
-            .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))?
-    }
-}
 
 /// The writer thread. It waits for the sqlx write connection through the server's runtime
 /// (whose tasks return the connection to the pool afterwards); the SQL itself runs
 /// synchronously here.
-fn run(
+pub(super) fn run(
     path: &std::path::Path,
     lock: &SqlitePool,
     runtime: &tokio::runtime::Handle,
@@ -226,13 +94,6 @@ fn run(
     }
 }
 
-/// Answers every job of `batch` with (a copy of) `err`.
-fn fail_all(batch: &mut Vec<Job>, err: &StoreError) {
-    for job in batch.drain(..) {
-        let _ = job.reply.send(Err(copy_of(err)));
-    }
-}
-
 fn open(path: &std::path::Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
         .map_err(store_error)?;
@@ -244,7 +105,7 @@ fn open(path: &std::path::Path) -> StoreResult<Connection> {
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = {}; \
          PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
-        super::wal::SIZE_LIMIT
+        crate::store::wal::SIZE_LIMIT
     ))
     .map_err(store_error)?;
     // One cached statement per multi-row INSERT size, besides the claims and the proof
@@ -253,8 +114,6 @@ fn open(path: &std::path::Path) -> StoreResult<Connection> {
     conn.set_prepared_statement_cache_capacity(ROWS_PER_INSERT + 16);
     Ok(conn)
 }
-
-type JobResult = Option<StoreResult<Option<i64>>>;
 
 /// Runs `batch` in one transaction. `Ok` holds each job's own result (the commit
 /// succeeded); `Err` is the failure of the transaction as a whole.
@@ -405,17 +264,5 @@ fn store_error(err: rusqlite::Error) -> StoreError {
         StoreError::Unavailable(wrapped)
     } else {
         StoreError::Other(wrapped)
-    }
-}
-
-/// The same failure for every job of a failed batch (sqlx errors cannot be cloned); the
-/// class that decides the HTTP answer (503 or 500) is kept.
-fn copy_of(err: &StoreError) -> StoreError {
-    let text = || sqlx::Error::Protocol(format!("group commit failed: {err}"));
-    match err {
-        StoreError::Unavailable(_) => StoreError::Unavailable(text()),
-        StoreError::NotFound => StoreError::NotFound,
-        StoreError::Conflict(what) => StoreError::Conflict(what),
-        StoreError::Other(_) => StoreError::Other(text()),
     }
 }

@@ -1,0 +1,183 @@
+//! Group commit of the hot token writes, on both backends.
+//!
+//! Every token insert, every claim-then-insert (code exchange, refresh rotation, device
+//! redemption) and every single-use JWT record (DPoP proofs, client assertions) is queued
+//! here; whatever has queued since the last transaction began goes into the next one, and
+//! each request is answered only after its transaction commits: durability is exactly that
+//! of one transaction per token, with one commit (and on PostgreSQL one WAL flush) shared
+//! by many tokens. No delay is added to wait for company: a lone request commits at once.
+//!
+//! - SQLite ([`sqlite`]): one thread with its own connection, one transaction at a time
+//!   (SQLite has one write lock).
+//! - PostgreSQL ([`postgres`]): a task that starts up to [`postgres::PIPELINE`]
+//!   transactions at once, each with one `UNNEST` insert of all its rows, so the next
+//!   batch forms and starts while the previous one waits for its WAL flush. Several nodes
+//!   each run their own; row locks keep the claims single-use across them.
+
+mod postgres;
+mod sqlite;
+
+use std::path::PathBuf;
+
+use sqlx::{PgPool, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::rows::NewToken;
+use super::{StoreError, StoreResult};
+
+/// Most operations one transaction carries; more wait for the next one.
+const MAX_BATCH: usize = 256;
+/// Requests that may wait for the writer before senders are held back.
+const QUEUE_DEPTH: usize = 4096;
+
+/// A token pair to insert, owned, since it outlives the request's borrow while queued.
+struct OwnedToken {
+    token_hash: Vec<u8>,
+    refresh_token_hash: Option<Vec<u8>>,
+    application_id: Option<i64>,
+    user_id: Option<i64>,
+    grant_id: Option<i64>,
+    family: Vec<u8>,
+    scopes: String,
+    created_at: i64,
+    expires_at: i64,
+    resources: Option<String>,
+    audience: Option<String>,
+    dpop_jkt: Option<String>,
+}
+
+impl From<&NewToken<'_>> for OwnedToken {
+    fn from(t: &NewToken<'_>) -> Self {
+        OwnedToken {
+            token_hash: t.token_hash.to_vec(),
+            refresh_token_hash: t.refresh_token_hash.map(<[u8]>::to_vec),
+            application_id: t.application_id,
+            user_id: t.user_id,
+            grant_id: t.grant_id,
+            family: t.family.to_vec(),
+            scopes: t.scopes.to_owned(),
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            resources: t.resources.map(str::to_owned),
+            audience: t.audience.map(str::to_owned),
+            dpop_jkt: t.dpop_jkt.map(str::to_owned),
+        }
+    }
+}
+
+/// A conditional UPDATE of row `id` (`$1`, with `$2` = now): the token is inserted only
+/// when it changed a row.
+pub(super) struct Claim {
+    pub(super) sql: &'static str,
+    pub(super) id: i64,
+    pub(super) now: i64,
+}
+
+/// What one request needs written.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "tokens are nearly every job; boxing them would allocate once more per token"
+)]
+enum Work {
+    /// A token pair, after its claim if there is one.
+    Token {
+        claim: Option<Claim>,
+        token: OwnedToken,
+    },
+    /// An RFC 9449 proof seen (`store::dpop`): a resource request's one write, batched like
+    /// the token writes so DPoP-bound reads do not take the write lock one by one.
+    Proof { hash: Vec<u8>, expires_at: i64 },
+}
+
+struct Job {
+    work: Work,
+    /// A token: its id, or `None` when the claim found nothing to claim. A proof: `Some`
+    /// when it was new, `None` when it had been seen (a replay).
+    reply: oneshot::Sender<StoreResult<Option<i64>>>,
+}
+
+/// A job's outcome as the batch records it: `None` until decided.
+type JobResult = Option<StoreResult<Option<i64>>>;
+
+/// The handle requests use; the thread or task behind it ends when the last handle is
+/// dropped.
+#[derive(Debug)]
+pub(super) struct TokenWriter {
+    queue: mpsc::Sender<Job>,
+}
+
+impl TokenWriter {
+    /// Starts the SQLite writer thread for the database file at `path`; `lock` is the sqlx
+    /// write pool, whose connection it holds while writing, and `runtime` the runtime that
+    /// pool lives on.
+    pub(super) fn spawn_sqlite(
+        path: PathBuf,
+        lock: SqlitePool,
+        runtime: tokio::runtime::Handle,
+    ) -> std::io::Result<TokenWriter> {
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("doorward-writer".into())
+            .spawn(move || sqlite::run(&path, &lock, &runtime, jobs))?;
+        Ok(TokenWriter { queue })
+    }
+
+    /// Starts the PostgreSQL writer task on `runtime`, writing through `pool`.
+    pub(super) fn spawn_postgres(pool: PgPool, runtime: &tokio::runtime::Handle) -> TokenWriter {
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        runtime.spawn(postgres::run(pool, jobs));
+        TokenWriter { queue }
+    }
+
+    /// Inserts `token`, after `claim` if there is one; `None` when the claim found nothing.
+    pub(super) async fn submit(
+        &self,
+        claim: Option<Claim>,
+        token: &NewToken<'_>,
+    ) -> StoreResult<Option<i64>> {
+        let work = Work::Token {
+            claim,
+            token: token.into(),
+        };
+        self.send(work).await
+    }
+
+    /// Records a single-use JWT's hash until `expires_at`; false when it was there already.
+    pub(super) async fn submit_proof(&self, hash: &[u8], expires_at: i64) -> StoreResult<bool> {
+        let work = Work::Proof {
+            hash: hash.to_vec(),
+            expires_at,
+        };
+        Ok(self.send(work).await?.is_some())
+    }
+
+    async fn send(&self, work: Work) -> StoreResult<Option<i64>> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job { work, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))?
+    }
+}
+
+/// Answers every job of `batch` with (a copy of) `err`.
+fn fail_all(batch: &mut Vec<Job>, err: &StoreError) {
+    for job in batch.drain(..) {
+        let _ = job.reply.send(Err(copy_of(err)));
+    }
+}
+
+/// The same failure for every job of a failed batch (sqlx errors cannot be cloned); the
+/// class that decides the HTTP answer (503 or 500) is kept.
+fn copy_of(err: &StoreError) -> StoreError {
+    let text = || sqlx::Error::Protocol(format!("group commit failed: {err}"));
+    match err {
+        StoreError::Unavailable(_) => StoreError::Unavailable(text()),
+        StoreError::NotFound => StoreError::NotFound,
+        StoreError::Conflict(what) => StoreError::Conflict(what),
+        StoreError::Other(_) => StoreError::Other(text()),
+    }
+}

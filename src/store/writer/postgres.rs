@@ -1,0 +1,184 @@
+//! The PostgreSQL side of the group-commit writer (see the parent module).
+//!
+//! One token per transaction made PostgreSQL parse, plan, execute and commit a statement
+//! per token: with `synchronous_commit=on` each commit is a WAL flush, and PostgreSQL's own
+//! CPU was the limit (one core busy at 5,800 client-credentials grants/s). Here a batch is
+//! one transaction: its claims (each must know whether it won), one `INSERT … SELECT FROM
+//! UNNEST(…)` of all its token rows, one of all its single-use JWTs, and one commit.
+//!
+//! Up to [`PIPELINE`] batches are in flight at once, each on its own pool connection: while
+//! one waits for its flush, the next forms from whatever queued meanwhile and starts.
+//!
+//! A batch that fails as a whole (a constraint such as an application deleted meanwhile, a
+//! deadlock with another node's batch) was rolled back entirely, so each of its jobs is then
+//! retried in a transaction of its own, and only the faulty one fails.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{Semaphore, mpsc};
+
+use super::{Claim, Job, JobResult, MAX_BATCH, OwnedToken, Work, copy_of, fail_all};
+use crate::store::{StoreError, StoreResult};
+
+/// Transactions in flight at once. Each holds a pool connection for about one WAL flush;
+/// four keep the disk busy without taking much of the pool from the reads.
+pub(super) const PIPELINE: usize = 4;
+
+/// The writer task: takes a batch whenever a pipeline slot is free, so batches grow while
+/// every slot waits on the disk.
+pub(super) async fn run(pool: PgPool, mut jobs: mpsc::Receiver<Job>) {
+    let slots = Arc::new(Semaphore::new(PIPELINE));
+    while let Some(first) = jobs.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            write_batch(&pool, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+/// Commits `batch` and answers each job; on a failure of the whole, retries job by job.
+async fn write_batch(pool: &PgPool, mut batch: Vec<Job>) {
+    match commit(pool, &batch).await {
+        Ok(results) => answer(batch, results),
+        // Nothing to learn from retrying one job, or a database that cannot serve now.
+        Err(err) if batch.len() == 1 || matches!(err, StoreError::Unavailable(_)) => {
+            fail_all(&mut batch, &err);
+        }
+        Err(_) => {
+            for job in batch {
+                let alone = std::slice::from_ref(&job);
+                match commit(pool, alone).await {
+                    Ok(results) => answer(vec![job], results),
+                    Err(err) => {
+                        let _ = job.reply.send(Err(copy_of(&err)));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn answer(batch: Vec<Job>, results: Vec<JobResult>) {
+    for (job, result) in batch.into_iter().zip(results) {
+        let _ = job.reply.send(result.unwrap_or(Err(StoreError::NotFound)));
+    }
+}
+
+/// Runs `batch` in one transaction. `Ok` holds each job's own result (the commit
+/// succeeded); `Err` is the failure of the transaction as a whole, which rolled it back.
+async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
+    let mut results: Vec<JobResult> = batch.iter().map(|_| None).collect();
+    let mut tx = pool.begin().await?;
+    let mut tokens: Vec<(usize, &OwnedToken)> = Vec::with_capacity(batch.len());
+    let mut proofs: Vec<(usize, &[u8], i64)> = Vec::new();
+    for (index, job) in batch.iter().enumerate() {
+        match &job.work {
+            Work::Proof { hash, expires_at } => proofs.push((index, hash, *expires_at)),
+            Work::Token { claim: None, token } => tokens.push((index, token)),
+            // One statement per claim: each must know whether it won. A second claim of
+            // the same row in this batch sees the first one's update and loses.
+            Work::Token {
+                claim: Some(Claim { sql, id, now }),
+                token,
+            } => {
+                let claimed = sqlx::query(*sql)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if claimed > 0 {
+                    tokens.push((index, token));
+                } else {
+                    results[index] = Some(Ok(None));
+                }
+            }
+        }
+    }
+    if !tokens.is_empty() {
+        insert_tokens(&mut tx, &tokens, &mut results).await?;
+    }
+    if !proofs.is_empty() {
+        insert_proofs(&mut tx, &proofs, &mut results).await?;
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+const INSERT_TOKENS: &str = "INSERT INTO oauth_access_tokens (token_hash, refresh_token_hash, \
+     application_id, user_id, grant_id, family, scopes, created_at, expires_at, resources, \
+     audience, dpop_jkt) \
+     SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], \
+     $6::bytea[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[]) \
+     RETURNING id, token_hash";
+
+/// All token rows of the batch in one statement (one array per column); each job gets its
+/// new row's id, matched by the unique token hash (RETURNING has no order guarantee).
+async fn insert_tokens(
+    tx: &mut sqlx::PgConnection,
+    rows: &[(usize, &OwnedToken)],
+    results: &mut [JobResult],
+) -> StoreResult<()> {
+    fn column<'r, T>(rows: &[(usize, &'r OwnedToken)], f: impl Fn(&'r OwnedToken) -> T) -> Vec<T> {
+        rows.iter().map(|(_, t)| f(t)).collect()
+    }
+    let created: Vec<(i64, Vec<u8>)> = sqlx::query_as(INSERT_TOKENS)
+        .bind(column(rows, |t| t.token_hash.as_slice()))
+        .bind(column(rows, |t| t.refresh_token_hash.as_deref()))
+        .bind(column(rows, |t| t.application_id))
+        .bind(column(rows, |t| t.user_id))
+        .bind(column(rows, |t| t.grant_id))
+        .bind(column(rows, |t| t.family.as_slice()))
+        .bind(column(rows, |t| t.scopes.as_str()))
+        .bind(column(rows, |t| t.created_at))
+        .bind(column(rows, |t| t.expires_at))
+        .bind(column(rows, |t| t.resources.as_deref()))
+        .bind(column(rows, |t| t.audience.as_deref()))
+        .bind(column(rows, |t| t.dpop_jkt.as_deref()))
+        .fetch_all(tx)
+        .await?;
+    for (id, hash) in created {
+        if let Some((index, _)) = rows.iter().find(|(_, t)| t.token_hash == hash) {
+            results[*index] = Some(Ok(Some(id)));
+        }
+    }
+    Ok(())
+}
+
+/// All single-use JWTs of the batch in one statement. A hash already stored, or twice in
+/// this batch, is a replay: only the first job naming a new hash gets `Some`.
+async fn insert_proofs(
+    tx: &mut sqlx::PgConnection,
+    proofs: &[(usize, &[u8], i64)],
+    results: &mut [JobResult],
+) -> StoreResult<()> {
+    const SQL: &str = "INSERT INTO dpop_proofs (proof_hash, expires_at) \
+         SELECT * FROM UNNEST($1::bytea[], $2::int8[]) \
+         ON CONFLICT (proof_hash) DO NOTHING RETURNING proof_hash";
+    let hashes: Vec<&[u8]> = proofs.iter().map(|(_, h, _)| *h).collect();
+    let expiries: Vec<i64> = proofs.iter().map(|(_, _, e)| *e).collect();
+    let fresh: Vec<Vec<u8>> = sqlx::query_scalar(SQL)
+        .bind(hashes)
+        .bind(expiries)
+        .fetch_all(tx)
+        .await?;
+    for (index, hash, _) in proofs {
+        let first = proofs.iter().find(|(_, h, _)| h == hash).map(|(i, _, _)| i);
+        let new = first == Some(index) && fresh.iter().any(|f| f == hash);
+        results[*index] = Some(Ok(new.then_some(1)));
+    }
+    Ok(())
+}
