@@ -8,7 +8,7 @@
 use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
 pub use super::rows::{AccessToken, NewToken, TokenWithOwner};
-use super::writer::Claim;
+use super::writer::{Claim, ClaimSql};
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::audit::AuditEvent;
 use crate::domain::resource::Resources;
@@ -60,9 +60,9 @@ impl Store {
     /// The single-use pattern shared by code exchange, refresh rotation and device
     /// redemption: one conditional UPDATE claims row `id` (`$1`, with `$2` = now), and only
     /// the winner inserts its token pair, in the same transaction. `None` for the losers.
-    pub(crate) async fn claim_then_insert_token(
+    pub(super) async fn claim_then_insert_token(
         &self,
-        claim: &'static str,
+        claim: ClaimSql,
         id: i64,
         now: i64,
         token: &NewToken<'_>,
@@ -77,7 +77,7 @@ impl Store {
         }
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
-            let claimed = sqlx::query(claim).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
+            let claimed = sqlx::query(claim.one).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
             if claimed == 0 {
                 return Ok(None);
             }
@@ -226,8 +226,11 @@ impl Store {
         new: &NewToken<'_>,
         now: i64,
     ) -> StoreResult<Option<i64>> {
-        const REVOKE: &str =
-            "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+        const REVOKE: ClaimSql = ClaimSql {
+            one: "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+            many: "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL \
+                   RETURNING id",
+        };
         let rotated = self
             .claim_then_insert_token(REVOKE, old_id, now, new)
             .await?;

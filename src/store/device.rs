@@ -3,6 +3,7 @@
 //! redeemed exactly once even with several nodes polling and confirming.
 
 use super::rows::NewToken;
+use super::writer::ClaimSql;
 use super::{Store, StoreResult, impl_from_row, on_pool};
 use crate::domain::scope::ScopeSet;
 
@@ -153,8 +154,12 @@ impl Store {
         token: &NewToken<'_>,
         now: i64,
     ) -> StoreResult<Option<i64>> {
-        const REDEEM: &str = "UPDATE oauth_device_grants SET status = 'consumed', last_polled_at = $2 \
-             WHERE id = $1 AND status = 'approved'";
+        const REDEEM: ClaimSql = ClaimSql {
+            one: "UPDATE oauth_device_grants SET status = 'consumed', last_polled_at = $2 \
+                  WHERE id = $1 AND status = 'approved'",
+            many: "UPDATE oauth_device_grants SET status = 'consumed', last_polled_at = $2 \
+                   WHERE id = ANY($1) AND status = 'approved' RETURNING id",
+        };
         self.claim_then_insert_token(REDEEM, id, now, token).await
     }
 

@@ -6,6 +6,7 @@
 
 pub use super::rows::{Grant, NewGrant};
 use super::rows::{GrantRow, NewToken};
+use super::writer::ClaimSql;
 use super::{Store, StoreResult, on_pool};
 
 impl Store {
@@ -64,8 +65,11 @@ impl Store {
         token: &NewToken<'_>,
         now: i64,
     ) -> StoreResult<Option<i64>> {
-        const CONSUME: &str =
-            "UPDATE oauth_grants SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL";
+        const CONSUME: ClaimSql = ClaimSql {
+            one: "UPDATE oauth_grants SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL",
+            many: "UPDATE oauth_grants SET consumed_at = $2 WHERE id = ANY($1) AND consumed_at IS NULL \
+                   RETURNING id",
+        };
         self.claim_then_insert_token(CONSUME, grant_id, now, token)
             .await
     }

@@ -65,10 +65,18 @@ impl From<&NewToken<'_>> for OwnedToken {
     }
 }
 
-/// A conditional UPDATE of row `id` (`$1`, with `$2` = now): the token is inserted only
-/// when it changed a row.
+/// A single-use claim's statement in two forms, `$2` being now in both: `one` updates row
+/// `$1` if it can still be claimed; `many` updates every such row of the array `$1` and
+/// returns their ids (one statement for all the claims of a PostgreSQL batch).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ClaimSql {
+    pub(super) one: &'static str,
+    pub(super) many: &'static str,
+}
+
+/// A conditional UPDATE of row `id`: the token is inserted only when it changed a row.
 pub(super) struct Claim {
-    pub(super) sql: &'static str,
+    pub(super) sql: ClaimSql,
     pub(super) id: i64,
     pub(super) now: i64,
 }

@@ -2,9 +2,10 @@
 //!
 //! One token per transaction made PostgreSQL parse, plan, execute and commit a statement
 //! per token: with `synchronous_commit=on` each commit is a WAL flush, and PostgreSQL's own
-//! CPU was the limit (one core busy at 5,800 client-credentials grants/s). Here a batch is
-//! one transaction: its claims (each must know whether it won), one `INSERT … SELECT FROM
-//! UNNEST(…)` of all its token rows, one of all its single-use JWTs, and one commit.
+//! CPU was the limit (one core busy at 4,000 to 5,800 client-credentials grants/s). Here a
+//! batch is one transaction: one `UPDATE … WHERE id = ANY(…) RETURNING id` per kind of
+//! claim (the ids returned are the winners), one `INSERT … SELECT FROM UNNEST(…)` of all its
+//! token rows, one of all its single-use JWTs, and one commit.
 //!
 //! Up to [`PIPELINE`] batches are in flight at once, each on its own pool connection: while
 //! one waits for its flush, the next forms from whatever queued meanwhile and starts.
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc};
 
-use super::{Claim, Job, JobResult, MAX_BATCH, OwnedToken, Work, copy_of, fail_all};
+use super::{Job, JobResult, MAX_BATCH, OwnedToken, Work, copy_of, fail_all};
 use crate::store::{StoreError, StoreResult};
 
 /// Transactions in flight at once. Each holds a pool connection for about one WAL flush;
@@ -84,27 +85,46 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     let mut tx = pool.begin().await?;
     let mut tokens: Vec<(usize, &OwnedToken)> = Vec::with_capacity(batch.len());
     let mut proofs: Vec<(usize, &[u8], i64)> = Vec::new();
+    let mut claims: Vec<ClaimGroup<'_>> = Vec::new();
     for (index, job) in batch.iter().enumerate() {
         match &job.work {
             Work::Proof { hash, expires_at } => proofs.push((index, hash, *expires_at)),
             Work::Token { claim: None, token } => tokens.push((index, token)),
-            // One statement per claim: each must know whether it won. A second claim of
-            // the same row in this batch sees the first one's update and loses.
             Work::Token {
-                claim: Some(Claim { sql, id, now }),
+                claim: Some(claim),
                 token,
             } => {
-                let claimed = sqlx::query(*sql)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if claimed > 0 {
-                    tokens.push((index, token));
-                } else {
-                    results[index] = Some(Ok(None));
-                }
+                let group = match claims.iter_mut().find(|g| g.sql == claim.sql.many) {
+                    Some(group) => group,
+                    None => {
+                        claims.push(ClaimGroup {
+                            sql: claim.sql.many,
+                            now: claim.now,
+                            jobs: Vec::new(),
+                        });
+                        claims.last_mut().ok_or(StoreError::NotFound)?
+                    }
+                };
+                group.now = group.now.max(claim.now);
+                group.jobs.push((index, claim.id, token));
+            }
+        }
+    }
+    // One statement per kind of claim (code, refresh token, device grant) for the whole
+    // batch. Each row is claimed once: of several jobs naming the same row, the first wins.
+    for group in &claims {
+        let ids: Vec<i64> = group.jobs.iter().map(|(_, id, _)| *id).collect();
+        let mut won: Vec<i64> = sqlx::query_scalar(group.sql)
+            .bind(&ids)
+            .bind(group.now)
+            .fetch_all(&mut *tx)
+            .await?;
+        for (index, id, token) in &group.jobs {
+            if let Some(at) = won.iter().position(|w| w == id) {
+                won.swap_remove(at);
+                tokens.push((*index, token));
+            } else {
+                results[*index] = Some(Ok(None));
             }
         }
     }
@@ -116,6 +136,14 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     }
     tx.commit().await?;
     Ok(results)
+}
+
+/// The claims of one kind in a batch: their statement, the latest of their times, and
+/// (job index, row id, token to insert when the claim wins).
+struct ClaimGroup<'a> {
+    sql: &'static str,
+    now: i64,
+    jobs: Vec<(usize, i64, &'a OwnedToken)>,
 }
 
 const INSERT_TOKENS: &str = "INSERT INTO oauth_access_tokens (token_hash, refresh_token_hash, \

@@ -147,7 +147,7 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
             None => Ok(true),
             // The shared statements use `$1`/`$2`, which SQLite treats as names.
             Some(Claim { sql, id, now }) => tx
-                .prepare_cached(sql)
+                .prepare_cached(sql.one)
                 .and_then(|mut st| st.execute(rusqlite::named_params! {"$1": id, "$2": now}))
                 .map(|changed| changed > 0),
         };
