@@ -56,6 +56,11 @@ macro_rules! token_with_owner_sql {
     };
 }
 
+/// Token rows one purge statement deletes at most.
+const PURGE_BATCH: i64 = 1_000;
+/// Purge statements per kind and maintenance round at most.
+const PURGE_MAX_BATCHES: u32 = 100;
+
 impl Store {
     /// The single-use pattern shared by code exchange, refresh rotation and device
     /// redemption: one conditional UPDATE claims row `id` (`$1`, with `$2` = now), and only
@@ -303,20 +308,37 @@ impl Store {
     }
 
     /// Deletes codes past their expiry and token rows that can no longer be used: revoked
-    /// ones, and expired ones without a refresh token, after `retention` seconds.
+    /// ones, and expired ones without a refresh token, after `retention` seconds. Tokens go
+    /// in batches of [`PURGE_BATCH`], each its own short statement found through a partial
+    /// index (migration 0019), so the write lock is never held for long and the token
+    /// writer gets it between batches; at most [`PURGE_MAX_BATCHES`] per call, so a huge
+    /// backlog drains over several maintenance rounds.
     pub async fn purge_oauth(&self, now: i64, retention: i64) -> StoreResult<u64> {
+        const REVOKED: &str = "DELETE FROM oauth_access_tokens WHERE id IN (SELECT id FROM \
+             oauth_access_tokens WHERE revoked_at IS NOT NULL AND revoked_at <= $1 LIMIT $2)";
+        const EXPIRED: &str = "DELETE FROM oauth_access_tokens WHERE id IN (SELECT id FROM \
+             oauth_access_tokens WHERE refresh_token_hash IS NULL AND expires_at <= $1 LIMIT $2)";
         let cutoff = now - retention;
         let grants = on_pool!(self, p => sqlx::query("DELETE FROM oauth_grants WHERE expires_at <= $1")
             .bind(cutoff)
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
-        let tokens = on_pool!(self, p => sqlx::query("DELETE FROM oauth_access_tokens \
-             WHERE revoked_at <= $1 OR (refresh_token_hash IS NULL AND expires_at <= $1)")
-            .bind(cutoff)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
+        let mut tokens = 0;
+        for sql in [REVOKED, EXPIRED] {
+            for _ in 0..PURGE_MAX_BATCHES {
+                let n = on_pool!(self, p => sqlx::query(sql)
+                    .bind(cutoff)
+                    .bind(PURGE_BATCH)
+                    .execute(p)
+                    .await
+                    .map(|r| r.rows_affected()))?;
+                tokens += n;
+                if n < PURGE_BATCH as u64 {
+                    break;
+                }
+            }
+        }
         let log = self.purge_cache_invalidations(now).await?;
         Ok(grants + tokens + log)
     }

@@ -116,6 +116,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0018_append_only_tokens.sql"),
         include_str!("../../migrations/postgres/0018_append_only_tokens.sql"),
     ),
+    (
+        19,
+        "purge_indexes",
+        include_str!("../../migrations/sqlite/0019_purge_indexes.sql"),
+        include_str!("../../migrations/postgres/0019_purge_indexes.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

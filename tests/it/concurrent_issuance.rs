@@ -145,6 +145,59 @@ both_backends! {
         assert_eq!(shared_new, 1, "{answers:?}");
         assert!(answers.iter().filter(|(n, _)| n % 2 == 1).all(|(_, new)| *new), "{answers:?}");
     }
+
+    async fn the_purge_deletes_dead_tokens_in_batches_and_keeps_the_rest(app: TestApp) {
+        let client = register(&app, AppSpec::default()).await;
+        let application_id = app.state.store.application_by_uid(&client.client_id).await.unwrap().unwrap().id;
+        let now = app.state.clock.now();
+        let retention = doorward::bootstrap::OAUTH_RETENTION;
+        let long_ago = now - retention - 10;
+        // More dead rows than one purge statement deletes, of both kinds, and rows that
+        // must stay: an expired token that carries a refresh token, a live one, and a token
+        // revoked within the retention period.
+        let mut hashes = Vec::new();
+        for n in 0..2_600u32 {
+            let kind = match n {
+                0 => "expired-with-refresh",
+                1 => "live",
+                2 => "recently-revoked",
+                n if n % 2 == 0 => "revoked-long-ago",
+                _ => "expired-long-ago",
+            };
+            let hash = doorward::domain::secret::token_key(&format!("purge-{n}"));
+            let refresh = doorward::domain::secret::token_key(&format!("purge-refresh-{n}"));
+            let row = NewToken {
+                token_hash: &hash,
+                refresh_token_hash: (kind == "expired-with-refresh").then_some(&refresh[..]),
+                application_id: Some(application_id),
+                user_id: None,
+                grant_id: None,
+                family: &hash[..16],
+                scopes: "api",
+                created_at: long_ago - 7200,
+                expires_at: if matches!(kind, "live" | "recently-revoked") { now + 7200 } else { long_ago },
+                resources: None,
+                audience: None,
+                dpop_jkt: None,
+            };
+            let id = app.state.store.insert_token(&row).await.unwrap();
+            let revoked_at = match kind {
+                "revoked-long-ago" => Some(long_ago),
+                "recently-revoked" => Some(now - 60),
+                _ => None,
+            };
+            if let Some(at) = revoked_at {
+                app.state.store.revoke_token(id, at).await.unwrap();
+            }
+            hashes.push((kind, hash));
+        }
+        doorward::bootstrap::purge_expired(&app.state).await;
+        for (kind, hash) in &hashes {
+            let found = app.state.store.access_token_by_hash(hash).await.unwrap().is_some();
+            let kept = matches!(*kind, "expired-with-refresh" | "live" | "recently-revoked");
+            assert_eq!(found, kept, "{kind}");
+        }
+    }
 }
 
 /// Sends `n` copies of one token request at once, each on its own task; returns the
