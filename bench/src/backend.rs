@@ -17,7 +17,7 @@ use crate::drive::{self, Runs, TOKEN_SAMPLE};
 use crate::groups::group_claims;
 use crate::load::Workload;
 use crate::password::password_grant;
-use crate::report::{self, Measured};
+use crate::report::Measured;
 use crate::seed;
 use crate::startup::{Launcher, ms};
 
@@ -40,7 +40,7 @@ impl BackendRun {
             "seeding": self.seeding,
             "runs": self.runs.iter().map(|m| m.to_json()).collect::<Vec<_>>(),
             "group_claims": self.group_claims,
-            "targets": report::targets(self).iter().map(|t| t.to_json()).collect::<Vec<_>>(),
+            "targets": crate::targets::targets(self).iter().map(|t| t.to_json()).collect::<Vec<_>>(),
         })
     }
 }

@@ -36,6 +36,7 @@ mod run;
 mod seed;
 mod server;
 mod startup;
+mod targets;
 mod workloads;
 
 use std::net::SocketAddr;
