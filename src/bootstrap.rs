@@ -209,12 +209,6 @@ pub async fn maintenance_loop(state: AppState) {
     }
 }
 
-/// Audit events deleted per statement, so a year of events never makes one long
-/// transaction (nor holds SQLite's write lock for long).
-pub const AUDIT_PURGE_BATCH: i64 = 1_000;
-/// Batches per maintenance round at most: a huge backlog drains over several rounds.
-const AUDIT_PURGE_MAX_BATCHES: u32 = 100;
-
 /// Deletes audit events older than `audit_event_retention_days` (0 keeps them for ever), in
 /// bounded batches; returns how many went.
 pub async fn purge_old_audit_events(state: &AppState) -> u64 {
@@ -223,25 +217,13 @@ pub async fn purge_old_audit_events(state: &AppState) -> u64 {
         return 0;
     }
     let before = state.clock.now() - days * 86_400;
-    let mut purged = 0;
-    for _ in 0..AUDIT_PURGE_MAX_BATCHES {
-        match state
-            .store
-            .purge_audit_events(before, AUDIT_PURGE_BATCH)
-            .await
-        {
-            Ok(n) => {
-                purged += n;
-                if n < AUDIT_PURGE_BATCH as u64 {
-                    break;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "purging old audit events failed");
-                break;
-            }
+    let purged = match state.store.purge_audit_events(before).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "purging old audit events failed");
+            0
         }
-    }
+    };
     if purged > 0 {
         tracing::debug!(rows = purged, "purged old audit events");
     }

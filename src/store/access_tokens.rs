@@ -56,11 +56,6 @@ macro_rules! token_with_owner_sql {
     };
 }
 
-/// Token rows one purge statement deletes at most.
-const PURGE_BATCH: i64 = 1_000;
-/// Purge statements per kind and maintenance round at most.
-const PURGE_MAX_BATCHES: u32 = 100;
-
 impl Store {
     /// The single-use pattern shared by code exchange, refresh rotation and device
     /// redemption: one conditional UPDATE claims row `id` (`$1`, with `$2` = now), and only
@@ -309,10 +304,9 @@ impl Store {
 
     /// Deletes codes past their expiry and token rows that can no longer be used: revoked
     /// ones, and expired ones without a refresh token, after `retention` seconds. Tokens go
-    /// in batches of [`PURGE_BATCH`], each its own short statement found through a partial
-    /// index (migration 0019), so the write lock is never held for long and the token
-    /// writer gets it between batches; at most [`PURGE_MAX_BATCHES`] per call, so a huge
-    /// backlog drains over several maintenance rounds.
+    /// in batches ([`Store::delete_in_batches`]), each found through a partial index
+    /// (migration 0019): one statement over the whole table held the write lock for
+    /// seconds on 10^7 rows.
     pub async fn purge_oauth(&self, now: i64, retention: i64) -> StoreResult<u64> {
         const REVOKED: &str = "DELETE FROM oauth_access_tokens WHERE id IN (SELECT id FROM \
              oauth_access_tokens WHERE revoked_at IS NOT NULL AND revoked_at <= $1 LIMIT $2)";
@@ -324,21 +318,8 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
-        let mut tokens = 0;
-        for sql in [REVOKED, EXPIRED] {
-            for _ in 0..PURGE_MAX_BATCHES {
-                let n = on_pool!(self, p => sqlx::query(sql)
-                    .bind(cutoff)
-                    .bind(PURGE_BATCH)
-                    .execute(p)
-                    .await
-                    .map(|r| r.rows_affected()))?;
-                tokens += n;
-                if n < PURGE_BATCH as u64 {
-                    break;
-                }
-            }
-        }
+        let tokens = self.delete_in_batches(REVOKED, cutoff).await?
+            + self.delete_in_batches(EXPIRED, cutoff).await?;
         let log = self.purge_cache_invalidations(now).await?;
         Ok(grants + tokens + log)
     }

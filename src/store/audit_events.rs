@@ -139,13 +139,11 @@ impl Store {
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
     }
 
-    /// Deletes up to `batch` events older than `before`; returns how many went. Called in a
-    /// loop by the maintenance task, so a year of events never makes one long transaction.
-    pub async fn purge_audit_events(&self, before: i64, batch: i64) -> StoreResult<u64> {
+    /// Deletes events older than `before`, in batches ([`Store::delete_in_batches`]), so a
+    /// year of events never makes one long transaction; returns how many went.
+    pub async fn purge_audit_events(&self, before: i64) -> StoreResult<u64> {
         const SQL: &str = "DELETE FROM audit_events WHERE id IN \
              (SELECT id FROM audit_events WHERE created_at < $1 ORDER BY id LIMIT $2)";
-        Ok(
-            on_pool!(self, p => sqlx::query(SQL).bind(before).bind(batch).execute(p).await.map(|r| r.rows_affected()))?,
-        )
+        self.delete_in_batches(SQL, before).await
     }
 }

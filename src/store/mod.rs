@@ -213,6 +213,11 @@ impl Default for StoreOptions {
     }
 }
 
+/// Rows one purge statement deletes at most (see [`Store::delete_in_batches`]).
+pub const PURGE_BATCH: i64 = 1_000;
+/// Purge statements per kind of row and maintenance round at most.
+const PURGE_MAX_BATCHES: u32 = 100;
+
 /// The handle every layer uses to reach the database. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -326,6 +331,32 @@ impl Store {
     /// Applies the embedded migrations of this backend (idempotent, safe on several nodes).
     pub async fn migrate(&self) -> StoreResult<()> {
         migrations::run(&self.pool).await
+    }
+
+    /// The purges' one way of deleting many rows: runs `sql`, a `DELETE` of at most `$2`
+    /// rows past `$1` found through an index, until it deletes fewer than [`PURGE_BATCH`]
+    /// rows, at most [`PURGE_MAX_BATCHES`] times. Each statement is short, so a backlog of
+    /// millions never holds SQLite's write lock (and the token writer waiting for it) for
+    /// long, and drains over several maintenance rounds.
+    pub(crate) async fn delete_in_batches(
+        &self,
+        sql: &'static str,
+        cutoff: i64,
+    ) -> StoreResult<u64> {
+        let mut deleted = 0;
+        for _ in 0..PURGE_MAX_BATCHES {
+            let n = on_pool!(self, p => sqlx::query(sql)
+                .bind(cutoff)
+                .bind(PURGE_BATCH)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()))?;
+            deleted += n;
+            if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        Ok(deleted)
     }
 
     /// One round trip, for readiness.

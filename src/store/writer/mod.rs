@@ -107,6 +107,27 @@ struct Job {
 /// A job's outcome as the batch records it: `None` until decided.
 type JobResult = Option<StoreResult<Option<i64>>>;
 
+/// Answers each job of a committed batch with its result.
+fn answer(batch: impl IntoIterator<Item = Job>, results: Vec<JobResult>) {
+    for (job, result) in batch.into_iter().zip(results) {
+        let _ = job.reply.send(result.unwrap_or(Err(StoreError::NotFound)));
+    }
+}
+
+/// Gives each inserted row's id to its job. `created` is what `RETURNING id, token_hash`
+/// gave, which has no order guarantee: rows are matched by their unique token hash.
+fn record_created(
+    rows: &[(usize, &OwnedToken)],
+    created: Vec<(i64, Vec<u8>)>,
+    results: &mut [JobResult],
+) {
+    for (id, hash) in created {
+        if let Some((index, _)) = rows.iter().find(|(_, t)| t.token_hash == hash) {
+            results[*index] = Some(Ok(Some(id)));
+        }
+    }
+}
+
 /// The handle requests use; the thread or task behind it ends when the last handle is
 /// dropped.
 #[derive(Debug)]

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc};
 
-use super::{Job, JobResult, MAX_BATCH, OwnedToken, Work, copy_of, fail_all};
+use super::{
+    Job, JobResult, MAX_BATCH, OwnedToken, Work, answer, copy_of, fail_all, record_created,
+};
 use crate::store::{StoreError, StoreResult};
 
 /// Transactions in flight at once. Each holds a pool connection for about one WAL flush;
@@ -72,12 +74,6 @@ async fn write_batch(pool: &PgPool, mut batch: Vec<Job>) {
     }
 }
 
-fn answer(batch: Vec<Job>, results: Vec<JobResult>) {
-    for (job, result) in batch.into_iter().zip(results) {
-        let _ = job.reply.send(result.unwrap_or(Err(StoreError::NotFound)));
-    }
-}
-
 /// Runs `batch` in one transaction. `Ok` holds each job's own result (the commit
 /// succeeded); `Err` is the failure of the transaction as a whole, which rolled it back.
 async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
@@ -94,19 +90,19 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
                 claim: Some(claim),
                 token,
             } => {
-                let group = match claims.iter_mut().find(|g| g.sql == claim.sql.many) {
-                    Some(group) => group,
+                let at = match claims.iter().position(|g| g.sql == claim.sql.many) {
+                    Some(at) => at,
                     None => {
                         claims.push(ClaimGroup {
                             sql: claim.sql.many,
                             now: claim.now,
                             jobs: Vec::new(),
                         });
-                        claims.last_mut().ok_or(StoreError::NotFound)?
+                        claims.len() - 1
                     }
                 };
-                group.now = group.now.max(claim.now);
-                group.jobs.push((index, claim.id, token));
+                claims[at].now = claims[at].now.max(claim.now);
+                claims[at].jobs.push((index, claim.id, token));
             }
         }
     }
@@ -178,11 +174,7 @@ async fn insert_tokens(
         .bind(column(rows, |t| t.dpop_jkt.as_deref()))
         .fetch_all(tx)
         .await?;
-    for (id, hash) in created {
-        if let Some((index, _)) = rows.iter().find(|(_, t)| t.token_hash == hash) {
-            results[*index] = Some(Ok(Some(id)));
-        }
-    }
+    record_created(rows, created, results);
     Ok(())
 }
 

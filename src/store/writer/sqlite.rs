@@ -19,7 +19,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use sqlx::SqlitePool;
 use tokio::sync::mpsc;
 
-use super::{Claim, Job, JobResult, MAX_BATCH, OwnedToken, Work, fail_all};
+use super::{Claim, Job, JobResult, MAX_BATCH, OwnedToken, Work, answer, fail_all, record_created};
 use crate::store::{StoreError, StoreResult};
 
 /// Longest the writer keeps the write connection while batches keep coming; other writes
@@ -63,11 +63,7 @@ pub(super) fn run(
                 None => open(path).and_then(|c| commit(conn.insert(c), &batch)),
             };
             match outcome {
-                Ok(results) => {
-                    for (job, result) in batch.drain(..).zip(results) {
-                        let _ = job.reply.send(result.unwrap_or(Err(StoreError::NotFound)));
-                    }
-                }
+                Ok(results) => answer(batch.drain(..), results),
                 Err(err) => {
                     if matches!(err, StoreError::Unavailable(_)) {
                         // Reopen next time: the file may have been replaced or remounted.
@@ -235,14 +231,7 @@ fn insert_rows(
             .collect::<Result<Vec<_>, _>>()
         });
     match inserted {
-        Ok(created) => {
-            // RETURNING gives no order guarantee: match the rows by their unique hash.
-            for (id, hash) in created {
-                if let Some((index, _)) = rows.iter().find(|(_, t)| t.token_hash == hash) {
-                    results[*index] = Some(Ok(Some(id)));
-                }
-            }
-        }
+        Ok(created) => record_created(rows, created, results),
         Err(_) if rows.len() > 1 => {
             for row in rows {
                 insert_rows(tx, std::slice::from_ref(row), results);
