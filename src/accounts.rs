@@ -306,6 +306,9 @@ pub async fn check_password(
             if login_status != ThrottleStatus::Clear {
                 store.throttle_clear(&login_key).await?;
             }
+            if crate::domain::password::needs_rehash(&user.password_hash) {
+                rehash(store, hasher, &user, password).await;
+            }
             Ok(PasswordCheck::Valid(Box::new(user)))
         }
         user => {
@@ -320,5 +323,21 @@ pub async fn check_password(
                 locked_now,
             })
         }
+    }
+}
+
+/// Replaces an imported (bcrypt) or outdated hash after it verified: the password is known
+/// only now. A failure leaves the old hash, which keeps verifying.
+async fn rehash(store: &Store, hasher: &PasswordHasher, user: &User, password: &SecretString) {
+    let result = match hasher.hash(password).await {
+        Ok(new_hash) => store
+            .rehash_password(user.id, &user.password_hash, &new_hash)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(()) => tracing::info!(user_id = user.id, "password hash upgraded to Argon2id"),
+        Err(e) => tracing::warn!(user_id = user.id, error = %e, "password rehash failed"),
     }
 }

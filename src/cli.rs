@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `user create|list`, `token create`, `keys
-//! rotate|list`. Commands other
+//! rotate|list`, `import doorkeeper`. Commands other
 //! than `serve` work on the same database whether or not a server is running on it.
 
 use std::ffi::OsString;
@@ -56,6 +56,27 @@ enum Command {
     /// Manage the OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import users, applications and tokens from another server's database.
+    #[command(subcommand)]
+    Import(ImportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// From a GitLab (or any doorkeeper) database: users, applications, access and refresh
+    /// tokens, all still working (docs/migrating-from-gitlab.md).
+    Doorkeeper(ImportDoorkeeper),
+}
+
+#[derive(Args, Debug)]
+struct ImportDoorkeeper {
+    /// The source: sqlite:///<absolute path> or postgres://user:password@host:port/database.
+    /// Opened read-only.
+    #[arg(long, value_name = "DATABASE_URL")]
+    from: String,
+    /// Read and check everything and print the report, writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,6 +183,9 @@ pub async fn run(
         Command::Token(TokenCommand::Create(args)) => token_create(&config, cli.json, args).await,
         Command::Keys(KeysCommand::Rotate(args)) => keys_rotate(&config, cli.json, args).await,
         Command::Keys(KeysCommand::List) => keys_list(&config, cli.json).await,
+        Command::Import(ImportCommand::Doorkeeper(args)) => {
+            crate::import::doorkeeper(&config, cli.json, &args.from, args.dry_run).await
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod groups;
 pub mod http;
+pub mod import;
 pub mod logging;
 pub mod mail;
 pub mod oauth;

@@ -10,7 +10,7 @@ use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::domain::scope::ScopeSet;
-use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, PERSONAL_ACCESS_TOKEN_PREFIX};
+use crate::domain::secret::{self, PERSONAL_ACCESS_TOKEN_PREFIX};
 use crate::domain::user::User;
 use crate::oauth::bearer::{self, Methods, PresentError, TokenProblem};
 use crate::state::AppState;
@@ -76,15 +76,14 @@ impl FromRequestParts<AppState> for Caller {
             Err(PresentError::Missing) => return Err(ApiError::Unauthorized),
             Err(PresentError::SeveralMethods) => return Err(ApiError::SeveralTokens),
         };
-        if token.starts_with(ACCESS_TOKEN_PREFIX) {
+        // OAuth access tokens: Doorward's, and unprefixed ones imported from GitLab (issue
+        // 16), which `bearer::validate` finds as well.
+        if !token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
             return oauth_caller(state, parts, &token).await;
         }
         // RFC 9449 §7.1: only access tokens are DPoP-bound; a personal access token under
         // the DPoP scheme is not one.
         if crate::oauth::dpop::dpop_scheme(&parts.headers) {
-            return Err(ApiError::InvalidToken(UNKNOWN));
-        }
-        if !token.starts_with(PERSONAL_ACCESS_TOKEN_PREFIX) {
             return Err(ApiError::InvalidToken(UNKNOWN));
         }
         let (pat, user) = state
@@ -142,7 +141,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
 /// An OAuth access token: live, with an active owner. Tokens without a user (client
 /// credentials) cannot act on the user API.
 async fn oauth_caller(state: &AppState, parts: &Parts, token: &str) -> Result<Caller, ApiError> {
-    let found = match bearer::validate(&state.store, token, state.clock.now()).await? {
+    let found = match bearer::validate(state, token, state.clock.now()).await? {
         Ok(found) => found,
         Err(TokenProblem::Unknown) => return Err(ApiError::InvalidToken(UNKNOWN)),
         Err(TokenProblem::Revoked) => return Err(ApiError::InvalidToken(REVOKED)),

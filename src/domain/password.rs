@@ -142,6 +142,12 @@ impl StoredHash {
 /// uses only the blocks it needs) and in a buffer of its own when the hash was made with
 /// more memory than ours (such hashes are rare: older or imported parameters).
 fn verify_in(password: &str, phc: &str, memory: &mut [Block]) -> bool {
+    if is_bcrypt(phc) {
+        // Devise's bcrypt, imported from GitLab (issue 16): verified once, then replaced by
+        // Argon2id at the first success ([`needs_rehash`]). The crate refuses malformed
+        // hashes; a wrong password and an error are both "no".
+        return bcrypt::verify(password, phc).unwrap_or(false);
+    }
     let Some(stored) = StoredHash::parse(phc) else {
         return false;
     };
@@ -150,6 +156,32 @@ fn verify_in(password: &str, phc: &str, memory: &mut [Block]) -> bool {
         stored.matches(password.as_bytes(), memory)
     } else {
         allocate(needed).is_some_and(|mut own| stored.matches(password.as_bytes(), &mut own))
+    }
+}
+
+/// Devise's bcrypt hashes, in each of the prefixes Ruby's and other bcrypts wrote.
+fn is_bcrypt(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|p| stored.starts_with(p))
+}
+
+/// True when a hash that just verified should be replaced by one at our parameters: an
+/// imported bcrypt hash, or Argon2 made with other parameters.
+pub fn needs_rehash(stored: &str) -> bool {
+    if is_bcrypt(stored) {
+        return true;
+    }
+    match PasswordHash::new(stored) {
+        Ok(hash) => {
+            let ours = params();
+            hash.algorithm != Algorithm::Argon2id.ident()
+                || Params::try_from(&hash).ok().is_none_or(|p| {
+                    (p.m_cost(), p.t_cost(), p.p_cost())
+                        != (ours.m_cost(), ours.t_cost(), ours.p_cost())
+                })
+        }
+        Err(_) => false,
     }
 }
 
@@ -219,6 +251,27 @@ impl PasswordHasher {
         real && ok.unwrap_or(false)
     }
 
+    /// Runs other CPU-bound work of a request (GitLab's PBKDF2 of a presented imported
+    /// token, issue 16) on the blocking pool under the same permits, without a buffer.
+    pub async fn run_cpu<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordError::Hashing)?;
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|_| PasswordError::Hashing)
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut [Block]) -> Result<T, PasswordError> + Send + 'static,
@@ -255,6 +308,28 @@ mod tests {
 
     fn pool_buffer() -> Box<[Block]> {
         allocate(params().block_count()).unwrap()
+    }
+
+    #[test]
+    fn imported_bcrypt_hashes_verify_in_every_prefix_and_ask_for_a_rehash() {
+        let mut memory = pool_buffer();
+        let made = bcrypt::hash_with_result("fixture-password", 4).unwrap();
+        for version in [
+            bcrypt::Version::TwoA,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoY,
+        ] {
+            let stored = made.format_for_version(version);
+            assert!(
+                verify_in("fixture-password", &stored, &mut memory),
+                "{stored}"
+            );
+            assert!(!verify_in("fixture-passwore", &stored, &mut memory));
+            assert!(needs_rehash(&stored));
+        }
+        let ours = hash_in("fixture-password", &mut memory).unwrap();
+        assert!(!needs_rehash(&ours));
+        assert!(!verify_in("fixture-password", "$2a$04$broken", &mut memory));
     }
 
     #[test]

@@ -239,7 +239,15 @@ async fn authenticate(
     }
     match &creds.secret {
         Some(presented) => {
-            if !secret::constant_time_eq(&secret::hash(presented), &app.secret_hash) {
+            // Doorward's hash of the secret, or one imported from GitLab (issue 16).
+            if !super::presented_token::application_secret_matches(
+                state,
+                app.id,
+                &app.secret_hash,
+                presented,
+            )
+            .await?
+            {
                 return Err(invalid("wrong client secret"));
             }
             Ok(AuthenticatedClient {

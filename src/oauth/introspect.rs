@@ -12,8 +12,8 @@ use super::bearer::{self, Methods, RequestTarget};
 use super::client_auth;
 use super::error::{ErrorCode, OAuthError};
 use super::params::BodyParams;
+use super::presented_token;
 use super::response::{TokenError, no_store};
-use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
 use crate::state::AppState;
 
 pub async fn introspect(
@@ -57,7 +57,7 @@ pub async fn introspect(
                         .detail("a token cannot introspect itself")
                         .into());
                 }
-                let found = bearer::validate(&state.store, &presented, now)
+                let found = bearer::validate(&state, &presented, now)
                     .await?
                     .map_err(|_| {
                         OAuthError::new(ErrorCode::InvalidClient).detail("invalid bearer token")
@@ -81,16 +81,11 @@ pub async fn introspect(
             }
         };
 
-    let hash = secret::token_key(token);
-    let (found, token_type) = if token.starts_with(ACCESS_TOKEN_PREFIX) {
-        (state.store.access_token_by_hash(&hash).await?, "Bearer")
-    } else if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        (
-            state.store.refresh_token_by_hash(&hash).await?,
-            "refresh_token",
-        )
+    let (found, is_refresh) = presented_token::either(&state, token).await?;
+    let token_type = if is_refresh {
+        "refresh_token"
     } else {
-        (None, "")
+        "Bearer"
     };
     // RFC 7662 §2.2: unknown, expired, revoked or not the caller's is `active: false` and
     // nothing else. Refresh tokens do not expire (GitLab, spec §2.3).

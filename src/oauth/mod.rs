@@ -21,6 +21,7 @@ pub mod issue;
 pub mod metadata_document_clients;
 pub mod par;
 pub mod params;
+pub mod presented_token;
 pub mod protected_resource;
 pub mod registration;
 pub mod request_object;

@@ -13,8 +13,8 @@ use serde_json::json;
 use super::client_auth;
 use super::error::ErrorCode;
 use super::params::BodyParams;
+use super::presented_token;
 use super::response::{TokenError, no_store};
-use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
 use crate::state::AppState;
 
 pub async fn revoke(
@@ -29,14 +29,7 @@ pub async fn revoke(
     let token = params.require("token")?;
     // The prefix says what the token is, so `token_type_hint` (a mere hint, §2.1) is not
     // needed for the lookup.
-    let hash = secret::token_key(token);
-    let (found, is_refresh) = if token.starts_with(ACCESS_TOKEN_PREFIX) {
-        (state.store.access_token_by_hash(&hash).await?, false)
-    } else if token.starts_with(REFRESH_TOKEN_PREFIX) {
-        (state.store.refresh_token_by_hash(&hash).await?, true)
-    } else {
-        (None, false)
-    };
+    let (found, is_refresh) = presented_token::either(&state, token).await?;
     // RFC 7009 §2.2: an invalid token is no error.
     let Some(found) = found else {
         return Ok(ok());

@@ -30,7 +30,7 @@ pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
         Err(PresentError::Missing) => None,
     };
     let found = match &token {
-        Some(token) => bearer::validate(&state.store, token, now).await,
+        Some(token) => bearer::validate(&state, token, now).await,
         None => Ok(Err(bearer::TokenProblem::Unknown)),
     };
     // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme.

@@ -53,7 +53,7 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
     };
     let now = state.clock.now();
     // RFC 6750 §3.1 invalid_token, with GitLab's three descriptions (spec §1.9).
-    let found = match bearer::validate(&state.store, &token, now).await {
+    let found = match bearer::validate(&state, &token, now).await {
         Ok(Ok(found)) => found,
         Ok(Err(TokenProblem::Expired)) => return invalid_token("The access token expired"),
         Ok(Err(TokenProblem::Revoked)) => return invalid_token("The access token was revoked"),

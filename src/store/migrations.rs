@@ -122,6 +122,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0019_purge_indexes.sql"),
         include_str!("../../migrations/postgres/0019_purge_indexes.sql"),
     ),
+    (
+        20,
+        "imported_credentials",
+        include_str!("../../migrations/sqlite/0020_imported_credentials.sql"),
+        include_str!("../../migrations/postgres/0020_imported_credentials.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

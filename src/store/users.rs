@@ -296,6 +296,21 @@ impl Store {
         })
     }
 
+    /// Replaces a password hash that just verified by one at our parameters (an imported
+    /// bcrypt hash at its first use, issue 16), unless the password changed meanwhile.
+    pub async fn rehash_password(
+        &self,
+        id: i64,
+        old_hash: &str,
+        new_hash: &str,
+    ) -> StoreResult<()> {
+        const SQL: &str =
+            "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2";
+        on_pool!(self, p => sqlx::query(SQL).bind(id).bind(old_hash).bind(new_hash).execute(p).await.map(|_| ()))?;
+        self.forget(Invalidation::User(id));
+        Ok(())
+    }
+
     /// Marks a sign-in of user `id` and records `audit` with it.
     pub async fn record_sign_in(&self, id: i64, audit: &AuditEvent, now: i64) -> StoreResult<()> {
         const SQL: &str = "UPDATE users SET last_sign_in_at = current_sign_in_at, current_sign_in_at = $2 WHERE id = $1";

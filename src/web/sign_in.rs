@@ -173,6 +173,19 @@ pub async fn submit(
 
     // With a second factor, no session yet: a challenge waits for the code.
     if user.two_factor_enabled {
+        // An account imported from GitLab with two-factor authentication required has no
+        // authenticator here (GitLab encrypts the TOTP secret with a key Doorward does not
+        // have, issue 16): no code could pass, so say what to do instead of asking for one.
+        let record = state.store.two_factor_by_user(user.id).await?;
+        if record.is_none_or(|r| r.confirmed_at.is_none()) {
+            let failed = sign_in_event(Action::SignInFailed, &user, ip.0)
+                .with("reason", "two-factor authentication not set up");
+            state
+                .store
+                .record_audit_event(&failed, state.clock.now())
+                .await?;
+            return Ok(again(StatusCode::FORBIDDEN, TWO_FACTOR_NOT_MOVED));
+        }
         return super::two_factor_sign_in::challenge(&state, user.id, return_to.as_deref()).await;
     }
     let jar = CookieJar::new();
@@ -182,6 +195,9 @@ pub async fn submit(
 /// Completes a sign-in whose every factor has passed: records it, starts a fresh session
 /// with a fresh CSRF cookie (added to `jar`), and sends the browser on. The password form
 /// and the two-factor challenge both end here, so sessions start one way only.
+/// The sign-in form's message for an imported account whose second factor stayed behind.
+pub const TWO_FACTOR_NOT_MOVED: &str = "This account requires two-factor authentication, which was not carried over from the previous server. Ask an administrator to reset it.";
+
 pub(super) async fn finish(
     state: &AppState,
     user: &User,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::support::{SECRET_KEY, TestApp};
 
-fn doorward(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn doorward(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_doorward"))
         .args(args)
         .env_clear()
@@ -35,7 +35,7 @@ fn doorward(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stdout_json(out: &Output) -> Value {
+pub(crate) fn stdout_json(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "stderr: {}",

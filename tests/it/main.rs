@@ -24,6 +24,7 @@ mod group_claims;
 mod group_claims_cache;
 mod groups_api;
 mod health;
+mod import_doorkeeper;
 mod mail;
 mod malformed_requests;
 mod mcp_sdk;

@@ -8,9 +8,9 @@ use super::super::client_auth::AuthenticatedClient;
 use super::super::error::{ErrorCode, OAuthError};
 use super::super::issue::{Issuance, Write, issue};
 use super::super::params::Params;
+use super::super::presented_token;
 use super::super::response::TokenResponse;
 use crate::domain::scope::ScopeSet;
-use crate::domain::secret;
 use crate::oidc::id_token::Subject;
 use crate::state::AppState;
 
@@ -26,9 +26,7 @@ pub async fn refresh(
 ) -> Result<TokenResponse, OAuthError> {
     let presented = params.require("refresh_token")?;
     let now = state.clock.now();
-    let found = state
-        .store
-        .refresh_token_by_hash(&secret::token_key(presented))
+    let found = presented_token::refresh_token(state, presented)
         .await?
         // RFC 6749 §5.2: an unknown refresh token is invalid_grant.
         .ok_or_else(|| invalid_grant("unknown refresh token"))?;
