@@ -1,17 +1,30 @@
--- Issue 16: credentials imported from a doorkeeper database (GitLab) in the stored form the
--- source kept them: SHA-512 hex, PBKDF2-SHA512 (passlib's `$pbkdf2-sha512$20000$$…`), or
--- for plaintext sources the hex SHA-256 of the value (the value itself is never stored).
--- `kind`: 1 access token, 2 refresh token, 3 application secret; `target_id` is the
--- Doorward row (oauth_access_tokens.id or oauth_applications.id) it opens. A presented value
--- that no native lookup finds is hashed the source's ways and looked up here; on a match the
--- target row is re-stored in Doorward's own form, and this row stays as the import's record
--- of the source key, so a second import of the same source finds it `existing`.
+-- Issue 16: what `doorward import doorkeeper` brought in, keyed by the source's own keys, so
+-- that a second import of the same source finds it (`existing`) whatever became of it here
+-- since (renamed, re-stored, rotated, revoked, deleted), and the credentials it imported in
+-- a stored form Doorward cannot look up by its own hash.
+--   kind 1 access token, 2 refresh token: `form` 1 SHA-512 hex or 2 PBKDF2-SHA512 (GitLab's
+--     `$pbkdf2-sha512$20000$$…`), `stored` the source's value; or form 0, plaintext, and
+--     `stored` the hex SHA-256 of the value (never the value). `token_id` is the row it
+--     opens until the value is first presented and the row re-stored under Doorward's key
+--     (then NULL); NULL too once that row is gone, so a row id SQLite hands out again later
+--     is never opened by an old value.
+--   kind 3 application secret: the same forms, `application_id` the application.
+--   kind 4 user: `stored` the source id. kind 5 application: `stored` its uid, with
+--     `application_id`. kind 6 access token row: `stored` '<application uid>:<source row
+--     id>', with `token_id` while the row exists (GitLab rewrites a PBKDF2 value to SHA-512
+--     when it is used, so a second import may see another value for the same row).
 CREATE TABLE imported_credentials (
-    id        INTEGER PRIMARY KEY, -- backend-specific
-    kind      SMALLINT NOT NULL,
-    form      SMALLINT NOT NULL,
-    stored    TEXT     NOT NULL,
-    target_id BIGINT   NOT NULL
+    id             INTEGER PRIMARY KEY, -- backend-specific
+    kind           SMALLINT NOT NULL,
+    form           SMALLINT NOT NULL,
+    stored         TEXT     NOT NULL,
+    token_id       BIGINT   REFERENCES oauth_access_tokens (id) ON DELETE SET NULL,
+    application_id BIGINT   REFERENCES oauth_applications (id) ON DELETE SET NULL
 );
 CREATE UNIQUE INDEX imported_credentials_stored ON imported_credentials (kind, form, stored);
-CREATE INDEX imported_credentials_target ON imported_credentials (kind, target_id);
+-- The foreign keys' own lookups when a token or application is deleted.
+CREATE INDEX imported_credentials_token ON imported_credentials (token_id);
+CREATE INDEX imported_credentials_application ON imported_credentials (application_id);
+-- Whether any credential of a kind still waits in a form: the PBKDF2 of an unknown
+-- presented value is spent only then.
+CREATE INDEX imported_credentials_waiting ON imported_credentials (kind, form) WHERE token_id IS NOT NULL;

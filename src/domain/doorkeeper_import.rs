@@ -151,6 +151,9 @@ pub struct TargetMatches {
     pub id_of_username: Option<i64>,
     /// The id of the Doorward user with the source e-mail address (case-insensitive).
     pub id_of_email: Option<i64>,
+    /// The source id was handed out here before to a user since deleted: taking it again
+    /// would give a new person that user's OIDC `sub`.
+    pub id_retired: bool,
 }
 
 /// What becomes of a source user.
@@ -171,6 +174,9 @@ pub fn decide_user(user: &SourceUser, target: &TargetMatches) -> UserDecision {
         } else {
             UserDecision::Conflict(ConflictReason::Id)
         };
+    }
+    if target.id_retired {
+        return UserDecision::Conflict(ConflictReason::Id);
     }
     if target.id_of_username.is_some() {
         return UserDecision::Conflict(ConflictReason::Username);
@@ -210,7 +216,9 @@ pub enum TokenDecision {
     Skip,
 }
 
-/// Revoked rows are skipped; so are rows of users or applications not here. An expired row
+/// Revoked rows are skipped; so are rows of users or applications not here (a token
+/// without an application, which GitLab's client-less password grant makes, needs its user;
+/// one with neither is nobody's). An expired row
 /// comes in only for its refresh token, which GitLab lets outlive the access token (spec
 /// §2.3), when doorkeeper did not rotate it away.
 pub fn decide_token(
@@ -221,8 +229,10 @@ pub fn decide_token(
     now: i64,
 ) -> TokenDecision {
     let owner_ok = token.resource_owner_id.is_none() || owner_here;
-    let application_ok = token.application_id.is_some() && application_here;
+    let application_ok = token.application_id.is_none() || application_here;
+    let anyones = token.resource_owner_id.is_some() || token.application_id.is_some();
     if token.revoked_at.is_some()
+        || !anyones
         || !owner_ok
         || !application_ok
         || token.token.is_empty()
@@ -336,6 +346,7 @@ mod tests {
             username_of_id: Some("alice".into()),
             id_of_username: Some(2),
             id_of_email: Some(2),
+            id_retired: true,
         };
         assert_eq!(decide_user(&alice, &same), UserDecision::Existing);
         let id_taken = TargetMatches {
@@ -353,6 +364,14 @@ mod tests {
         assert_eq!(
             decide_user(&alice, &name_taken),
             UserDecision::Conflict(ConflictReason::Username)
+        );
+        let retired = TargetMatches {
+            id_retired: true,
+            ..TargetMatches::default()
+        };
+        assert_eq!(
+            decide_user(&alice, &retired),
+            UserDecision::Conflict(ConflictReason::Id)
         );
         let email_taken = TargetMatches {
             id_of_email: Some(9),
@@ -453,6 +472,19 @@ mod tests {
             decide_token(&b, true, true, &rotated, late),
             TokenDecision::Import { with_refresh: true },
             "expired, but its refresh token still refreshes"
+        );
+        let mut clientless = b.clone();
+        clientless.application_id = None;
+        assert_eq!(
+            decide_token(&clientless, true, false, &rotated, now),
+            TokenDecision::Import { with_refresh: true },
+            "GitLab's client-less password grant"
+        );
+        clientless.resource_owner_id = None;
+        assert_eq!(
+            decide_token(&clientless, false, false, &rotated, now),
+            TokenDecision::Skip,
+            "nobody's"
         );
         let mut forever = a.clone();
         forever.expires_in = None;

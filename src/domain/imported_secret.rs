@@ -63,16 +63,28 @@ pub fn is_stored_form(presented: &str) -> bool {
     StoredForm::of(presented) != StoredForm::Plain
 }
 
-/// True for a value shaped as GitLab makes them: 64 lowercase hex (`SecureRandom.hex(32)`:
-/// tokens, older secrets), optionally after a secret prefix ending in `gloas-`. Only GitLab
-/// stored PBKDF2 forms, so only such values are worth the cost of one (spec §2.1, §2.2).
-pub fn is_gitlab_shaped(value: &str) -> bool {
+/// True for a value shaped as doorkeeper makes them: 64 lowercase hex (GitLab's
+/// `SecureRandom.hex(32)`: tokens, older secrets), optionally after a secret prefix ending in
+/// `gloas-`, or 43 base64url characters (doorkeeper's default `urlsafe_base64(32)`, as the
+/// PBKDF2 test vector). Only such values are worth the cost of a PBKDF2 (spec §2.1, §2.2).
+pub fn is_doorkeeper_shaped(value: &str) -> bool {
     let body = value.rsplit_once("gloas-").map_or(value, |(_, body)| body);
-    body.len() == 64
+    let hex = body.len() == 64
         && body
             .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let base64url = value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    hex || base64url
 }
+
+/// The `secret_hash` of an application imported with a hashed secret until that secret is
+/// first presented: no SHA-256 is all zeros, so nothing matches it natively, and any change
+/// of the secret (renewal, a switch to `private_key_jwt`) replaces it, which ends the
+/// imported forms' validity with it.
+pub const IMPORTED_SECRET_MARKER: [u8; 32] = [0; 32];
 
 /// `SHA512(plain).hexdigest`, GitLab's current form.
 pub fn sha512_hex(plain: &str) -> String {
@@ -156,14 +168,16 @@ mod tests {
     }
 
     #[test]
-    fn gitlab_shapes() {
+    fn doorkeeper_shapes() {
         let hex = "0123456789abcdef".repeat(4);
-        assert!(is_gitlab_shaped(&hex));
-        assert!(is_gitlab_shaped(&format!("gloas-{hex}")));
-        assert!(is_gitlab_shaped(&format!("acmegloas-{hex}")));
-        assert!(!is_gitlab_shaped(&hex.to_uppercase()));
-        assert!(!is_gitlab_shaped(&hex[1..]));
-        assert!(!is_gitlab_shaped(PLAIN));
+        assert!(is_doorkeeper_shaped(&hex));
+        assert!(is_doorkeeper_shaped(&format!("gloas-{hex}")));
+        assert!(is_doorkeeper_shaped(&format!("acmegloas-{hex}")));
+        assert!(is_doorkeeper_shaped(PLAIN));
+        assert!(!is_doorkeeper_shaped(&hex.to_uppercase()));
+        assert!(!is_doorkeeper_shaped(&hex[1..]));
+        assert!(!is_doorkeeper_shaped(&PLAIN[1..]));
+        assert!(!is_doorkeeper_shaped(&format!("{PLAIN}=")));
     }
 
     #[test]

@@ -223,6 +223,7 @@ impl fmt::Debug for BufferPool {
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
     buffers: Arc<BufferPool>,
+    imported_checks: Arc<Semaphore>,
 }
 
 impl PasswordHasher {
@@ -230,6 +231,7 @@ impl PasswordHasher {
         PasswordHasher {
             permits: Arc::new(Semaphore::new(limit.max(1))),
             buffers: Arc::default(),
+            imported_checks: Arc::new(Semaphore::new(1)),
         }
     }
 
@@ -251,14 +253,16 @@ impl PasswordHasher {
         real && ok.unwrap_or(false)
     }
 
-    /// Runs other CPU-bound work of a request (GitLab's PBKDF2 of a presented imported
-    /// token, issue 16) on the blocking pool under the same permits, without a buffer.
-    pub async fn run_cpu<T: Send + 'static>(
+    /// Runs the PBKDF2 of a presented value against credentials imported from GitLab
+    /// (issue 16) on the blocking pool, one at a time under a permit of its own: anyone can
+    /// present such a value, and a flood of them must queue among themselves, not hold up
+    /// sign-ins.
+    pub async fn run_imported_check<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
         let permit = self
-            .permits
+            .imported_checks
             .clone()
             .acquire_owned()
             .await

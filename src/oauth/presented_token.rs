@@ -10,15 +10,19 @@
 //! value is hashed those ways and looked up in `imported_credentials`, and on a match the
 //! row is re-stored under Doorward's key, so this slower path runs once per credential.
 
-use crate::domain::imported_secret::{self, StoredForm};
-use crate::domain::secret::{self, ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX};
+use crate::domain::imported_secret::{self, IMPORTED_SECRET_MARKER, StoredForm};
+use crate::domain::secret;
 use crate::state::AppState;
 use crate::store::StoreResult;
 use crate::store::access_tokens::TokenWithOwner;
-use crate::store::imported_credentials::CredentialKind;
+use crate::store::imported_credentials::{CredentialKind, ImportedToken};
 
 /// The longest value worth hashing: doorkeeper's tokens are 43–64 characters.
 const MAX_IMPORTED_LEN: usize = 256;
+
+const ACCESS: &[CredentialKind] = &[CredentialKind::AccessToken];
+const REFRESH: &[CredentialKind] = &[CredentialKind::RefreshToken];
+const EITHER: &[CredentialKind] = &[CredentialKind::AccessToken, CredentialKind::RefreshToken];
 
 /// The access token row behind `presented`, revoked or expired ones included (the caller
 /// judges those).
@@ -26,20 +30,9 @@ pub async fn access_token(
     state: &AppState,
     presented: &str,
 ) -> StoreResult<Option<TokenWithOwner>> {
-    let key = secret::token_key(presented);
-    if presented.starts_with(ACCESS_TOKEN_PREFIX) {
-        return state.store.access_token_by_hash(&key).await;
-    }
-    if !could_be_imported(presented) {
-        return Ok(None);
-    }
-    if let Some(found) = state.store.access_token_by_hash(&key).await? {
-        return Ok(Some(found));
-    }
-    if !restore(state, CredentialKind::AccessToken, presented, &key).await? {
-        return Ok(None);
-    }
-    state.store.access_token_by_hash(&key).await
+    Ok(find(state, presented, ACCESS)
+        .await?
+        .map(|(found, _)| found))
 }
 
 /// The token row holding the refresh token `presented`.
@@ -47,20 +40,9 @@ pub async fn refresh_token(
     state: &AppState,
     presented: &str,
 ) -> StoreResult<Option<TokenWithOwner>> {
-    let key = secret::token_key(presented);
-    if presented.starts_with(REFRESH_TOKEN_PREFIX) {
-        return state.store.refresh_token_by_hash(&key).await;
-    }
-    if !could_be_imported(presented) {
-        return Ok(None);
-    }
-    if let Some(found) = state.store.refresh_token_by_hash(&key).await? {
-        return Ok(Some(found));
-    }
-    if !restore(state, CredentialKind::RefreshToken, presented, &key).await? {
-        return Ok(None);
-    }
-    state.store.refresh_token_by_hash(&key).await
+    Ok(find(state, presented, REFRESH)
+        .await?
+        .map(|(found, _)| found))
 }
 
 /// The row behind a token of either kind, and whether it was a refresh token: Doorward's
@@ -70,20 +52,59 @@ pub async fn either(
     state: &AppState,
     presented: &str,
 ) -> StoreResult<(Option<TokenWithOwner>, bool)> {
-    if presented.starts_with(REFRESH_TOKEN_PREFIX) {
-        return Ok((refresh_token(state, presented).await?, true));
+    Ok(match find(state, presented, EITHER).await? {
+        Some((found, kind)) => (Some(found), kind.is_refresh()),
+        None => (None, false),
+    })
+}
+
+/// Looks `presented` up as a token of one of `kinds` (access tokens first).
+async fn find(
+    state: &AppState,
+    presented: &str,
+    kinds: &[CredentialKind],
+) -> StoreResult<Option<(TokenWithOwner, CredentialKind)>> {
+    let store = &state.store;
+    let key = secret::token_key(presented);
+    let native = |kind: CredentialKind| async move {
+        if kind.is_refresh() {
+            store.refresh_token_by_hash(&key).await
+        } else {
+            store.access_token_by_hash(&key).await
+        }
+    };
+    // Doorward's own tokens: the prefix names the kind, one lookup.
+    for &kind in kinds {
+        let prefix = if kind.is_refresh() {
+            secret::REFRESH_TOKEN_PREFIX
+        } else {
+            secret::ACCESS_TOKEN_PREFIX
+        };
+        if presented.starts_with(prefix) {
+            return Ok(native(kind).await?.map(|found| (found, kind)));
+        }
     }
-    if let Some(found) = access_token(state, presented).await? {
-        return Ok((Some(found), false));
+    if !could_be_imported(presented) {
+        return Ok(None);
     }
-    if presented.starts_with(ACCESS_TOKEN_PREFIX) {
-        return Ok((None, false));
+    // Imported plaintext, or imported and presented before: the same key as ours.
+    for &kind in kinds {
+        if let Some(found) = native(kind).await? {
+            return Ok(Some((found, kind)));
+        }
     }
-    Ok((refresh_token(state, presented).await?, true))
+    let Some(imported) = imported_match(state, presented, kinds).await? else {
+        return Ok(None);
+    };
+    store.restore_imported_token(&imported, &key).await?;
+    Ok(native(imported.kind)
+        .await?
+        .map(|found| (found, imported.kind)))
 }
 
 /// Whether `presented` is the secret of application `id` whose stored hash is
-/// `secret_hash`: Doorward's hash, or an imported stored form not yet re-stored.
+/// `secret_hash`: Doorward's hash, or, while the application still holds the secret it was
+/// imported with, one of GitLab's stored forms of it.
 pub async fn application_secret_matches(
     state: &AppState,
     id: i64,
@@ -94,22 +115,24 @@ pub async fn application_secret_matches(
     if secret::constant_time_eq(&hash, secret_hash) {
         return Ok(true);
     }
-    if !could_be_imported(presented) {
+    if secret_hash != IMPORTED_SECRET_MARKER || !could_be_imported(presented) {
         return Ok(false);
     }
     for stored in state.store.imported_application_secrets(id).await? {
-        if StoredForm::of(&stored) == StoredForm::Pbkdf2
-            && !imported_secret::is_gitlab_shaped(presented)
-        {
-            continue;
-        }
-        let presented = presented.to_string();
-        // The pool fails only while shutting down: then nothing matches.
-        let matched = state
-            .hasher
-            .run_cpu(move || imported_secret::matches(&stored, &presented))
-            .await
-            .unwrap_or(false);
+        let form = StoredForm::of(&stored);
+        let matched = match form {
+            StoredForm::Sha512 => imported_secret::matches(&stored, presented),
+            StoredForm::Pbkdf2 if imported_secret::is_doorkeeper_shaped(presented) => {
+                let presented = presented.to_string();
+                // The pool fails only while shutting down: then nothing matches.
+                state
+                    .hasher
+                    .run_imported_check(move || imported_secret::matches(&stored, &presented))
+                    .await
+                    .unwrap_or(false)
+            }
+            _ => false,
+        };
         if matched {
             state
                 .store
@@ -121,53 +144,54 @@ pub async fn application_secret_matches(
     Ok(false)
 }
 
-/// Neither Doorward's own shape, nor a stored form (presenting what a copy of the source
-/// database holds opens nothing), nor absurdly long.
+/// Neither one of Doorward's own kinds, nor a stored form (presenting what a copy of the
+/// source database holds opens nothing), nor absurdly long.
 fn could_be_imported(presented: &str) -> bool {
+    const OURS: [&str; 6] = [
+        secret::ACCESS_TOKEN_PREFIX,
+        secret::REFRESH_TOKEN_PREFIX,
+        secret::AUTHORIZATION_CODE_PREFIX,
+        secret::PERSONAL_ACCESS_TOKEN_PREFIX,
+        secret::APPLICATION_SECRET_PREFIX,
+        secret::REGISTRATION_TOKEN_PREFIX,
+    ];
     !presented.is_empty()
         && presented.len() <= MAX_IMPORTED_LEN
-        && !presented.starts_with("dw")
+        && !OURS.iter().any(|p| presented.starts_with(p))
         && !imported_secret::is_stored_form(presented)
 }
 
-/// Looks `presented` up among the imported credentials of `kind` in GitLab's forms and, on
-/// a match, re-stores its row under `key`. True when it did.
-async fn restore(
+/// The imported credential of one of `kinds` that `presented` matches in GitLab's forms.
+async fn imported_match(
     state: &AppState,
-    kind: CredentialKind,
     presented: &str,
-    key: &[u8],
-) -> StoreResult<bool> {
+    kinds: &[CredentialKind],
+) -> StoreResult<Option<ImportedToken>> {
     let store = &state.store;
-    let mut target = store
-        .imported_credential(
-            kind,
-            StoredForm::Sha512,
-            &imported_secret::sha512_hex(presented),
-        )
-        .await?;
-    // PBKDF2 costs milliseconds of a core: only for a value GitLab could have made, and
-    // only when some imported credential of this kind is in that form.
-    if target.is_none()
-        && imported_secret::is_gitlab_shaped(presented)
-        && store.has_imported_form(kind, StoredForm::Pbkdf2).await?
+    let sha512 = imported_secret::sha512_hex(presented);
+    if let Some(found) = store
+        .imported_token(kinds, StoredForm::Sha512, &sha512)
+        .await?
     {
-        let value = presented.to_string();
-        if let Ok(form) = state
-            .hasher
-            .run_cpu(move || imported_secret::pbkdf2_form(&value))
-            .await
-        {
-            target = store
-                .imported_credential(kind, StoredForm::Pbkdf2, &form)
-                .await?;
-        }
+        return Ok(Some(found));
     }
-    let Some(id) = target else {
-        return Ok(false);
+    // PBKDF2 costs milliseconds of a core: only for a value doorkeeper could have made,
+    // only while some imported credential of these kinds waits in that form, computed once
+    // for all the kinds, one at a time.
+    if !imported_secret::is_doorkeeper_shaped(presented)
+        || !store
+            .imported_tokens_waiting(kinds, StoredForm::Pbkdf2)
+            .await?
+    {
+        return Ok(None);
+    }
+    let value = presented.to_string();
+    let Ok(form) = state
+        .hasher
+        .run_imported_check(move || imported_secret::pbkdf2_form(&value))
+        .await
+    else {
+        return Ok(None);
     };
-    store
-        .restore_imported_token(id, kind == CredentialKind::RefreshToken, key)
-        .await?;
-    Ok(true)
+    store.imported_token(kinds, StoredForm::Pbkdf2, &form).await
 }

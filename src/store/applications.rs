@@ -382,11 +382,6 @@ impl Store {
             let mut tx = p.begin_with(begin).await?;
             let done = sqlx::query(SQL).bind(id).bind(secret_hash).bind(now).execute(&mut *tx).await?.rows_affected();
             if done > 0 {
-                // An imported secret not used yet (issue 16) stops working with the renewal.
-                sqlx::query("DELETE FROM imported_credentials WHERE kind = 3 AND target_id = $1")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
                 insert_audit_event!(&mut *tx, audit, now);
             }
             tx.commit().await?;

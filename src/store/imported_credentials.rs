@@ -1,94 +1,142 @@
-//! Credentials imported from a doorkeeper database in a stored form Doorward cannot look up
-//! by its own hash (issue 16): the table `imported_credentials` (migration 0020). Only a
-//! presented value that no native lookup found reaches these queries.
-
-use crate::domain::imported_secret::StoredForm;
+//! What `doorward import doorkeeper` recorded (issue 16; migration 0020): the credentials
+//! it imported in a stored form Doorward cannot look up by its own hash, and the source keys
+//! a second import recognises. Only a presented value that no native lookup found reaches
+//! the lookups here.
 
 use super::cache::Invalidation;
 use super::{Store, StoreResult, on_pool};
+use crate::domain::imported_secret::{IMPORTED_SECRET_MARKER, StoredForm};
 
-/// What an imported credential opens; the `kind` column.
+/// What a record stands for; the `kind` column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CredentialKind {
     AccessToken = 1,
     RefreshToken = 2,
     ApplicationSecret = 3,
+    /// A source user, by source id.
+    User = 4,
+    /// A source application, by uid.
+    Application = 5,
+    /// A source access-token row, by `<application uid>:<row id>`.
+    TokenRow = 6,
 }
 
 impl CredentialKind {
     pub fn code(self) -> i16 {
         self as i16
     }
+
+    /// Whether a presented value of this kind opens an access or a refresh token.
+    pub fn is_refresh(self) -> bool {
+        self == CredentialKind::RefreshToken
+    }
+}
+
+/// An imported token credential that matched a presented value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportedToken {
+    pub kind: CredentialKind,
+    pub form: StoredForm,
+    pub stored: String,
+    pub token_id: i64,
 }
 
 impl Store {
-    /// The row an imported credential of `kind` stored as `stored` (in `form`) opens.
-    pub async fn imported_credential(
+    /// The token an imported credential of one of `kinds`, stored as `stored` in `form`,
+    /// still opens (not yet re-stored, and its row not deleted).
+    pub async fn imported_token(
         &self,
-        kind: CredentialKind,
+        kinds: &[CredentialKind],
         form: StoredForm,
         stored: &str,
-    ) -> StoreResult<Option<i64>> {
-        const SQL: &str = "SELECT target_id FROM imported_credentials WHERE kind = $1 AND form = $2 AND stored = $3";
-        Ok(on_pool!(self, read p => sqlx::query_scalar(SQL)
-            .bind(kind.code())
-            .bind(form.code())
-            .bind(stored)
-            .fetch_optional(p)
-            .await)?)
+    ) -> StoreResult<Option<ImportedToken>> {
+        const SQL: &str = "SELECT token_id FROM imported_credentials \
+                           WHERE kind = $1 AND form = $2 AND stored = $3 AND token_id IS NOT NULL";
+        for &kind in kinds {
+            let found: Option<i64> = on_pool!(self, read p => sqlx::query_scalar(SQL)
+                .bind(kind.code())
+                .bind(form.code())
+                .bind(stored)
+                .fetch_optional(p)
+                .await)?;
+            if let Some(token_id) = found {
+                return Ok(Some(ImportedToken {
+                    kind,
+                    form,
+                    stored: stored.to_string(),
+                    token_id,
+                }));
+            }
+        }
+        Ok(None)
     }
 
-    /// Whether any credential of `kind` was imported in `form`: the costly PBKDF2 of a
-    /// presented value is spent only when one could match.
-    pub async fn has_imported_form(
+    /// Whether any token credential of one of `kinds` still waits in `form`: the costly
+    /// PBKDF2 of a presented value is spent only when one could match.
+    pub async fn imported_tokens_waiting(
         &self,
-        kind: CredentialKind,
+        kinds: &[CredentialKind],
         form: StoredForm,
     ) -> StoreResult<bool> {
-        const SQL: &str =
-            "SELECT 1 FROM imported_credentials WHERE kind = $1 AND form = $2 LIMIT 1";
-        let found: Option<i32> = on_pool!(self, read p => sqlx::query_scalar(SQL)
-            .bind(kind.code())
-            .bind(form.code())
-            .fetch_optional(p)
-            .await)?;
-        Ok(found.is_some())
+        const SQL: &str = "SELECT 1 FROM imported_credentials \
+                           WHERE kind = $1 AND form = $2 AND token_id IS NOT NULL LIMIT 1";
+        for &kind in kinds {
+            let found: Option<i32> = on_pool!(self, read p => sqlx::query_scalar(SQL)
+                .bind(kind.code())
+                .bind(form.code())
+                .fetch_optional(p)
+                .await)?;
+            if found.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
-    /// The stored forms of an imported application's secret not yet re-stored.
-    pub async fn imported_application_secrets(
-        &self,
-        application_id: i64,
-    ) -> StoreResult<Vec<String>> {
-        const SQL: &str = "SELECT stored FROM imported_credentials WHERE kind = $1 AND target_id = $2 AND form <> $3";
-        Ok(on_pool!(self, read p => sqlx::query_scalar(SQL)
-            .bind(CredentialKind::ApplicationSecret.code())
-            .bind(application_id)
-            .bind(StoredForm::Plain.code())
-            .fetch_all(p)
-            .await)?)
-    }
-
-    /// Re-stores an imported access (`refresh` false) or refresh token under Doorward's key
-    /// for it, once a presented value matched its imported form: from then on it is found by
-    /// the native lookup. The import record stays (it is the source key of a re-run).
+    /// Re-stores the token `found` opens under Doorward's `key` for the presented value, so
+    /// the native lookup finds it from now on, and lets the record go of the row (it stays
+    /// as the source key of a second import).
     pub async fn restore_imported_token(
         &self,
-        id: i64,
-        refresh: bool,
+        found: &ImportedToken,
         key: &[u8],
     ) -> StoreResult<()> {
-        let sql = if refresh {
+        let update = if found.kind.is_refresh() {
             "UPDATE oauth_access_tokens SET refresh_token_hash = $2 WHERE id = $1 AND refresh_token_hash IS NOT NULL"
         } else {
             "UPDATE oauth_access_tokens SET token_hash = $2 WHERE id = $1"
         };
-        on_pool!(self, p => sqlx::query(sql).bind(id).bind(key).execute(p).await.map(|_| ()))?;
+        on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            sqlx::query(update).bind(found.token_id).bind(key).execute(&mut *tx).await?;
+            sqlx::query("UPDATE imported_credentials SET token_id = NULL WHERE kind = $1 AND form = $2 AND stored = $3")
+                .bind(found.kind.code())
+                .bind(found.form.code())
+                .bind(&found.stored)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
         Ok(())
     }
 
-    /// Re-stores an imported application secret as Doorward's hash of it and forgets the
-    /// imported forms: a secret renewed later must not keep the old one working.
+    /// The stored forms of application `id`'s imported secret.
+    pub async fn imported_application_secrets(
+        &self,
+        application_id: i64,
+    ) -> StoreResult<Vec<String>> {
+        const SQL: &str =
+            "SELECT stored FROM imported_credentials WHERE kind = $1 AND application_id = $2";
+        Ok(on_pool!(self, read p => sqlx::query_scalar(SQL)
+            .bind(CredentialKind::ApplicationSecret.code())
+            .bind(application_id)
+            .fetch_all(p)
+            .await)?)
+    }
+
+    /// Re-stores an imported application secret as Doorward's hash of it, unless the
+    /// secret changed meanwhile ([`IMPORTED_SECRET_MARKER`] replaced), and forgets the
+    /// imported forms.
     pub async fn restore_imported_application_secret(
         &self,
         application_id: i64,
@@ -96,12 +144,13 @@ impl Store {
     ) -> StoreResult<()> {
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
-            sqlx::query("UPDATE oauth_applications SET secret_hash = $2 WHERE id = $1")
+            sqlx::query("UPDATE oauth_applications SET secret_hash = $2 WHERE id = $1 AND secret_hash = $3")
                 .bind(application_id)
                 .bind(secret_hash)
+                .bind(&IMPORTED_SECRET_MARKER[..])
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM imported_credentials WHERE kind = $1 AND target_id = $2")
+            sqlx::query("DELETE FROM imported_credentials WHERE kind = $1 AND application_id = $2")
                 .bind(CredentialKind::ApplicationSecret.code())
                 .bind(application_id)
                 .execute(&mut *tx)

@@ -192,12 +192,12 @@ pub async fn submit(
     finish(&state, &user, ip, &headers, return_to.as_deref(), jar).await
 }
 
-/// Completes a sign-in whose every factor has passed: records it, starts a fresh session
-/// with a fresh CSRF cookie (added to `jar`), and sends the browser on. The password form
-/// and the two-factor challenge both end here, so sessions start one way only.
 /// The sign-in form's message for an imported account whose second factor stayed behind.
 pub const TWO_FACTOR_NOT_MOVED: &str = "This account requires two-factor authentication, which was not carried over from the previous server. Ask an administrator to reset it.";
 
+/// Completes a sign-in whose every factor has passed: records it, starts a fresh session
+/// with a fresh CSRF cookie (added to `jar`), and sends the browser on. The password form
+/// and the two-factor challenge both end here, so sessions start one way only.
 pub(super) async fn finish(
     state: &AppState,
     user: &User,

@@ -140,15 +140,32 @@ fn locate(url: &str) -> Result<Location, SourceError> {
     ))
 }
 
-/// `url` with its password replaced by `********`, for reports and messages.
+/// `url` with its password replaced by `********`, for reports and messages: the one in
+/// its user part, and a `password` query parameter (which libpq and sqlx accept too).
 pub fn masked(url: &str) -> String {
+    const HIDDEN: &str = "********";
     match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Only fails for URLs that cannot have a password, which this one has.
-            let _ = parsed.set_password(Some("********"));
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Only fails for URLs that cannot have a password, which this one has.
+                let _ = parsed.set_password(Some(HIDDEN));
+            }
+            if parsed.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" {
+                            HIDDEN.into()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
             parsed.to_string()
         }
-        Ok(_) => url.to_string(),
         // Unparsable: keep only the scheme, which cannot hold a secret.
         Err(_) => url.split(':').next().unwrap_or_default().to_string() + ":…",
     }
@@ -323,6 +340,10 @@ mod tests {
             "postgres://gitlab:********@db.example:5432/gitlabhq_production"
         );
         assert_eq!(masked("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+        assert_eq!(
+            masked("postgres://gitlab@db/gitlab?sslmode=require&password=s3cret"),
+            "postgres://gitlab@db/gitlab?sslmode=require&password=********"
+        );
         assert!(!masked("postgres://u:s3cret@[bad").contains("s3cret"));
     }
 

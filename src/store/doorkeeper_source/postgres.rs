@@ -1,5 +1,5 @@
 //! A PostgreSQL source (GitLab Omnibus: `gitlabhq_production`), read in one read-only
-//! transaction. Every column is cast to what the import reads, so `integer` or `bigint`
+//! repeatable-read transaction. Every column is cast to what the import reads, so `integer` or `bigint`
 //! ids, `character varying` or `text`, and `timestamp` with or without time zone all do.
 
 use std::collections::HashSet;
@@ -22,7 +22,8 @@ pub(super) async fn read(url: &str) -> Result<SourceData, SourceError> {
         .map_err(|_| SourceError::Open("the server did not answer within 10 seconds".into()))?
         .map_err(|e| SourceError::Open(e.to_string()))?;
     let read = |e: sqlx::Error| SourceError::Read(e.to_string());
-    sqlx::raw_sql("START TRANSACTION READ ONLY")
+    // One snapshot for every table, so tokens and their users and applications agree.
+    sqlx::raw_sql("START TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut conn)
         .await
         .map_err(read)?;

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
@@ -18,9 +19,7 @@ pub(super) fn read(path: &Path) -> Result<SourceData, SourceError> {
             path.display()
         )));
     }
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn =
-        Connection::open_with_flags(path, flags).map_err(|e| SourceError::Open(e.to_string()))?;
+    let conn = open(path)?;
     // A file that is not a database fails at its first read, here, as an opening error.
     let tables: HashSet<String> = {
         let mut stmt = conn
@@ -60,6 +59,26 @@ pub(super) fn read(path: &Path) -> Result<SourceData, SourceError> {
         access_tokens,
         counted,
     })
+}
+
+/// Opens the file read-only without creating anything beside it. Read-only alone is not
+/// enough for a database in WAL mode (Rails 7.1+ makes them so): SQLite would create its
+/// `-wal` and `-shm` files. Without a `-wal` file there is nothing but the file to read, and
+/// `immutable=1` tells SQLite so: no locks, no side files. With one (an app still writing
+/// to it), the file alone would be out of date, so it is opened as usual, read-only.
+fn open(path: &Path) -> Result<Connection, SourceError> {
+    const IN_URI: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b'?').add(b'#').add(b'"');
+    let wal = Path::new(&format!("{}-wal", path.display())).exists();
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let encoded = utf8_percent_encode(&path.to_string_lossy(), IN_URI).to_string();
+    let uri = if wal {
+        format!("file:{encoded}?mode=ro")
+    } else {
+        format!("file:{encoded}?immutable=1")
+    };
+    Connection::open_with_flags(uri, flags).map_err(|e| SourceError::Open(e.to_string()))
 }
 
 fn columns_of(conn: &Connection, table: &str) -> Result<HashSet<String>, SourceError> {
