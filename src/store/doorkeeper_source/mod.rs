@@ -181,15 +181,7 @@ pub async fn read(url: &str) -> Result<SourceData, SourceError> {
     }
 }
 
-/// What a backend reader gives back: the rows of the three tables, the counts of the rest.
-pub(super) struct RawSource {
-    pub users: Vec<Vec<Cell>>,
-    pub applications: Vec<Vec<Cell>>,
-    pub access_tokens: Vec<Vec<Cell>>,
-    pub counted: [u64; 3],
-}
-
-/// The tables a reader reads, in [`RawSource`]'s order.
+/// The tables a reader reads, in this order.
 pub(super) const READ: [&Table; 3] = [&USERS, &APPLICATIONS, &ACCESS_TOKENS];
 
 /// Checks that `present` (the table's column names, lowercase; `None` when the table is
@@ -217,23 +209,24 @@ pub(super) fn check_columns(
         .collect()
 }
 
-fn assemble(raw: RawSource) -> Result<SourceData, SourceError> {
-    let users = raw
-        .users
-        .into_iter()
-        .map(|r| user(&r))
+/// What a backend reader read: the rows of the [`READ`] tables in their order, as cells,
+/// and the counts of the [`COUNTED`] ones.
+pub(super) fn assemble(
+    tables: Vec<Vec<Vec<Cell>>>,
+    counted: [u64; 3],
+) -> Result<SourceData, SourceError> {
+    let [users, applications, access_tokens] = <[Vec<Vec<Cell>>; 3]>::try_from(tables)
+        .map_err(|_| SourceError::Read("a table was not read".into()))?;
+    let users = users.iter().map(|r| user(r)).collect::<Result<_, _>>()?;
+    let applications = applications
+        .iter()
+        .map(|r| application(r))
         .collect::<Result<_, _>>()?;
-    let applications = raw
-        .applications
-        .into_iter()
-        .map(|r| application(&r))
+    let access_tokens = access_tokens
+        .iter()
+        .map(|r| token(r))
         .collect::<Result<_, _>>()?;
-    let access_tokens = raw
-        .access_tokens
-        .into_iter()
-        .map(|r| token(&r))
-        .collect::<Result<_, _>>()?;
-    let [access_grants, openid_requests, device_grants] = raw.counted;
+    let [access_grants, openid_requests, device_grants] = counted;
     Ok(SourceData {
         users,
         applications,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{Connection, Row};
 
-use super::{COUNTED, Cell, Kind, READ, RawSource, SourceError, Table, assemble, check_columns};
+use super::{COUNTED, Cell, Kind, READ, SourceError, Table, assemble, check_columns};
 use crate::domain::doorkeeper_import::SourceData;
 
 /// A source that does not answer in this time is an error, not a hang.
@@ -49,14 +49,7 @@ pub(super) async fn read(url: &str) -> Result<SourceData, SourceError> {
         .await
         .map_err(read)?;
     let _ = conn.close().await;
-    let [users, applications, access_tokens] =
-        <[Vec<Vec<Cell>>; 3]>::try_from(rows).map_err(|_| SourceError::Read("tables".into()))?;
-    assemble(RawSource {
-        users,
-        applications,
-        access_tokens,
-        counted,
-    })
+    assemble(rows, counted)
 }
 
 /// The table's column names (lowercase), or `None` when the current schema has no such table.

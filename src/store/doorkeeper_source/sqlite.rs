@@ -9,7 +9,7 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{COUNTED, Cell, Kind, READ, RawSource, SourceError, Table, assemble, check_columns};
+use super::{COUNTED, Cell, Kind, READ, SourceError, Table, assemble, check_columns};
 use crate::domain::doorkeeper_import::SourceData;
 
 pub(super) fn read(path: &Path) -> Result<SourceData, SourceError> {
@@ -51,14 +51,7 @@ pub(super) fn read(path: &Path) -> Result<SourceData, SourceError> {
             *n = count.max(0) as u64;
         }
     }
-    let [users, applications, access_tokens] =
-        <[Vec<Vec<Cell>>; 3]>::try_from(rows).map_err(|_| SourceError::Read("tables".into()))?;
-    assemble(RawSource {
-        users,
-        applications,
-        access_tokens,
-        counted,
-    })
+    assemble(rows, counted)
 }
 
 /// Opens the file read-only without creating anything beside it. Read-only alone is not
