@@ -61,6 +61,28 @@ pub(super) struct Table {
     pub columns: &'static [Column],
 }
 
+impl Table {
+    /// `SELECT` of every column as `expression` writes it (given whether the source has
+    /// it) `FROM` the table, in id order. The names are this file's constants, never input.
+    pub(super) fn select(
+        &self,
+        present: &[bool],
+        expression: impl Fn(&Column, bool) -> String,
+    ) -> String {
+        let list: Vec<String> = self
+            .columns
+            .iter()
+            .zip(present)
+            .map(|(column, here)| expression(column, *here))
+            .collect();
+        format!(
+            "SELECT {} FROM \"{}\" ORDER BY \"id\"",
+            list.join(", "),
+            self.name
+        )
+    }
+}
+
 const USERS: Table = Table {
     name: "users",
     columns: &[

@@ -89,17 +89,9 @@ async fn read_table(
     table: &Table,
     present: &[bool],
 ) -> Result<Vec<Vec<Cell>>, SourceError> {
-    let list: Vec<String> = table
-        .columns
-        .iter()
-        .zip(present)
-        .map(|(c, here)| expression(c.name, c.kind, *here))
-        .collect();
-    let sql = format!(
-        "SELECT {} FROM \"{}\" ORDER BY \"id\"",
-        list.join(", "),
-        table.name
-    );
+    let sql = table.select(present, |column, here| {
+        expression(column.name, column.kind, here)
+    });
     let rows: Vec<PgRow> = sqlx::query(sqlx::AssertSqlSafe(sql))
         .fetch_all(&mut *conn)
         .await

@@ -92,23 +92,13 @@ fn read_table(
     table: &Table,
     present: &[bool],
 ) -> Result<Vec<Vec<Cell>>, SourceError> {
-    let list: Vec<String> = table
-        .columns
-        .iter()
-        .zip(present)
-        .map(|(c, here)| {
-            if *here {
-                format!("\"{}\"", c.name)
-            } else {
-                "NULL".into()
-            }
-        })
-        .collect();
-    let sql = format!(
-        "SELECT {} FROM \"{}\" ORDER BY \"id\"",
-        list.join(", "),
-        table.name
-    );
+    let sql = table.select(present, |column, here| {
+        if here {
+            format!("\"{}\"", column.name)
+        } else {
+            "NULL".into()
+        }
+    });
     let mut stmt = conn
         .prepare(&sql)
         .map_err(|e| SourceError::Read(e.to_string()))?;
