@@ -9,10 +9,13 @@
 --     (then NULL); NULL too once that row is gone, so a row id SQLite hands out again later
 --     is never opened by an old value.
 --   kind 3 application secret: the same forms, `application_id` the application.
---   kind 4 user: `stored` the source id. kind 5 application: `stored` its uid, with
---     `application_id`. kind 6 access token row: `stored` '<application uid>:<source row
---     id>', with `token_id` while the row exists (GitLab rewrites a PBKDF2 value to SHA-512
---     when it is used, so a second import may see another value for the same row).
+--   kind 4 user: `stored` '<source id>:<source username, lowercase>'. kind 5 application:
+--     `stored` its uid, with `application_id`. kind 6 access token row of an application:
+--     `stored` '<application uid>:<source row id>', with `token_id` while the row exists
+--     (GitLab rewrites a PBKDF2 value to SHA-512 when it is used, so a second import may
+--     see another value for the same row).
+-- A later migration that rebuilds oauth_access_tokens or oauth_applications (drop and
+-- rename, as 0018 did) would set these links NULL: carry them over by id around it.
 CREATE TABLE imported_credentials (
     id             INTEGER PRIMARY KEY, -- backend-specific
     kind           SMALLINT NOT NULL,

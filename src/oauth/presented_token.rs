@@ -134,11 +134,10 @@ pub async fn application_secret_matches(
             _ => false,
         };
         if matched {
-            state
+            return state
                 .store
                 .restore_imported_application_secret(id, &hash)
-                .await?;
-            return Ok(true);
+                .await;
         }
     }
     Ok(false)

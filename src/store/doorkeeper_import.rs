@@ -27,11 +27,13 @@ const USER_IDS_SQLITE: &str =
     "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'users'), 0)";
 const USER_IDS_POSTGRES: &str = "SELECT COALESCE((SELECT last_value FROM pg_sequences \
      WHERE schemaname = current_schema() AND sequencename = 'users_id_seq'), 0)";
-/// PostgreSQL: users created later get ids above the imported ones, and the sequence never
-/// moves back (its `nextval` burns one id, which only leaves a gap). SQLite's AUTOINCREMENT
-/// moves past an explicitly inserted id by itself.
+/// PostgreSQL: users created later, or signing up while the import runs, get ids above
+/// the imported ones ($1, the highest), so the sequence moves there before the inserts; it
+/// never moves back (its `nextval` burns one id, which only leaves a gap). Sequences are
+/// not transactional, so a dry run leaves it alone. SQLite's AUTOINCREMENT moves past an
+/// explicitly inserted id by itself.
 const MOVE_USER_SEQUENCE: &str = "SELECT setval(pg_get_serial_sequence('users', 'id'), \
-     GREATEST((SELECT MAX(id) FROM users), nextval(pg_get_serial_sequence('users', 'id')) - 1))";
+     GREATEST($1, nextval(pg_get_serial_sequence('users', 'id')) - 1))";
 const APPLICATION_BY_UID: &str = "SELECT id FROM oauth_applications WHERE uid = $1";
 const INSERT_APPLICATION: &str = "INSERT INTO oauth_applications (uid, secret_hash, name, redirect_uri, scopes, \
      confidential, trusted, owner_id, created_at, updated_at) \
@@ -59,6 +61,10 @@ fn token_key(stored: &str) -> Vec<u8> {
 /// The same for an application secret: SHA-256 of a plaintext one, else the marker that
 /// lets the imported forms be tried until the secret changes.
 fn secret_hash(stored: &str) -> Vec<u8> {
+    if stored.is_empty() {
+        // No secret at the source: none opens it here (SHA-256 of "" would be one).
+        return secret::random_bytes::<32>().to_vec();
+    }
     match StoredForm::of(stored) {
         StoredForm::Plain => secret::hash(stored).to_vec(),
         _ => IMPORTED_SECRET_MARKER.to_vec(),
@@ -162,7 +168,8 @@ impl Store {
         };
         let mut reconciled = false;
         on_pool!(self, p, begin => {
-            let mut tx = p.begin_with(begin).await?;
+            // A dry run only reads: on SQLite a deferred BEGIN takes no write lock.
+            let mut tx = p.begin_with(if dry_run { "BEGIN" } else { begin }).await?;
             // Every record met before: key → (token_id, application_id).
             let mut ledger: HashMap<Key, Links> = HashMap::new();
             let rows: Vec<RecordRow> =
@@ -196,7 +203,12 @@ impl Store {
                     report.users.skipped();
                     continue;
                 }
-                let user_key = plain_key(CredentialKind::User, user.id.to_string());
+                // The source id with the source username: another source's user with the
+                // same id is not this one.
+                let user_key = plain_key(
+                    CredentialKind::User,
+                    format!("{}:{}", user.id, user.username.to_lowercase()),
+                );
                 if ledger.contains_key(&user_key) {
                     // Met before: the same user, renamed or even deleted here since.
                     report.users.existing();
@@ -237,7 +249,12 @@ impl Store {
                 remember(&mut ledger, (user_key, None, None));
                 users_here.insert(user.id);
             }
-            for chunk in new_users.chunks(CHUNK) {
+            let highest = new_users.iter().map(|n| n.user.id).max();
+            if let Some(highest) = highest.filter(|_| postgres && !dry_run) {
+                sqlx::query(MOVE_USER_SEQUENCE).bind(highest).execute(&mut *tx).await?;
+            }
+            // A dry run writes nothing: its report comes from the decisions alone.
+            for chunk in new_users.chunks(CHUNK).filter(|_| !dry_run) {
                 let sql = insert_sql(USERS_HEAD, 11, chunk.len(), "");
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for NewUser { user } in chunk {
@@ -259,9 +276,6 @@ impl Store {
                         .bind(user.otp_required_for_login);
                 }
                 query.execute(&mut *tx).await?;
-            }
-            if postgres && !new_users.is_empty() && !dry_run {
-                sqlx::query(MOVE_USER_SEQUENCE).execute(&mut *tx).await?;
             }
 
             // Applications by client_id; the source id maps to Doorward's for the tokens.
@@ -287,6 +301,11 @@ impl Store {
                     Some(id) => {
                         report.applications.existing();
                         id
+                    }
+                    // A dry run only needs to know the application would be here.
+                    None if dry_run => {
+                        report.applications.imported();
+                        0
                     }
                     None => {
                         let id: i64 = sqlx::query_scalar(INSERT_APPLICATION)
@@ -322,22 +341,29 @@ impl Store {
                     report.access_tokens.skipped();
                     continue;
                 }
-                let uid = token.application_id.and_then(|id| uids.get(&id).copied()).unwrap_or("-");
-                let row_key = plain_key(CredentialKind::TokenRow, format!("{uid}:{}", token.id));
+                // A row is known by its application's uid (unique across sources) and its id;
+                // a row without an application only by its value.
+                let uid = token.application_id.and_then(|id| uids.get(&id).copied());
+                let row_key = uid.map(|uid| plain_key(CredentialKind::TokenRow, format!("{uid}:{}", token.id)));
                 let (form, stored) = imported_secret::record_key(&token.token);
                 let value_key = key(CredentialKind::AccessToken, form, stored);
-                let by_row = ledger.get(&row_key).copied();
+                let by_row = row_key.as_ref().and_then(|k| ledger.get(k).copied());
                 if by_row.is_some() || ledger.contains_key(&value_key) {
                     report.access_tokens.existing();
-                    // What the source revoked or rotated since the first run stops here too.
-                    if let Some((Some(id), _)) = by_row {
-                        let refresh_gone = token.refresh_token.as_deref().is_none_or(|r| rotated.contains(r));
-                        if token.revoked_at.is_some() {
-                            reconciled |= sqlx::query(REVOKE_TOKEN).bind(id).bind(now)
-                                .execute(&mut *tx).await?.rows_affected() > 0;
-                        } else if refresh_gone {
-                            sqlx::query(DROP_REFRESH).bind(id).execute(&mut *tx).await?;
-                        }
+                    // What the source revoked or rotated since the first run stops here too
+                    // (the row only: `token_id` is NULL once the row is gone).
+                    let Some((Some(id), _)) = by_row.filter(|_| !dry_run) else { continue };
+                    // Only a row imported with its refresh token has one to drop.
+                    let refresh_here = token.refresh_token.as_deref().is_some_and(|r| {
+                        let (form, stored) = imported_secret::record_key(r);
+                        ledger.contains_key(&key(CredentialKind::RefreshToken, form, stored))
+                    });
+                    let refresh_rotated = token.refresh_token.as_deref().is_some_and(|r| rotated.contains(r));
+                    if token.revoked_at.is_some() {
+                        reconciled |= sqlx::query(REVOKE_TOKEN).bind(id).bind(now)
+                            .execute(&mut *tx).await?.rows_affected() > 0;
+                    } else if refresh_here && refresh_rotated {
+                        sqlx::query(DROP_REFRESH).bind(id).execute(&mut *tx).await?;
                     }
                     continue;
                 }
@@ -348,8 +374,14 @@ impl Store {
                     report.access_tokens.skipped();
                     continue;
                 };
-                let refresh = token.refresh_token.as_deref().filter(|_| with_refresh);
-                let mut token_records = vec![(row_key, true), (value_key, form != StoredForm::Plain)];
+                // A refresh value met before (twice in the source, or by an earlier run for
+                // another row) stays with its first row.
+                let refresh = token.refresh_token.as_deref().filter(|r| {
+                    let (form, stored) = imported_secret::record_key(r);
+                    with_refresh && !ledger.contains_key(&key(CredentialKind::RefreshToken, form, stored))
+                });
+                let mut token_records: Vec<(Key, bool)> = row_key.into_iter().map(|k| (k, true)).collect();
+                token_records.push((value_key, form != StoredForm::Plain));
                 if let Some(r) = refresh {
                     let (form, stored) = imported_secret::record_key(r);
                     token_records.push((key(CredentialKind::RefreshToken, form, stored), form != StoredForm::Plain));
@@ -370,7 +402,7 @@ impl Store {
                 });
                 report.access_tokens.imported();
             }
-            for chunk in new_tokens.chunks(CHUNK) {
+            for chunk in new_tokens.chunks(CHUNK).filter(|_| !dry_run) {
                 let sql = insert_sql(TOKENS_HEAD, 8, chunk.len(), " RETURNING id, token_hash");
                 let mut query = sqlx::query_as::<_, (i64, Vec<u8>)>(sqlx::AssertSqlSafe(sql));
                 for t in chunk {
@@ -392,13 +424,15 @@ impl Store {
                     .map(|(id, hash)| (hash, id))
                     .collect();
                 for t in chunk {
-                    let id = ids.get(&t.token_hash).copied();
+                    let id = ids.get(&t.token_hash).copied().ok_or_else(|| {
+                        sqlx::Error::Protocol("an inserted token's id did not come back".into())
+                    })?;
                     for (record, link) in &t.records {
-                        records.push((record.clone(), id.filter(|_| *link), None));
+                        records.push((record.clone(), link.then_some(id), None));
                     }
                 }
             }
-            for chunk in records.chunks(CHUNK) {
+            for chunk in records.chunks(CHUNK).filter(|_| !dry_run) {
                 let sql = insert_sql(RECORDS_HEAD, 5, chunk.len(), "");
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
                 for ((kind, form, stored), token, application) in chunk {

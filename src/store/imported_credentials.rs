@@ -106,15 +106,24 @@ impl Store {
         } else {
             "UPDATE oauth_access_tokens SET token_hash = $2 WHERE id = $1"
         };
+        // The record lets go first, and only if it still links this row: the row read a
+        // moment ago may have been deleted since (its link then set NULL) and its id, on
+        // SQLite, handed to a new token that no old value may open.
+        const LET_GO: &str = "UPDATE imported_credentials SET token_id = NULL \
+                              WHERE kind = $1 AND form = $2 AND stored = $3 AND token_id = $4";
         on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
-            sqlx::query(update).bind(found.token_id).bind(key).execute(&mut *tx).await?;
-            sqlx::query("UPDATE imported_credentials SET token_id = NULL WHERE kind = $1 AND form = $2 AND stored = $3")
+            let linked = sqlx::query(LET_GO)
                 .bind(found.kind.code())
                 .bind(found.form.code())
                 .bind(&found.stored)
+                .bind(found.token_id)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+            if linked == 1 {
+                sqlx::query(update).bind(found.token_id).bind(key).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
         });
         Ok(())
@@ -134,30 +143,34 @@ impl Store {
             .await)?)
     }
 
-    /// Re-stores an imported application secret as Doorward's hash of it, unless the
-    /// secret changed meanwhile ([`IMPORTED_SECRET_MARKER`] replaced), and forgets the
-    /// imported forms.
+    /// Re-stores an imported application secret as Doorward's hash of it and forgets the
+    /// imported forms; false when the secret changed meanwhile ([`IMPORTED_SECRET_MARKER`]
+    /// replaced, though a cached copy of the application still showed it): then the
+    /// imported secret no longer authenticates.
     pub async fn restore_imported_application_secret(
         &self,
         application_id: i64,
         secret_hash: &[u8],
-    ) -> StoreResult<()> {
-        on_pool!(self, p, begin => {
+    ) -> StoreResult<bool> {
+        let restored = on_pool!(self, p, begin => {
             let mut tx = p.begin_with(begin).await?;
-            sqlx::query("UPDATE oauth_applications SET secret_hash = $2 WHERE id = $1 AND secret_hash = $3")
+            let restored = sqlx::query("UPDATE oauth_applications SET secret_hash = $2 WHERE id = $1 AND secret_hash = $3")
                 .bind(application_id)
                 .bind(secret_hash)
                 .bind(&IMPORTED_SECRET_MARKER[..])
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected()
+                == 1;
             sqlx::query("DELETE FROM imported_credentials WHERE kind = $1 AND application_id = $2")
                 .bind(CredentialKind::ApplicationSecret.code())
                 .bind(application_id)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            restored
         });
         self.forget(Invalidation::Application(application_id));
-        Ok(())
+        Ok(restored)
     }
 }

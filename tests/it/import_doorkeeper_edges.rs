@@ -163,7 +163,7 @@ both_backends! {
         conn.execute("INSERT INTO users VALUES (7, 'grace', 'grace@example.com', ?1), (8, 'nuluser', 'nul@example.com', ?1)", [&hash]).unwrap();
         conn.execute("INSERT INTO users VALUES (9, 'heidi', 'heidi@example.com', ?1)", [&hash]).unwrap();
         conn.execute("UPDATE users SET username = 'nul' || char(0) || 'user' WHERE id = 8", []).unwrap();
-        conn.execute("INSERT INTO oauth_applications VALUES (1, 'Minimal', 'minimal-uid', 'minimal-secret', 'http://127.0.0.1:9/cb', 'read_user'), (2, 'Bad', 'bad-uid', 'x', 'http://127.0.0.1:9/cb', 'api')", []).unwrap();
+        conn.execute("INSERT INTO oauth_applications VALUES (1, 'Minimal', 'minimal-uid', 'minimal-secret', 'http://127.0.0.1:9/cb', 'read_user'), (2, 'Bad', 'bad-uid', 'x', 'http://127.0.0.1:9/cb', 'api'), (3, 'No secret', 'empty-uid', '', 'http://127.0.0.1:9/cb', 'read_api')", []).unwrap();
         conn.execute("UPDATE oauth_applications SET name = 'Bad' || char(0) WHERE id = 2", []).unwrap();
         conn.execute("INSERT INTO oauth_access_tokens VALUES (1, 'minimal-token-0123456789', 7, 1, 7200, ?1, NULL, 'read_user'), (2, 'nul-token', 7, 1, 7200, ?1, NULL, 'read_user')", [&created]).unwrap();
         conn.execute("UPDATE oauth_access_tokens SET token = 'nul' || char(0) || 'token' WHERE id = 2", []).unwrap();
@@ -175,7 +175,7 @@ both_backends! {
             assert!(!std::path::Path::new(&side).exists(), "{side}");
         }
         assert_eq!(report["users"], counts(3, 2, 0, 1));
-        assert_eq!(report["applications"], counts(2, 1, 0, 1));
+        assert_eq!(report["applications"], counts(3, 2, 0, 1));
         assert_eq!(report["access_tokens"], counts(2, 1, 0, 1));
         assert_eq!(report["access_grants"], counts(0, 0, 0, 0));
         let res = bearer(&app, "/api/v4/user", "minimal-token-0123456789").await;
@@ -184,6 +184,9 @@ both_backends! {
         let client = json!({"uid": "minimal-uid", "secret": "minimal-secret", "confidential": true});
         let form = [("grant_type", "password"), ("username", "heidi"), ("password", "minimal-password"), ("scope", "read_user")];
         assert_eq!(token_request(&app, &client, &form, true).await.status(), 200);
+        // An application without a secret at the source is not opened by an empty one.
+        let secretless = json!({"uid": "empty-uid", "secret": "", "confidential": true});
+        assert_eq!(client_credentials(&app, &secretless).await.status(), 401);
     }
 
     async fn unreadable_sources_fail_at_once_and_change_nothing(app: TestApp) {
