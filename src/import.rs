@@ -79,17 +79,7 @@ fn report_text(source: &str, dry_run: bool, counts: &ImportCounts) -> String {
             counts.conflicts.len()
         );
         for c in &counts.conflicts {
-            let why = match c.reason {
-                crate::domain::doorkeeper_import::ConflictReason::Username => {
-                    "the username belongs to another Doorward user"
-                }
-                crate::domain::doorkeeper_import::ConflictReason::Id => {
-                    "the id belongs to another Doorward user"
-                }
-                crate::domain::doorkeeper_import::ConflictReason::Email => {
-                    "the e-mail address belongs to another Doorward user"
-                }
-            };
+            let why = c.reason.describe();
             out += &format!("  {} {} ({}): {why}\n", c.table, c.source_id, c.username);
         }
     }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use doorward::domain::clock::Clock;
 use doorward::domain::scope::ScopeSet;
-use doorward::oauth::issue::{MintedTokens, TokenOwner, new_family};
+use doorward::domain::secret::new_family;
+use doorward::oauth::issue::{MintedTokens, TokenOwner};
 use doorward::store::access_tokens::NewToken;
 use doorward::store::{Backend, Store, StoreOptions};
 

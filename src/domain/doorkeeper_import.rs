@@ -142,6 +142,17 @@ pub enum ConflictReason {
     Email,
 }
 
+impl ConflictReason {
+    /// The report's words for it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ConflictReason::Username => "the username belongs to another Doorward user",
+            ConflictReason::Id => "the id is, or was, another Doorward user's",
+            ConflictReason::Email => "the e-mail address belongs to another Doorward user",
+        }
+    }
+}
+
 /// What Doorward already holds that bears on one source user.
 #[derive(Clone, Debug, Default)]
 pub struct TargetMatches {

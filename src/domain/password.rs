@@ -261,45 +261,45 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let permit = self
-            .imported_checks
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PasswordError::Hashing)?;
-        tokio::task::spawn_blocking(move || {
-            let result = work();
-            drop(permit);
-            result
-        })
-        .await
-        .map_err(|_| PasswordError::Hashing)
+        on_blocking_pool(&self.imported_checks, work).await
     }
 
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut [Block]) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| PasswordError::Hashing)?;
         let buffers = self.buffers.clone();
-        tokio::task::spawn_blocking(move || {
+        // The buffer goes back inside the permit's time, so no other hash can start, and
+        // allocate a buffer beyond `limit`, while this one still runs.
+        on_blocking_pool(&self.permits, move || {
             let mut memory = buffers.take().ok_or(PasswordError::Hashing)?;
             let result = work(&mut memory);
             buffers.give_back(memory);
-            // The permit moved in here, so it is released after the buffer is back even when
-            // the request was dropped meanwhile: no other hash can start, and allocate a
-            // buffer beyond `limit`, while this one still runs.
-            drop(permit);
             result
         })
-        .await
-        .map_err(|_| PasswordError::Hashing)?
+        .await?
     }
+}
+
+/// Runs `work` on tokio's blocking pool under a permit of `permits`. The permit moves into
+/// the blocking task, so it is released when the work ends, even if the request that asked
+/// for it was dropped meanwhile.
+async fn on_blocking_pool<T: Send + 'static>(
+    permits: &Arc<Semaphore>,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, PasswordError> {
+    let permit = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| PasswordError::Hashing)?;
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(|_| PasswordError::Hashing)
 }
 
 #[cfg(test)]

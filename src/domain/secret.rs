@@ -82,6 +82,15 @@ pub fn ordered_id() -> [u8; 8] {
     }
 }
 
+/// A new refresh chain identifier: time-ordered (so the family index grows at its right
+/// edge, issue 15) and unique (8 random bytes after the ordering ones).
+pub fn new_family() -> [u8; 16] {
+    let mut family = [0u8; 16];
+    family[..8].copy_from_slice(&ordered_id());
+    family[8..].copy_from_slice(&random_bytes::<8>());
+    family
+}
+
 /// A new OAuth token or code: `prefix` followed by base64url of an [`ordered_id`] and 256
 /// random bits (54 characters). The random part is the secret; the ordering part only
 /// decides where the row's key goes in the index ([`token_key`]).

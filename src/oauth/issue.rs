@@ -181,11 +181,4 @@ pub struct TokenOwner<'a> {
     pub dpop_jkt: Option<&'a str>,
 }
 
-/// A new refresh chain identifier: time-ordered (so the family index grows at its right
-/// edge, issue 15) and unique (8 random bytes after the ordering ones).
-pub fn new_family() -> [u8; 16] {
-    let mut family = [0u8; 16];
-    family[..8].copy_from_slice(&secret::ordered_id());
-    family[8..].copy_from_slice(&secret::random_bytes::<8>());
-    family
-}
+use crate::domain::secret::new_family;

@@ -80,12 +80,6 @@ fn redirect_lines(text: &str) -> String {
         .join("\n")
 }
 
-fn new_family() -> Vec<u8> {
-    let mut family = secret::ordered_id().to_vec();
-    family.extend_from_slice(&secret::random_bytes::<8>());
-    family
-}
-
 /// A record's key in memory: (kind, form, stored).
 type Key = (i16, i16, String);
 
@@ -105,11 +99,6 @@ type RecordRow = (i16, i16, String, Option<i64>, Option<i64>);
 
 /// What a met record links to: (`token_id`, `application_id`).
 type Links = (Option<i64>, Option<i64>);
-
-/// A user row to write.
-struct NewUser<'a> {
-    user: &'a rules::SourceUser,
-}
 
 /// A token row to write, and the records that will point at it.
 struct NewToken {
@@ -242,14 +231,14 @@ impl Store {
                         id_of_username.insert(user.username.to_lowercase(), user.id);
                         id_of_email.insert(user.email.to_lowercase(), user.id);
                         username_of_id.insert(user.id, user.username.clone());
-                        new_users.push(NewUser { user });
+                        new_users.push(user);
                         report.users.imported();
                     }
                 }
                 remember(&mut ledger, (user_key, None, None));
                 users_here.insert(user.id);
             }
-            let highest = new_users.iter().map(|n| n.user.id).max();
+            let highest = new_users.iter().map(|user| user.id).max();
             if let Some(highest) = highest.filter(|_| postgres && !dry_run) {
                 sqlx::query(MOVE_USER_SEQUENCE).bind(highest).execute(&mut *tx).await?;
             }
@@ -257,7 +246,7 @@ impl Store {
             for chunk in new_users.chunks(CHUNK).filter(|_| !dry_run) {
                 let sql = insert_sql(USERS_HEAD, 11, chunk.len(), "");
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-                for NewUser { user } in chunk {
+                for user in chunk {
                     // A second factor GitLab required stays required: enabled, with no
                     // authenticator here (its secret is encrypted with GitLab's key), so
                     // neither the password form nor the password grant lets the password
@@ -411,7 +400,7 @@ impl Store {
                         .bind(&t.refresh_hash)
                         .bind(t.application_id)
                         .bind(t.user_id)
-                        .bind(new_family())
+                        .bind(secret::new_family().to_vec())
                         .bind(&t.scopes)
                         .bind(t.created_at)
                         .bind(t.expires_at);
