@@ -83,8 +83,12 @@ impl FromRequestParts<AppState> for Caller {
         }
         // RFC 9449 §7.1: only access tokens are DPoP-bound; a personal access token under
         // the DPoP scheme is not one.
-        if crate::oauth::dpop::dpop_scheme(&parts.headers) {
-            return Err(ApiError::InvalidToken(UNKNOWN));
+        if let Some(refusal) = crate::oauth::dpop::invalid_token_under_scheme(
+            state,
+            &parts.headers,
+            "A personal access token is not DPoP-bound: present it as PRIVATE-TOKEN or Bearer.",
+        ) {
+            return Err(ApiError::Dpop(refusal));
         }
         let (pat, user) = state
             .store
@@ -141,12 +145,28 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Caller {
 /// An OAuth access token: live, with an active owner. Tokens without a user (client
 /// credentials) cannot act on the user API.
 async fn oauth_caller(state: &AppState, parts: &Parts, token: &str) -> Result<Caller, ApiError> {
-    let found = match bearer::validate(state, token, state.clock.now()).await? {
-        Ok(found) => found,
-        Err(TokenProblem::Unknown) => return Err(ApiError::InvalidToken(UNKNOWN)),
-        Err(TokenProblem::Revoked) => return Err(ApiError::InvalidToken(REVOKED)),
-        Err(TokenProblem::Expired) => return Err(ApiError::InvalidToken(EXPIRED)),
+    let description = match bearer::validate(state, token, state.clock.now()).await? {
+        Ok(found) => return oauth_token_caller(state, parts, token, found).await,
+        Err(TokenProblem::Unknown) => UNKNOWN,
+        Err(TokenProblem::Revoked) => REVOKED,
+        Err(TokenProblem::Expired) => EXPIRED,
     };
+    // RFC 9449 §7.1: refused under the DPoP scheme, the DPoP challenge says so.
+    Err(
+        match crate::oauth::dpop::invalid_token_under_scheme(state, &parts.headers, description) {
+            Some(refusal) => ApiError::Dpop(refusal),
+            None => ApiError::InvalidToken(description),
+        },
+    )
+}
+
+/// A live OAuth access token's caller: its sender constraint, audience and owner checked.
+async fn oauth_token_caller(
+    state: &AppState,
+    parts: &Parts,
+    token: &str,
+    found: crate::store::rows::TokenWithOwner,
+) -> Result<Caller, ApiError> {
     // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme.
     crate::oauth::dpop::check_resource_request(
         state,
@@ -156,7 +176,7 @@ async fn oauth_caller(state: &AppState, parts: &Parts, token: &str) -> Result<Ca
         token,
         found.token.dpop_jkt.as_deref(),
     )
-    .await
+    .await?
     .map_err(ApiError::Dpop)?;
     // RFC 8707 (issue 13): a token bound to other resources is not for this API, so a
     // resource server (an MCP server) cannot replay a user's token against Doorward.

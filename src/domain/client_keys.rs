@@ -38,8 +38,9 @@ impl ClientKeys {
         if text.len() > MAX_JWKS_LEN {
             return Err(format!("is larger than {MAX_JWKS_LEN} bytes"));
         }
-        let value: Value =
-            serde_json::from_str(text).map_err(|_| "is not valid JSON".to_string())?;
+        // Strict, as every JWT we read: two readers must not disagree on a key's members.
+        let value = crate::domain::jws::strict_json::parse_text(text)
+            .ok_or_else(|| "is not valid JSON without duplicate members".to_string())?;
         ClientKeys::from_value(&value)
     }
 

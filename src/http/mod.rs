@@ -4,6 +4,7 @@
 pub mod body;
 pub mod client_ip;
 pub mod connections;
+pub mod cors;
 pub mod headers;
 pub mod health;
 pub mod metrics;

@@ -232,6 +232,14 @@ pub async fn validate(
             "The dpop_jkt parameter is not a JWK SHA-256 thumbprint.",
         )));
     }
+    // RFC 9449 §10 binds an authorization code; a token in a fragment cannot be bound, and
+    // silently issuing a bearer token instead would defeat what the client asked for.
+    if dpop_jkt.is_some() && response_type == ResponseType::Token {
+        return Err(back(OAuthError::with_description(
+            ErrorCode::InvalidRequest,
+            "dpop_jkt binds an authorization code: use response_type=code.",
+        )));
+    }
 
     Ok(AuthorizationRequest {
         response_type,

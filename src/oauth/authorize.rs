@@ -46,7 +46,7 @@ pub async fn show(
     // RFC 9126 §4: a request_uri stands for the whole pushed request.
     let (params, pushed) = match par::resolve(&state, params).await {
         Ok(resolved) => resolved,
-        Err(e) => return error_page(&state, e),
+        Err(refused) => return par::refusal(&state, refused).await,
     };
     // RFC 9101 §6.3: a request object stands for the whole request. Its errors are shown
     // here: nothing outside a request object that failed can be trusted to redirect to.
@@ -186,7 +186,7 @@ async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: boo
     // The form of a pushed request carries its request_uri, which stands for it again.
     let (request_params, pushed) = match par::resolve(state, params.clone()).await {
         Ok(resolved) => resolved,
-        Err(e) => return error_page(state, e),
+        Err(refused) => return par::refusal(state, refused).await,
     };
     let request = match authorization_request::validate(state, &request_params).await {
         Ok(r) => r,
@@ -253,25 +253,20 @@ async fn approve(
     user: &CurrentUser,
     pushed: Option<&par::Pushed>,
 ) -> Response {
-    // RFC 9126 §4: a pushed request gives one code (or token); spent here, first.
-    if let Some(pushed) = pushed {
-        match state
-            .store
-            .spend_pushed_request(pushed.id, state.clock.now())
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                return error_page(
-                    state,
-                    OAuthError::new(ErrorCode::InvalidRequestUri)
-                        .detail("request_uri already used"),
-                );
-            }
-            Err(e) => return error_page(state, e.into()),
-        }
-    }
     if request.response_type == ResponseType::Token {
+        // RFC 9126 §4: a pushed request gives one token; spent first, as a token once
+        // issued cannot be taken back.
+        if let Some(pushed) = pushed {
+            match state
+                .store
+                .spend_pushed_request(pushed.id, state.clock.now())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => return error_page(state, already_answered()),
+                Err(e) => return error_page(state, e.into()),
+            }
+        }
         return approve_implicit(state, request, user).await;
     }
     let code = secret::generate_ordered(AUTHORIZATION_CODE_PREFIX);
@@ -297,16 +292,22 @@ async fn approve(
         resources: resources.as_deref(),
         dynamic_client: request.application.is_dynamic(),
         dpop_jkt: request.dpop_jkt.as_deref(),
+        // RFC 9126 §4: a pushed request gives one code; spent with it, in one transaction.
+        pushed_request: pushed.map(|p| p.id),
     };
-    if let Err(e) = state.store.create_grant(&grant, now).await {
-        let error: OAuthError = e.into();
-        return redirect_error(
-            state,
-            &request.redirect_uri,
-            request.response_mode,
-            request.state.as_deref(),
-            &error,
-        );
+    match state.store.create_grant(&grant, now).await {
+        Ok(true) => {}
+        Ok(false) => return error_page(state, already_answered()),
+        Err(e) => {
+            let error: OAuthError = e.into();
+            return redirect_error(
+                state,
+                &request.redirect_uri,
+                request.response_mode,
+                request.state.as_deref(),
+                &error,
+            );
+        }
     }
     tracing::info!(user_id = user.user.id, client_id = %request.application.uid, scopes = %scopes, "authorization granted");
     let mut pairs = vec![("code", code.expose())];
@@ -315,6 +316,12 @@ async fn approve(
     }
     pairs.push(("iss", &state.config.external_url));
     redirect_to_client(&request.redirect_uri, request.response_mode, &pairs)
+}
+
+/// A pushed request answered meanwhile (another tab's consent): shown, not redirected, as the
+/// answer that won already went to the client.
+fn already_answered() -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidRequestUri).detail("request_uri already used")
 }
 
 /// RFC 6749 §4.2.2: the access token in the fragment, no refresh token.

@@ -278,10 +278,14 @@ async fn check_assertion(
         ),
         Err(e) => return Err(e.to_string()),
     };
-    // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA under the profile.
+    // Before any key is looked up (a jwks_uri fetch): only the asymmetric algorithms we
+    // verify, never `none` or HMAC; FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA under the profile.
     let fapi2 = state.config.fapi2();
-    if !alg.is_empty() && !crate::domain::jws::algorithms(fapi2).contains(&alg.as_str()) {
-        return Err(format!("alg {alg} is not allowed by the FAPI 2.0 profile"));
+    if !crate::domain::jws::algorithms(fapi2).contains(&alg.as_str()) {
+        return Err(match fapi2 {
+            true => format!("alg {alg:?} is not allowed by the FAPI 2.0 profile"),
+            false => format!("alg {alg:?} is not an accepted signature algorithm"),
+        });
     }
     let keys = super::client_keys::keys_for(state, app, kid.as_deref(), &alg).await?;
     let issuer = state.config.external_url.as_str();

@@ -3,7 +3,9 @@
 //! addresses only after resolution, bounded in size and time, `HTTPS_PROXY`/`NO_PROXY`
 //! honoured, no redirects) and cached per node for [`TTL`] seconds. A JWS naming a `kid`
 //! the cached set lacks fetches again (key rotation), at most once per [`REFETCH_AFTER`]
-//! seconds per URL, so unknown `kid`s cannot make Doorward hammer a client's server.
+//! seconds per URL, so unknown `kid`s cannot make Doorward hammer a client's server. One
+//! fetch per URL runs at a time: requests arriving meanwhile wait for its answer instead of
+//! being refused for want of keys (a client's first burst, a rotation, a cache expiry).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +30,8 @@ pub struct JwksCache {
 
 #[derive(Clone, Default)]
 struct Entry {
+    /// Held while this URL is fetched; waiters read the entry again once they get it.
+    fetching: Arc<tokio::sync::Mutex<()>>,
     /// The last set fetched, if any fetch worked.
     keys: Option<Arc<ClientKeys>>,
     /// When `keys` were fetched.
@@ -47,9 +51,21 @@ impl JwksCache {
             .cloned()
     }
 
-    fn put(&self, uri: &str, entry: Entry) {
+    /// The URL's fetch lock, its entry made if there was none.
+    fn fetch_lock(&self, uri: &str) -> Arc<tokio::sync::Mutex<()>> {
+        if let Some(entry) = self.get(uri) {
+            return entry.fetching;
+        }
+        self.put(uri, Entry::default());
+        self.get(uri).unwrap_or_default().fetching
+    }
+
+    /// Stores `entry` for the URL, keeping the fetch lock already there.
+    fn put(&self, uri: &str, mut entry: Entry) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(uri) {
+        if let Some(old) = entries.get(uri) {
+            entry.fetching = old.fetching.clone();
+        } else if entries.len() >= MAX_ENTRIES {
             let oldest = entries
                 .iter()
                 .min_by_key(|(_, e)| e.attempted_at)
@@ -76,17 +92,22 @@ pub async fn keys_for(
             .map(Arc::new)
             .map_err(|why| format!("the registered jwks {why}")),
         ClientKeySource::JwksUri(uri) => {
-            let now = state.clock.now();
             let cached = state.jwks_cache.get(&uri).unwrap_or_default();
+            if let Some(keys) = usable(&cached, state.clock.now(), kid, alg) {
+                return Ok(keys);
+            }
+            let lock = state.jwks_cache.fetch_lock(&uri);
+            let _fetching = lock.lock().await;
+            // Whoever held the lock may have fetched what this request needs.
+            let cached = state.jwks_cache.get(&uri).unwrap_or_default();
+            let now = state.clock.now();
+            if let Some(keys) = usable(&cached, now, kid, alg) {
+                return Ok(keys);
+            }
             let fresh = cached
                 .keys
                 .clone()
                 .filter(|_| now - cached.fetched_at < TTL);
-            if let Some(keys) = &fresh
-                && keys.select(kid, alg).is_some()
-            {
-                return Ok(keys.clone());
-            }
             if now - cached.attempted_at < REFETCH_AFTER {
                 return fresh.ok_or_else(|| {
                     format!("the JWK Set at {uri} could not be fetched moments ago; not again yet")
@@ -106,6 +127,7 @@ pub async fn keys_for(
                         keys: Some(keys.clone()),
                         fetched_at: now,
                         attempted_at: now,
+                        fetching: Arc::default(),
                     };
                     state.jwks_cache.put(&uri, entry);
                     Ok(keys)
@@ -122,6 +144,14 @@ pub async fn keys_for(
             }
         }
     }
+}
+
+/// The cached keys, when fresh and holding a key for this `kid` and `alg`.
+fn usable(cached: &Entry, now: i64, kid: Option<&str>, alg: &str) -> Option<Arc<ClientKeys>> {
+    cached
+        .keys
+        .clone()
+        .filter(|keys| now - cached.fetched_at < TTL && keys.select(kid, alg).is_some())
 }
 
 async fn fetch(state: &AppState, uri: &str) -> Result<ClientKeys, String> {

@@ -71,7 +71,7 @@ pub async fn introspect(
                     &presented,
                     found.token.dpop_jkt.as_deref(),
                 )
-                .await
+                .await?
                 .map_err(|r| OAuthError::new(ErrorCode::InvalidClient).detail(r.description))?;
                 let app = found.token.application_id.ok_or_else(|| {
                     OAuthError::new(ErrorCode::InvalidClient)
@@ -110,17 +110,29 @@ pub async fn introspect(
         list.extend(found.client_id.as_deref());
         Some(json!(list))
     };
-    // RFC 9449 §6.2: a bound access token's type and its key (`cnf.jkt`).
+    // RFC 9449 §6.2: a bound access token's type and its key (`cnf.jkt`). The row's key
+    // binds its refresh token only for a public client (§5): a confidential client's
+    // refresh token is bound by the client's own authentication, so it shows no `cnf`.
     let token_type = match (token_type, &t.dpop_jkt) {
         ("Bearer", Some(_)) => "DPoP",
         (other, _) => other,
+    };
+    let cnf_jkt = match (is_refresh, t.dpop_jkt.as_deref(), t.application_id) {
+        (true, Some(jkt), Some(app)) => state
+            .store
+            .application_by_id(app)
+            .await?
+            .filter(|a| !a.confidential)
+            .map(|_| jkt),
+        (true, _, _) => None,
+        (false, jkt, _) => jkt,
     };
     let body = Active {
         active: true,
         scope: &t.scopes,
         client_id: found.client_id.as_deref(),
         token_type,
-        cnf: t.dpop_jkt.as_deref().map(|jkt| json!({ "jkt": jkt })),
+        cnf: cnf_jkt.map(|jkt| json!({ "jkt": jkt })),
         exp: (token_type != "refresh_token").then_some(t.expires_at),
         iat: t.created_at,
         aud,

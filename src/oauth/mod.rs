@@ -31,9 +31,8 @@ pub mod token;
 pub mod token_info;
 
 use axum::Router;
-use axum::http::{Method, header};
+use axum::http::Method;
 use axum::routing::{delete, get, post};
-use tower_http::cors::{Any, CorsLayer};
 
 use crate::state::AppState;
 
@@ -69,12 +68,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
             crate::web::csrf::ensure_cookie,
         ));
     // Single-page apps (public clients with PKCE) call these from the browser, so they
-    // answer CORS preflights, as GitLab does. No cookies are involved: any origin may call.
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .max_age(std::time::Duration::from_secs(3600));
+    // answer CORS preflights, as GitLab does.
+    let cors = crate::http::cors::for_clients(&[Method::GET, Method::POST]);
     let client_endpoints = Router::new()
         .route("/oauth/token", post(token::token))
         .route("/oauth/par", post(par::push))
@@ -83,11 +78,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .layer(cors);
     // RFC 7591 / 7592: called with JSON by clients, browser-based MCP clients (the MCP
     // Inspector) included, from any origin; no cookies are involved.
-    let registration_cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .max_age(std::time::Duration::from_secs(3600));
+    let registration_cors =
+        crate::http::cors::for_clients(&[Method::GET, Method::POST, Method::PUT, Method::DELETE]);
     let registration_endpoints = Router::new()
         .route("/oauth/register", post(registration::register))
         .route(

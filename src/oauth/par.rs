@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::authorization_request::{self, AuthorizationRequest, AuthorizeError};
+use super::authorization_response::{error_page, redirect_error_for};
 use super::client_auth;
+use super::consent;
 use super::error::{ErrorCode, OAuthError};
 use super::params::{BodyParams, Params};
 use super::response::{TokenError, no_store};
@@ -21,9 +23,9 @@ use crate::state::AppState;
 
 /// RFC 9126 §2.2: the `request_uri` is this URN and a random part.
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
-/// Seconds a pushed request can be started (RFC 9126 §2.2: short; the code then has its
-/// own ten minutes). The request stays usable through sign-in and consent until its code is
-/// issued, however long those take once started: it is spent only by the code.
+/// Seconds a pushed request can be started in (RFC 9126 §2.2: short). Once started at
+/// `/oauth/authorize` it stays usable through sign-in and consent until its code is issued,
+/// within the consent form's hour (`resolve`); only the code spends it.
 pub const LIFETIME: i64 = 90;
 
 /// Longest random part accepted from a `request_uri` (ours are 43 characters).
@@ -37,9 +39,11 @@ pub async fn push(
     headers: HeaderMap,
     BodyParams(mut params): BodyParams,
 ) -> Result<Response, TokenError> {
-    params.reject_repeated()?;
-    // §2.1: the client authenticates as at the token endpoint; a public one names itself.
+    // §2.1: the client authenticates as at the token endpoint (a public one names itself),
+    // before anything else about the request is judged: a bad client is 401 whatever else.
     let client = client_auth::require(&state, &headers, &params, client_auth::PAR).await?;
+    // RFC 6749 §3.1: no parameter twice.
+    params.reject_repeated()?;
     // §2.1: a pushed request cannot itself refer to a pushed request.
     if params.get("request_uri").is_some() {
         return Err(OAuthError::with_description(
@@ -60,18 +64,7 @@ pub async fn push(
     }
     // RFC 9449 §10.1: a DPoP proof on the push binds the code to its key, as `dpop_jkt`
     // would; both, naming different keys, is refused.
-    let proof = super::dpop::proof_of(
-        &state,
-        &headers,
-        &axum::http::Method::POST,
-        "/oauth/par",
-        None,
-    )
-    .await
-    .map_err(|why| {
-        OAuthError::with_description(ErrorCode::InvalidDpopProof, "The DPoP proof is invalid.")
-            .detail(why)
-    })?;
+    let proof = super::dpop::endpoint_proof(&state, &headers, "/oauth/par").await?;
     if let Some(proof) = proof {
         if params.get("dpop_jkt").is_some_and(|j| j != proof.jkt) {
             return Err(OAuthError::with_description(
@@ -128,15 +121,32 @@ pub struct Pushed {
     pub request_uri: String,
 }
 
+/// Why a `request_uri` is not run.
+#[derive(Debug)]
+pub enum Refused {
+    /// Unknown, not ours, or another client's: nothing about it can be trusted enough to
+    /// redirect to, so our error page says `invalid_request_uri`.
+    Page(OAuthError),
+    /// The client's own request, expired or already answered with a code: its redirect URI
+    /// was checked when it was pushed, so `invalid_request_uri` goes back there.
+    Spent { pushed: Params, error: OAuthError },
+}
+
+impl From<OAuthError> for Refused {
+    fn from(error: OAuthError) -> Refused {
+        Refused::Page(error)
+    }
+}
+
 /// The parameters to run at `/oauth/authorize`: those pushed, when `params` names a
 /// `request_uri` (everything else sent beside it is ignored, RFC 9126 §4, but `client_id`
-/// must be the pushing client's), else `params` as they are. An unknown, expired, spent or
-/// foreign `request_uri` is `invalid_request_uri`, shown on our page: nothing about the
-/// request can be trusted enough to redirect.
+/// must be the pushing client's), else `params` as they are. The first run starts the
+/// request: from then on it lives [`consent::BINDING_LIFETIME`] (sign-in, two-factor and
+/// the consent form's own hour) instead of the [`LIFETIME`] it had to be started in.
 pub async fn resolve(
     state: &AppState,
     params: Params,
-) -> Result<(Params, Option<Pushed>), OAuthError> {
+) -> Result<(Params, Option<Pushed>), Refused> {
     let Some(request_uri) = params.get("request_uri") else {
         return Ok((params, None));
     };
@@ -146,20 +156,62 @@ pub async fn resolve(
         .filter(|h| !h.is_empty() && h.len() <= MAX_HANDLE_LEN)
         .ok_or_else(|| invalid().detail("not one of our request_uri values"))?;
     let client_id = params.require("client_id")?;
-    let pushed = state
+    let row = state
         .store
-        .pushed_request(&secret::hash(handle), state.clock.now())
-        .await?
-        .ok_or_else(|| invalid().detail("unknown, expired or used request_uri"))?;
-    let stored = Params::from_form(pushed.params.as_bytes())?;
+        .pushed_request(&secret::hash(handle))
+        .await
+        .map_err(OAuthError::from)?
+        .ok_or_else(|| invalid().detail("unknown request_uri"))?;
+    let stored = Params::from_form(row.params.as_bytes())?;
     if stored.get("client_id") != Some(client_id) {
-        return Err(invalid().detail("request_uri pushed by another client"));
+        return Err(invalid()
+            .detail("request_uri pushed by another client")
+            .into());
+    }
+    let now = state.clock.now();
+    let spent = |why: &str| Refused::Spent {
+        pushed: stored.clone(),
+        error: invalid().detail(why.to_string()),
+    };
+    if row.used_at.is_some() {
+        return Err(spent("request_uri already answered with a code"));
+    }
+    if row.expires_at <= now {
+        return Err(spent("request_uri expired"));
+    }
+    if row.started_at.is_none()
+        && !state
+            .store
+            .start_pushed_request(row.id, now, now + consent::BINDING_LIFETIME)
+            .await
+            .map_err(OAuthError::from)?
+    {
+        // Another tab started it this instant (fine), or it expired or was used meanwhile.
+        let again = state.store.pushed_request(&secret::hash(handle)).await;
+        if !again.is_ok_and(|r| r.is_some_and(|r| r.used_at.is_none() && r.expires_at > now)) {
+            return Err(spent("request_uri expired or used while starting"));
+        }
     }
     let pushed = Pushed {
-        id: pushed.id,
+        id: row.id,
         request_uri: request_uri.to_string(),
     };
     Ok((stored, Some(pushed)))
+}
+
+/// The answer to a refused `request_uri`: our page, or `invalid_request_uri` back to the
+/// client (with its `state` and `iss`, RFC 9207) when its own pushed request is spent.
+pub async fn refusal(state: &AppState, refused: Refused) -> Response {
+    match refused {
+        Refused::Page(error) => error_page(state, error),
+        Refused::Spent { pushed, error } => {
+            match authorization_request::validate(state, &pushed).await {
+                Ok(request) => redirect_error_for(state, &request, &error),
+                // The client changed since (a redirect URI removed): no redirect.
+                Err(_) => error_page(state, error),
+            }
+        }
+    }
 }
 
 /// Refuses a request that did not come pushed where pushing is required (the instance's

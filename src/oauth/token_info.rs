@@ -34,8 +34,8 @@ pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
         None => Ok(Err(bearer::TokenProblem::Unknown)),
     };
     // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme.
-    if let (Ok(Ok(t)), Some(token)) = (&found, &token)
-        && let Err(refusal) = super::dpop::check_resource_request(
+    let refusal = match (&found, &token) {
+        (Ok(Ok(t)), Some(token)) => match super::dpop::check_resource_request(
             &state,
             &parts.headers,
             &parts.method,
@@ -44,7 +44,19 @@ pub async fn show(State(state): State<AppState>, parts: Parts) -> Response {
             t.token.dpop_jkt.as_deref(),
         )
         .await
-    {
+        {
+            Ok(checked) => checked.err(),
+            Err(e) => return super::response::TokenError::from(e).into_response(),
+        },
+        // §7.1: a token refused under the DPoP scheme gets the DPoP challenge.
+        (Ok(Err(_)), _) => super::dpop::invalid_token_under_scheme(
+            &state,
+            &parts.headers,
+            "The access token is invalid",
+        ),
+        _ => None,
+    };
+    if let Some(refusal) = refusal {
         let body = json!({"error": refusal.error, "error_description": refusal.description});
         let mut res = no_store((axum::http::StatusCode::UNAUTHORIZED, Json(body)).into_response());
         res.headers_mut()

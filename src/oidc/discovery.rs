@@ -3,7 +3,9 @@
 //!
 //! Only what works is advertised: `token` and `implicit` only when the instance enables
 //! the implicit grant, `registration_endpoint` only when dynamic registration is on, no
-//! `form_post`, no request objects.
+//! `form_post`. Request objects come by value (`request`, RFC 9101) or pushed (RFC 9126);
+//! a `request_uri` is only ever one of our own pushed-request URNs, never fetched from the
+//! client, so `request_uri_parameter_supported` stays false.
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -154,6 +156,8 @@ pub fn metadata(state: &AppState, algs: &[&str], oidc: bool) -> Value {
                 "prompt_values_supported".into(),
                 json!(["none", "login", "consent"]),
             ),
+            // Discovery §3: request_uri by reference (fetched from the client) is not
+            // supported; RFC 9126's pushed URNs are advertised by their own endpoint.
             ("request_uri_parameter_supported".into(), json!(false)),
             ("claims_parameter_supported".into(), json!(false)),
             // Back-Channel Logout 1.0 §2.1: logout tokens are sent, always with `sid`.

@@ -14,9 +14,8 @@ pub mod signing_keys;
 pub mod userinfo;
 
 use axum::Router;
-use axum::http::{Method, header};
+use axum::http::Method;
 use axum::routing::get;
-use tower_http::cors::{Any, CorsLayer};
 
 use crate::oauth::error::{ErrorCode, OAuthError};
 use crate::state::AppState;
@@ -30,11 +29,7 @@ pub(crate) fn server_error(detail: impl std::fmt::Display) -> OAuthError {
 pub fn routes(state: AppState) -> Router<AppState> {
     // Relying parties in the browser read these cross-origin, as GitLab allows (spec §1.1).
     // No cookies are involved: any origin may call.
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .max_age(std::time::Duration::from_secs(3600));
+    let cors = crate::http::cors::for_clients(&[Method::GET, Method::POST]);
     let public = Router::new()
         .route(
             "/.well-known/openid-configuration",

@@ -53,18 +53,35 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
     };
     let now = state.clock.now();
     // RFC 6750 §3.1 invalid_token, with GitLab's three descriptions (spec §1.9).
+    let dpop_refusal = |refusal: crate::oauth::dpop::DpopRefusal| {
+        let mut res = no_store(StatusCode::UNAUTHORIZED.into_response());
+        res.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, refusal.www_authenticate());
+        res
+    };
+    // RFC 6750 §3.1 invalid_token, with GitLab's three descriptions (spec §1.9); under the
+    // DPoP scheme, RFC 9449 §7.1's DPoP challenge.
+    let refused = |description: &'static str| match crate::oauth::dpop::invalid_token_under_scheme(
+        &state,
+        &parts.headers,
+        description,
+    ) {
+        Some(refusal) => dpop_refusal(refusal),
+        None => invalid_token(description),
+    };
+    let unavailable = |e: crate::store::StoreError| {
+        tracing::warn!(error = %e, "userinfo lookup failed");
+        no_store(StatusCode::SERVICE_UNAVAILABLE.into_response())
+    };
     let found = match bearer::validate(&state, &token, now).await {
         Ok(Ok(found)) => found,
-        Ok(Err(TokenProblem::Expired)) => return invalid_token("The access token expired"),
-        Ok(Err(TokenProblem::Revoked)) => return invalid_token("The access token was revoked"),
-        Ok(Err(TokenProblem::Unknown)) => return invalid_token("The access token is invalid"),
-        Err(e) => {
-            tracing::warn!(error = %e, "userinfo lookup failed");
-            return no_store(StatusCode::SERVICE_UNAVAILABLE.into_response());
-        }
+        Ok(Err(TokenProblem::Expired)) => return refused("The access token expired"),
+        Ok(Err(TokenProblem::Revoked)) => return refused("The access token was revoked"),
+        Ok(Err(TokenProblem::Unknown)) => return refused("The access token is invalid"),
+        Err(e) => return unavailable(e),
     };
     // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme.
-    if let Err(refusal) = crate::oauth::dpop::check_resource_request(
+    match crate::oauth::dpop::check_resource_request(
         &state,
         &parts.headers,
         &parts.method,
@@ -74,10 +91,9 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
     )
     .await
     {
-        let mut res = no_store(StatusCode::UNAUTHORIZED.into_response());
-        res.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, refusal.www_authenticate());
-        return res;
+        Ok(Ok(())) => {}
+        Ok(Err(refusal)) => return dpop_refusal(refusal),
+        Err(e) => return unavailable(e),
     }
     // Only active users resolve (spec §4.3); a token without a user has no claims.
     let Some(user) = found.user.filter(|u| u.is_active()) else {

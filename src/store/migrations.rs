@@ -128,6 +128,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0020_imported_credentials.sql"),
         include_str!("../../migrations/postgres/0020_imported_credentials.sql"),
     ),
+    (
+        21,
+        "pushed_request_start",
+        include_str!("../../migrations/sqlite/0021_pushed_request_start.sql"),
+        include_str!("../../migrations/postgres/0021_pushed_request_start.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

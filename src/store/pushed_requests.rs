@@ -1,21 +1,35 @@
-//! RFC 9126 pushed authorization requests (migration 0015): stored when pushed, read at
-//! `/oauth/authorize` (through sign-in and consent), and spent when their code is issued.
+//! RFC 9126 pushed authorization requests (migrations 0015, 0021): stored when pushed,
+//! started at `/oauth/authorize` (which gives them the time sign-in and consent take), read
+//! again through sign-in and consent, and spent with their code (`Store::create_grant`).
 
 use super::{Store, StoreResult, impl_from_row, on_pool};
 
-/// A pushed request that can still be used.
+/// A pushed request, whether or not it can still be used.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushedRequest {
     pub id: i64,
     pub application_id: i64,
     /// The authorization parameters as pushed, form-encoded.
     pub params: String,
+    pub expires_at: i64,
+    /// Set when its code was issued.
+    pub used_at: Option<i64>,
+    /// Set when `/oauth/authorize` first ran it.
+    pub started_at: Option<i64>,
 }
 impl_from_row!(PushedRequest {
     id: i64,
     application_id: i64,
     params: String,
+    expires_at: i64,
+    used_at: Option<i64>,
+    started_at: Option<i64>,
 });
+
+/// Spends request `$1` at `$2`: one row when it was unused and unexpired, so two racing
+/// consents get one code between them.
+pub(super) const SPEND: &str = "UPDATE pushed_authorization_requests SET used_at = $2 \
+     WHERE id = $1 AND used_at IS NULL AND expires_at > $2";
 
 impl Store {
     pub async fn create_pushed_request(
@@ -40,25 +54,27 @@ impl Store {
         Ok(())
     }
 
-    /// The unexpired, unused request with this handle: one lookup on the unique index.
-    pub async fn pushed_request(
-        &self,
-        handle_hash: &[u8],
-        now: i64,
-    ) -> StoreResult<Option<PushedRequest>> {
-        const SQL: &str = "SELECT id, application_id, params FROM pushed_authorization_requests \
-             WHERE handle_hash = $1 AND expires_at > $2 AND used_at IS NULL";
-        Ok(
-            on_pool!(self, p => sqlx::query_as(SQL).bind(handle_hash).bind(now).fetch_optional(p).await)?,
-        )
+    /// The request with this handle, used or expired ones included (until purged): one
+    /// lookup on the unique index.
+    pub async fn pushed_request(&self, handle_hash: &[u8]) -> StoreResult<Option<PushedRequest>> {
+        const SQL: &str = "SELECT id, application_id, params, expires_at, used_at, started_at \
+             FROM pushed_authorization_requests WHERE handle_hash = $1";
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(handle_hash).fetch_optional(p).await)?)
     }
 
-    /// Spends the request as its code is issued; false if it was spent (or expired) already,
-    /// so two racing consents get one code between them.
+    /// Marks the request started and lets it live until `until`, once: only an unused,
+    /// unexpired request not started before. False otherwise.
+    pub async fn start_pushed_request(&self, id: i64, now: i64, until: i64) -> StoreResult<bool> {
+        const SQL: &str = "UPDATE pushed_authorization_requests SET started_at = $2, expires_at = $3 \
+             WHERE id = $1 AND started_at IS NULL AND used_at IS NULL AND expires_at > $2";
+        let done = on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).bind(until).execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(done == 1)
+    }
+
+    /// Spends the request on its own (the implicit grant's token, issued after): false if
+    /// it was spent or expired already. Codes are spent with their insert (`create_grant`).
     pub async fn spend_pushed_request(&self, id: i64, now: i64) -> StoreResult<bool> {
-        const SQL: &str = "UPDATE pushed_authorization_requests SET used_at = $2 \
-             WHERE id = $1 AND used_at IS NULL AND expires_at > $2";
-        let done = on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        let done = on_pool!(self, p => sqlx::query(SPEND).bind(id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
 

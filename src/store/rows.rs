@@ -116,6 +116,8 @@ pub struct NewGrant<'a> {
     pub dynamic_client: bool,
     /// RFC 9449 §10: the proof key the code is bound to.
     pub dpop_jkt: Option<&'a str>,
+    /// RFC 9126 §4: the pushed request this code answers, spent in the same transaction.
+    pub pushed_request: Option<i64>,
 }
 
 /// An access token row; the refresh token, when there is one, lives on the same row.

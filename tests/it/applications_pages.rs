@@ -170,6 +170,10 @@ both_backends! {
         private["d"] = serde_json::json!("AAAA");
         let pairs = form(&serde_json::json!({"keys": [private]}).to_string());
         assert_eq!(alice.post(app.url(LIST)).form(&pairs).send().await.unwrap().status(), 422);
+        // A member named twice: two readers could disagree on the key.
+        let twice = jwks.replacen("\"kid\":\"k1\"", "\"kid\":\"k1\",\"kid\":\"k2\"", 1);
+        assert_ne!(twice, jwks);
+        assert_eq!(alice.post(app.url(LIST)).form(&form(&twice)).send().await.unwrap().status(), 422);
         let pairs = form(&jwks);
         let res = alice.post(app.url(LIST)).form(&pairs).send().await.unwrap();
         assert_eq!(res.status(), 200);
@@ -204,6 +208,32 @@ both_backends! {
         let back = app.state.store.application_by_id(was.id).await.unwrap().unwrap();
         assert!(!back.uses_private_key_jwt());
         assert_ne!(back.secret_hash, secret::hash(&old_secret).to_vec(), "the old secret stays dead");
+    }
+
+    async fn the_page_sets_require_pushed_authorization_requests(app: TestApp) {
+        let (alice, _) = signed_in_user(&app, "alice").await;
+        let (_, html) = page(&app, &alice, LIST).await;
+        assert!(html.contains("name=\"require_pushed_authorization_requests\""));
+        let token = csrf_from(&html);
+        let form = |par: bool| {
+            let mut form = vec![("authenticity_token", token.as_str()), ("name", "Pushed"),
+                ("redirect_uri", "https://pushed.example/cb"), ("confidential", "1"), ("scopes[]", "api")];
+            if par {
+                form.push(("require_pushed_authorization_requests", "1"));
+            }
+            form
+        };
+        let res = post(&app, &alice, LIST, &form(true)).await;
+        assert_eq!(res.status(), 200);
+        let uid = element_text(&res.text().await.unwrap(), "application-id").unwrap();
+        let stored = app.state.store.application_by_uid(&uid).await.unwrap().unwrap();
+        assert!(stored.require_par);
+        let (_, edit) = page(&app, &alice, &format!("{LIST}/{}", stored.id)).await;
+        assert!(edit.contains("name=\"require_pushed_authorization_requests\" value=\"1\" checked"), "{edit}");
+        // Unticked on edit, it is off again.
+        let res = post(&app, &alice, &format!("{LIST}/{}", stored.id), &form(false)).await;
+        assert_eq!(res.status(), 200);
+        assert!(!app.state.store.application_by_id(stored.id).await.unwrap().unwrap().require_par);
     }
 
     async fn owners_edit_renew_and_delete_their_applications(app: TestApp) {

@@ -18,6 +18,7 @@ mod concurrent_issuance;
 mod connections;
 mod doorkeeper_fixture;
 mod dpop;
+mod dpop_edges;
 mod dynamic_registration;
 mod fapi;
 mod group_applications;

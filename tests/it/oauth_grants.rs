@@ -465,5 +465,10 @@ both_backends! {
         let res = authorize(&app, &browser, &[("client_id", &confidential.client_id), ("redirect_uri", REDIRECT), ("response_type", "token")]).await;
         assert_eq!(param(&redirect_params(&res), "error"), Some("unauthorized_client"));
         assert!(location(&res).contains('#'), "implicit errors come back in the fragment");
+        // RFC 9449 §10 binds codes: a token in a fragment is never silently left unbound.
+        let jkt = crate::support::dpop::DpopKey::generate().thumbprint();
+        let res = authorize(&app, &browser, &[("client_id", &public.client_id), ("redirect_uri", REDIRECT), ("response_type", "token"), ("dpop_jkt", &jkt)]).await;
+        assert_eq!(param(&redirect_params(&res), "error"), Some("invalid_request"));
+        assert!(param(&redirect_params(&res), "access_token").is_none());
     }
 }

@@ -81,12 +81,15 @@ both_backends! {
         assert_eq!(res.status(), 200);
         assert_eq!(res.json::<Value>().await.unwrap()["scope"], "read_user");
 
-        // One code per request_uri: the consent form again, or the link again, give nothing.
-        let res = oauth::post_consent(&app, &browser, &fields, "authorize").await;
-        assert_eq!(res.status(), 400);
-        let res = oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("request_uri", &request_uri)]).await;
-        assert_eq!(res.status(), 400);
-        assert!(res.text().await.unwrap().contains("request_uri"));
+        // One code per request_uri: the consent form again, or the link again, give no
+        // code, only invalid_request_uri back to the client (its redirect URI was checked
+        // when it was pushed).
+        for res in [
+            oauth::post_consent(&app, &browser, &fields, "authorize").await,
+            oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("request_uri", &request_uri)]).await,
+        ] {
+            assert_spent(&app, &client, &res);
+        }
     }
 
     async fn a_request_uri_is_only_for_its_client_and_its_time(app: TestApp) {
@@ -110,13 +113,80 @@ both_backends! {
         assert_eq!(res.status(), 302);
         assert!(oauth::param(&oauth::redirect_params(&res), "code").is_some());
         let res = oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("request_uri", &request_uri)]).await;
+        assert_spent(&app, &client, &res);
+        // Another client naming it still gets our page, never a redirect.
+        let res = oauth::authorize(&app, &browser, &[("client_id", &other.client_id), ("request_uri", &request_uri)]).await;
         assert_eq!(res.status(), 400);
+        assert!(location(&res).is_empty());
 
         // Expired before it is started.
         let (_, body, _) = push(&app, &client, &code_request(&client)).await;
         app.clock.advance(body["expires_in"].as_i64().unwrap() + 1);
         let res = oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("request_uri", body["request_uri"].as_str().unwrap())]).await;
-        assert_eq!(res.status(), 400);
+        assert_spent(&app, &client, &res);
+    }
+
+    async fn a_started_request_lives_through_a_slow_sign_in_and_consent(app: TestApp) {
+        let client = oauth::register(&app, AppSpec::default()).await;
+        let (_, body, _) = push(&app, &client, &code_request(&client)).await;
+        let request_uri = body["request_uri"].as_str().unwrap().to_string();
+        let lifetime = body["expires_in"].as_i64().unwrap();
+        let link = [("client_id", client.client_id.as_str()), ("request_uri", request_uri.as_str())];
+        // Started signed out: the sign-in form, then two-factor or a coffee, take longer
+        // than the time the request had to be started in.
+        let browser = app.new_browser();
+        assert_eq!(oauth::authorize(&app, &browser, &link).await.status(), 303);
+        app.clock.advance(lifetime + 60);
+        assert_eq!(app.sign_in_with(&browser, "root", crate::support::ROOT_PASSWORD).await.status(), 303);
+        let res = oauth::authorize(&app, &browser, &link).await;
+        assert_eq!(res.status(), 200, "still usable once started");
+        let fields = oauth::consent_fields(&res.text().await.unwrap());
+        app.clock.advance(lifetime + 60);
+        let res = oauth::post_consent(&app, &browser, &fields, "authorize").await;
+        assert_eq!(res.status(), 302);
+        let pairs = oauth::redirect_params(&res);
+        assert!(oauth::param(&pairs, "code").is_some(), "{pairs:?}");
+        assert_spent(&app, &client, &oauth::authorize(&app, &browser, &link).await);
+    }
+
+    async fn two_consents_at_once_get_one_code(app: TestApp) {
+        let client = oauth::register(&app, AppSpec::default()).await;
+        let browser = oauth::signed_in_browser(&app).await;
+        let (_, body, _) = push(&app, &client, &code_request(&client)).await;
+        let link = [("client_id", client.client_id.as_str()), ("request_uri", body["request_uri"].as_str().unwrap())];
+        let res = oauth::authorize(&app, &browser, &link).await;
+        let fields = oauth::consent_fields(&res.text().await.unwrap());
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (browser, url) = (browser.clone(), app.url("/oauth/authorize"));
+            let mut form = fields.clone();
+            form.push(("decision".into(), "authorize".into()));
+            set.spawn(async move { browser.post(url).form(&form).send().await.unwrap() });
+        }
+        let answers = set.join_all().await;
+        // The losers get our page (they lost inside the transaction) or invalid_request_uri.
+        let codes = answers.iter().filter(|res| res.status() == 302 && oauth::param(&oauth::redirect_params(res), "code").is_some()).count();
+        assert_eq!(codes, 1, "one code per request_uri");
+        assert_eq!(app.state.store.count_rows("oauth_grants").await.unwrap(), 1, "the losers stored nothing");
+    }
+
+    async fn clients_push_with_every_token_endpoint_method(app: TestApp) {
+        let client = oauth::register(&app, AppSpec::default()).await;
+        let http = reqwest::Client::new();
+        // client_secret_post.
+        let mut form = code_request(&client);
+        form.push(("client_id", &client.client_id));
+        form.push(("client_secret", &client.secret));
+        let res = http.post(app.url("/oauth/par")).form(&form).send().await.unwrap();
+        assert_eq!(res.status(), 201);
+        // A bad client is 401 whatever else is wrong with the push (a repeated parameter).
+        let mut form = code_request(&client);
+        form.push(("state", "twice"));
+        form.push(("client_id", &client.client_id));
+        form.push(("client_secret", "wrong"));
+        let res = http.post(app.url("/oauth/par")).form(&form).send().await.unwrap();
+        assert_eq!(res.status(), 401);
+        assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_client");
     }
 
     async fn bad_pushes_are_refused_as_the_token_endpoint_refuses(app: TestApp) {
@@ -212,6 +282,22 @@ both_backends! {
             .unwrap();
         assert_eq!(res.status(), 400);
     }
+}
+
+/// A spent (used or expired) request of the client's own: no code, `invalid_request_uri`
+/// back to its redirect URI with the pushed `state` and `iss`.
+fn assert_spent(app: &TestApp, client: &Client, res: &reqwest::Response) {
+    assert_eq!(res.status(), 302, "{}", location(res));
+    assert!(
+        location(res).starts_with(&client.redirect_uri),
+        "{}",
+        location(res)
+    );
+    let pairs = oauth::redirect_params(res);
+    assert_eq!(oauth::param(&pairs, "error"), Some("invalid_request_uri"));
+    assert_eq!(oauth::param(&pairs, "state"), Some("pushed-state"));
+    assert_eq!(oauth::param(&pairs, "iss"), Some(app.base.as_str()));
+    assert!(oauth::param(&pairs, "code").is_none());
 }
 
 async fn sqlx_count(app: &TestApp) -> i64 {

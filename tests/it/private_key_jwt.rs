@@ -243,4 +243,56 @@ both_backends! {
         }
         assert_eq!(failures.load(std::sync::atomic::Ordering::SeqCst), 1, "one attempt per 30 s");
     }
+
+    async fn a_burst_waits_for_the_one_jwks_uri_fetch(app: TestApp) {
+        let app = TestApp::spawn_with(app.backend, &[("DOORWARD_BACKCHANNEL_LOGOUT_ALLOW_LOOPBACK", "true")]).await;
+        let key = DpopKey::generate();
+        let served = client_jwt::jwks(&key, KID);
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let f = fetches.clone();
+        // A slow key server: every request of the burst arrives while the first fetch runs.
+        let router = axum::Router::new().route("/jwks", axum::routing::get(move || {
+            let (f, served) = (f.clone(), served.clone());
+            async move {
+                f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                ([("content-type", "application/json")], served)
+            }
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}/jwks", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        let (status, created) = client_jwt::create(&app, &json!({"name": "Burst", "redirect_uri": "https://burst.example/cb", "scopes": "api", "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri})).await;
+        assert_eq!(status, 200, "{created}");
+        let client = KeyClient { client_id: created["application_id"].as_str().unwrap().to_string(), redirect_uri: "https://burst.example/cb".into(), key, created };
+        let aud = app.url("/oauth/token");
+        let assertions: Vec<String> = (0..6).map(|_| client.assertion(&aud)).collect();
+        let answers = all_at_once(&app, &assertions).await;
+        assert!(answers.iter().all(|s| *s == 200), "{answers:?}");
+        assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1, "one fetch for the burst");
+    }
+}
+
+/// Client-credentials requests with each assertion, all at once; their statuses.
+async fn all_at_once(app: &TestApp, assertions: &[String]) -> Vec<u16> {
+    let mut set = tokio::task::JoinSet::new();
+    for assertion in assertions {
+        let (url, assertion) = (app.url("/oauth/token"), assertion.clone());
+        set.spawn(async move {
+            let mut form = vec![
+                ("grant_type", "client_credentials".to_string()),
+                ("scope", "api".to_string()),
+            ];
+            form.extend(KeyClient::auth_fields(&assertion));
+            reqwest::Client::new()
+                .post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    set.join_all().await
 }

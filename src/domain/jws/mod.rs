@@ -14,7 +14,7 @@
 use serde_json::{Map, Value};
 
 pub mod key;
-mod strict_json;
+pub mod strict_json;
 #[cfg(test)]
 pub(crate) mod test_keys;
 

@@ -27,6 +27,11 @@ pub(super) fn json_object(
     }
 }
 
+/// JSON text whose objects, at every depth, name each member once (a registered JWK Set).
+pub fn parse_text(text: &str) -> Option<Value> {
+    serde_json::from_str::<Strict>(text).ok().map(|s| s.0)
+}
+
 /// A JSON value whose objects, at every depth, name each member once.
 struct Strict(Value);
 
