@@ -13,9 +13,14 @@ struct Node {
 
 impl Node {
     fn start(database_url: &str, data_dir: &std::path::Path) -> Node {
+        Node::start_with(database_url, data_dir, &[])
+    }
+
+    fn start_with(database_url: &str, data_dir: &std::path::Path, env: &[(&str, &str)]) -> Node {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_doorward"))
             .arg("serve")
+            .envs(env.iter().copied())
             .env("DOORWARD_LISTEN", format!("127.0.0.1:{port}"))
             .env("DOORWARD_DATABASE_URL", database_url)
             .env("DOORWARD_DATA_DIR", data_dir)
@@ -180,4 +185,105 @@ async fn two_nodes_on_one_postgres_share_sessions_and_stop_cleanly() {
     let took = restarted.wait_ready().await;
     assert!(took < Duration::from_secs(10), "ready after {took:?}");
     assert!(b.terminate().success());
+}
+
+/// DPoP proofs and client assertions are single use across nodes (RFC 9449 §11.1, RFC 7523
+/// §3): their `jti`s are recorded in the shared database, not in one node's memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proofs_and_assertions_are_single_use_across_nodes() {
+    use crate::support::client_jwt::{self, KID, KeyClient};
+    use crate::support::dpop::DpopKey;
+    use serde_json::{Value, json};
+
+    let database_url = fresh_pg_database().await;
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // One service behind one name: proofs and assertions name the external URL.
+    let issuer = "http://doorward.test";
+    let env = [("DOORWARD_EXTERNAL_URL", issuer)];
+    let a = Node::start_with(&database_url, dir_a.path(), &env);
+    a.wait_ready().await;
+    let b = Node::start_with(&database_url, dir_b.path(), &env);
+    b.wait_ready().await;
+
+    let admin = Command::new(env!("CARGO_BIN_EXE_doorward"))
+        .args(["token", "create", "--user", "root", "--scopes", "api"])
+        .env("DOORWARD_DATABASE_URL", &database_url)
+        .env("DOORWARD_DATA_DIR", dir_a.path())
+        .env("DOORWARD_SECRET_KEY", SECRET_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    let admin = String::from_utf8(admin.stdout).unwrap().trim().to_string();
+    let key = DpopKey::generate();
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/api/v4/applications", a.base))
+        .header("PRIVATE-TOKEN", &admin)
+        .json(
+            &json!({"name": "Two nodes", "redirect_uri": "https://n.example/cb", "scopes": "api",
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": client_jwt::jwks(&key, KID)}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client = KeyClient {
+        client_id: created["application_id"].as_str().unwrap().to_string(),
+        redirect_uri: "https://n.example/cb".into(),
+        key,
+        created,
+    };
+    let proof_key = DpopKey::generate();
+    let token_url = format!("{issuer}/oauth/token");
+    let request = |node: &Node, assertion: &str, proof: &str| {
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_string()),
+            ("scope", "api".to_string()),
+        ];
+        form.extend(KeyClient::auth_fields(assertion));
+        http.post(format!("{}/oauth/token", node.base))
+            .header("DPoP", proof)
+            .form(&form)
+            .send()
+    };
+    let (assertion, proof) = (
+        client.assertion(issuer),
+        proof_key.proof("POST", &token_url, None),
+    );
+    let res = request(&a, &assertion, &proof).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap()["token_type"], "DPoP");
+    // The same assertion on the other node: replay.
+    let res = request(&b, &assertion, &proof_key.proof("POST", &token_url, None))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    // The same proof on the other node, with a fresh assertion: replay.
+    let res = request(&b, &client.assertion(issuer), &proof)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["error"],
+        "invalid_dpop_proof"
+    );
+    // Both fresh: fine on the other node.
+    let res = request(
+        &b,
+        &client.assertion(issuer),
+        &proof_key.proof("POST", &token_url, None),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 200);
 }
