@@ -27,7 +27,8 @@ pub const UNKNOWN: &str = "Token is unknown.";
 /// The authenticated caller of an API request.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub user: User,
+    /// Shared with the token cache's entry (an OAuth token) or the caller's own row.
+    pub user: std::sync::Arc<User>,
     pub scopes: ScopeSet,
     pub token: TokenRef,
 }
@@ -118,7 +119,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         let scopes = pat.scopes.clone();
         Ok(Caller {
-            user,
+            user: user.into(),
             scopes,
             token: TokenRef::Personal { id: pat.id },
         })
@@ -165,7 +166,7 @@ async fn oauth_token_caller(
     state: &AppState,
     parts: &Parts,
     token: &str,
-    found: crate::store::rows::TokenWithOwner,
+    found: std::sync::Arc<crate::store::rows::TokenWithOwner>,
 ) -> Result<Caller, ApiError> {
     // RFC 9449 §7.1: a DPoP-bound token only with its proof, under the DPoP scheme.
     crate::oauth::dpop::check_resource_request(
@@ -190,7 +191,7 @@ async fn oauth_token_caller(
     {
         return Err(ApiError::InvalidToken(OTHER_AUDIENCE));
     }
-    let Some(user) = found.user else {
+    let Some(user) = found.user.clone() else {
         return Err(ApiError::Forbidden(
             "403 Forbidden - This endpoint needs a token issued for a user.".into(),
         ));
@@ -202,7 +203,7 @@ async fn oauth_token_caller(
     }
     Ok(Caller {
         user,
-        scopes: found.token.scopes,
+        scopes: found.token.scopes.clone(),
         token: TokenRef::OAuth {
             id: found.token.id,
             application_id: found.token.application_id,

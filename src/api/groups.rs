@@ -187,7 +187,13 @@ pub(super) async fn visible(
     if let Some(c) = caller {
         c.require_scope(access::READ_API)?;
     }
-    Ok(groups::find(&state.store, id, caller.map(|c| &c.user), state.clock.now()).await?)
+    Ok(groups::find(
+        &state.store,
+        id,
+        caller.map(|c| &*c.user),
+        state.clock.now(),
+    )
+    .await?)
 }
 
 /// Which groups below a group a list shows.

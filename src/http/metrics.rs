@@ -2,11 +2,12 @@
 //! figures. The recorder belongs to this server's state, not to a process-wide global, so
 //! several servers in one process (tests) keep separate figures.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use std::sync::Arc;
-
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{
@@ -16,6 +17,17 @@ use metrics_exporter_prometheus::{
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The handles of each route's series, registered once: a request then costs two
+    /// atomic updates, not label strings and registry lookups of its own.
+    series: Mutex<HashMap<Box<str>, Vec<RouteSeries>>>,
+}
+
+/// One route's counter and histogram for one method and status.
+struct RouteSeries {
+    method: Method,
+    status: u16,
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
 }
 
 /// Latency buckets in seconds, fine-grained below 10 ms where token endpoints live.
@@ -34,7 +46,39 @@ impl Metrics {
             .unwrap_or_else(|_| PrometheusBuilder::new())
             .build_recorder();
         let handle = recorder.handle();
-        Metrics { recorder, handle }
+        Metrics {
+            recorder,
+            handle,
+            series: Mutex::default(),
+        }
+    }
+
+    /// Counts a request of `method` to `route` that answered `status` after `seconds`.
+    fn record(&self, method: &Method, route: &str, status: u16, seconds: f64) {
+        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = series.get(route).and_then(|list| {
+            list.iter()
+                .find(|s| s.status == status && s.method == method)
+        }) {
+            known.requests.increment(1);
+            known.duration.record(seconds);
+            return;
+        }
+        let (method_label, route_label) = (method.as_str().to_owned(), route.to_owned());
+        let (requests, duration) = self.with(|| {
+            (
+                metrics::counter!("http_requests_total", "method" => method_label.clone(), "route" => route_label.clone(), "status" => status.to_string()),
+                metrics::histogram!("http_request_duration_seconds", "method" => method_label, "route" => route_label),
+            )
+        });
+        requests.increment(1);
+        duration.record(seconds);
+        series.entry(route.into()).or_default().push(RouteSeries {
+            method: method.clone(),
+            status,
+            requests,
+            duration,
+        });
     }
 
     /// Runs `f` with this server's recorder as the `metrics` macros' target.
@@ -57,19 +101,25 @@ impl Default for Metrics {
 /// Route middleware (installed with `route_layer`, so the matched route is known).
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    // Extension methods are counted together: a client cannot make new series at will.
+    let method = match *req.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::PATCH
+        | Method::HEAD
+        | Method::OPTIONS => req.method().clone(),
+        _ => Method::from_bytes(b"OTHER").unwrap_or_default(),
+    };
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let res = next.run(req).await;
-    let seconds = start.elapsed().as_secs_f64();
-    let status = res.status().as_u16().to_string();
-    metrics.with(|| {
-        metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
-            .increment(1);
-        metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route).record(seconds);
-    });
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    metrics.record(
+        &method,
+        route,
+        res.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     res
 }

@@ -3,6 +3,8 @@
 //! introspection all read tokens and answer challenges here; only their response bodies
 //! differ (GitLab's shapes).
 
+use std::sync::Arc;
+
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 
 use super::presented_token;
@@ -28,7 +30,7 @@ pub async fn validate(
     state: &AppState,
     presented: &str,
     now: i64,
-) -> StoreResult<Result<TokenWithOwner, TokenProblem>> {
+) -> StoreResult<Result<Arc<TokenWithOwner>, TokenProblem>> {
     // One indexed lookup for Doorward's tokens; imported ones may take a second (issue 16).
     let Some(found) = presented_token::access_token(state, presented).await? else {
         return Ok(Err(TokenProblem::Unknown));

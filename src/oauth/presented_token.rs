@@ -10,6 +10,8 @@
 //! value is hashed those ways and looked up in `imported_credentials`, and on a match the
 //! row is re-stored under Doorward's key, so this slower path runs once per credential.
 
+use std::sync::Arc;
+
 use crate::domain::imported_secret::{self, IMPORTED_SECRET_MARKER, StoredForm};
 use crate::domain::secret;
 use crate::state::AppState;
@@ -29,7 +31,7 @@ const EITHER: &[CredentialKind] = &[CredentialKind::AccessToken, CredentialKind:
 pub async fn access_token(
     state: &AppState,
     presented: &str,
-) -> StoreResult<Option<TokenWithOwner>> {
+) -> StoreResult<Option<Arc<TokenWithOwner>>> {
     Ok(find(state, presented, ACCESS)
         .await?
         .map(|(found, _)| found))
@@ -39,7 +41,7 @@ pub async fn access_token(
 pub async fn refresh_token(
     state: &AppState,
     presented: &str,
-) -> StoreResult<Option<TokenWithOwner>> {
+) -> StoreResult<Option<Arc<TokenWithOwner>>> {
     Ok(find(state, presented, REFRESH)
         .await?
         .map(|(found, _)| found))
@@ -51,7 +53,7 @@ pub async fn refresh_token(
 pub async fn either(
     state: &AppState,
     presented: &str,
-) -> StoreResult<(Option<TokenWithOwner>, bool)> {
+) -> StoreResult<(Option<Arc<TokenWithOwner>>, bool)> {
     Ok(match find(state, presented, EITHER).await? {
         Some((found, kind)) => (Some(found), kind.is_refresh()),
         None => (None, false),
@@ -63,7 +65,7 @@ async fn find(
     state: &AppState,
     presented: &str,
     kinds: &[CredentialKind],
-) -> StoreResult<Option<(TokenWithOwner, CredentialKind)>> {
+) -> StoreResult<Option<(Arc<TokenWithOwner>, CredentialKind)>> {
     let store = &state.store;
     let key = secret::token_key(presented);
     let native = |kind: CredentialKind| async move {

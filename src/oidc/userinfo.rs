@@ -96,7 +96,7 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
         Err(e) => return unavailable(e),
     }
     // Only active users resolve (spec §4.3); a token without a user has no claims.
-    let Some(user) = found.user.filter(|u| u.is_active()) else {
+    let Some(user) = found.user.as_deref().filter(|u| u.is_active()) else {
         return invalid_token("The access token is invalid");
     };
     let scopes = &found.token.scopes;
@@ -120,7 +120,7 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
         }
     };
     let info = UserInfo {
-        profile: user_claims(&user, scopes, &state.config.external_url),
+        profile: user_claims(user, scopes, &state.config.external_url),
         groups: UserInfoGroupClaims(&groups.rows),
     };
     no_store(Json(info).into_response())

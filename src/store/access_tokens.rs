@@ -5,6 +5,8 @@
 //! gives exactly one winner on both backends and across nodes, and the token pair is
 //! inserted in the same short transaction.
 
+use std::sync::Arc;
+
 use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
 pub use super::rows::{AccessToken, NewToken, TokenWithOwner};
@@ -130,7 +132,7 @@ impl Store {
     pub async fn access_token_by_hash(
         &self,
         token_hash: &[u8],
-    ) -> StoreResult<Option<TokenWithOwner>> {
+    ) -> StoreResult<Option<Arc<TokenWithOwner>>> {
         const SQL: &str = token_with_owner_sql!("t.token_hash");
         self.cached_token(token_hash, self.token_with_owner(SQL, token_hash))
             .await
@@ -140,7 +142,7 @@ impl Store {
     pub async fn refresh_token_by_hash(
         &self,
         refresh_hash: &[u8],
-    ) -> StoreResult<Option<TokenWithOwner>> {
+    ) -> StoreResult<Option<Arc<TokenWithOwner>>> {
         const SQL: &str = token_with_owner_sql!("t.refresh_token_hash");
         self.token_with_owner(SQL, refresh_hash).await
     }
@@ -149,7 +151,7 @@ impl Store {
         &self,
         sql: &'static str,
         hash: &[u8],
-    ) -> StoreResult<Option<TokenWithOwner>> {
+    ) -> StoreResult<Option<Arc<TokenWithOwner>>> {
         struct Row {
             id: i64,
             application_id: Option<i64>,
@@ -189,7 +191,7 @@ impl Store {
                         let mut u: User = sqlx::FromRow::from_row(&row)?;
                         // `id` is the token's column in this join; the user's is `u_id`.
                         u.id = row.try_get("u_id")?;
-                        Some(u)
+                        Some(Arc::new(u))
                     } else {
                         None
                     };
@@ -198,23 +200,25 @@ impl Store {
                 None => None,
             }
         });
-        Ok(found.map(|(t, user)| TokenWithOwner {
-            token: AccessToken {
-                id: t.id,
-                application_id: t.application_id,
-                user_id: t.user_id,
-                grant_id: t.grant_id,
-                family: t.family,
-                scopes: t.scopes,
-                created_at: t.token_created_at,
-                expires_at: t.expires_at,
-                revoked_at: t.revoked_at,
-                resources: t.resources,
-                audience: t.audience,
-                dpop_jkt: t.dpop_jkt,
-            },
-            user,
-            client_id: t.client_id,
+        Ok(found.map(|(t, user)| {
+            Arc::new(TokenWithOwner {
+                token: AccessToken {
+                    id: t.id,
+                    application_id: t.application_id,
+                    user_id: t.user_id,
+                    grant_id: t.grant_id,
+                    family: t.family,
+                    scopes: t.scopes,
+                    created_at: t.token_created_at,
+                    expires_at: t.expires_at,
+                    revoked_at: t.revoked_at,
+                    resources: t.resources,
+                    audience: t.audience,
+                    dpop_jkt: t.dpop_jkt,
+                },
+                user,
+                client_id: t.client_id,
+            })
         }))
     }
 

@@ -66,7 +66,9 @@ struct Entry<T> {
 #[derive(Default)]
 struct Inner {
     /// Keyed by the SHA-256 of the access token.
-    tokens: HashMap<[u8; 32], Entry<TokenWithOwner>>,
+    /// Shared (`Arc`): every request with the token reads the same row and owner, with no
+    /// copy of the user's strings per request.
+    tokens: HashMap<[u8; 32], Entry<Arc<TokenWithOwner>>>,
     /// Token row id → key in `tokens`, for evictions by id.
     token_keys: HashMap<i64, [u8; 32]>,
     /// Keyed by `client_id` (the application's uid).
@@ -122,7 +124,7 @@ impl TokenCache {
         self.lock().epoch
     }
 
-    pub(super) fn token(&self, key: &[u8; 32]) -> Option<TokenWithOwner> {
+    pub(super) fn token(&self, key: &[u8; 32]) -> Option<Arc<TokenWithOwner>> {
         let inner = self.lock();
         if !inner.healthy {
             return None;
@@ -132,7 +134,7 @@ impl TokenCache {
     }
 
     /// Caches a live token read at `epoch`; revoked tokens are never cached.
-    pub(super) fn put_token(&self, key: [u8; 32], epoch: u64, value: &TokenWithOwner) {
+    pub(super) fn put_token(&self, key: [u8; 32], epoch: u64, value: &Arc<TokenWithOwner>) {
         if value.token.revoked_at.is_some() {
             return;
         }
@@ -316,8 +318,8 @@ mod tests {
     use super::*;
     use crate::store::access_tokens::AccessToken;
 
-    fn token(id: i64, user: Option<i64>, app: Option<i64>) -> TokenWithOwner {
-        TokenWithOwner {
+    fn token(id: i64, user: Option<i64>, app: Option<i64>) -> Arc<TokenWithOwner> {
+        Arc::new(TokenWithOwner {
             token: AccessToken {
                 id,
                 application_id: app,
@@ -334,7 +336,7 @@ mod tests {
             },
             user: None,
             client_id: None,
-        }
+        })
     }
 
     fn cache() -> TokenCache {
@@ -380,7 +382,7 @@ mod tests {
     fn revoked_tokens_are_never_cached() {
         let c = cache();
         let mut t = token(1, None, None);
-        t.token.revoked_at = Some(5);
+        Arc::make_mut(&mut t).token.revoked_at = Some(5);
         c.put_token([1; 32], c.epoch(), &t);
         assert!(c.token(&[1; 32]).is_none());
     }

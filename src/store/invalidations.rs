@@ -134,9 +134,9 @@ impl Store {
         &self,
         key: &[u8],
         read: F,
-    ) -> StoreResult<Option<TokenWithOwner>>
+    ) -> StoreResult<Option<Arc<TokenWithOwner>>>
     where
-        F: Future<Output = StoreResult<Option<TokenWithOwner>>>,
+        F: Future<Output = StoreResult<Option<Arc<TokenWithOwner>>>>,
     {
         let (Some(cache), Ok(key)) = (&self.token_cache, <[u8; 32]>::try_from(key)) else {
             return read.await;

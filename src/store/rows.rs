@@ -178,7 +178,8 @@ pub struct NewToken<'a> {
 #[derive(Clone, Debug)]
 pub struct TokenWithOwner {
     pub token: AccessToken,
-    pub user: Option<User>,
+    /// Shared with the API's caller, so a cached token's owner is never copied per request.
+    pub user: Option<std::sync::Arc<User>>,
     /// The `client_id` of the application, if any.
     pub client_id: Option<String>,
 }
