@@ -8,9 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use url::Url;
 
 use super::authorization_request::{self, AuthorizationRequest, ResponseMode, ResponseType};
-use super::authorization_response::{
-    error_page, redirect_error, redirect_error_for, redirect_to_client, refuse,
-};
+use super::authorization_response::{error_page, redirect_error_for, redirect_to_client, refuse};
 use super::consent;
 use super::error::{ErrorCode, OAuthError};
 use super::issue::{Issuance, Write, issue};
@@ -214,14 +212,7 @@ async fn finish(state: &AppState, params: &Params, user: &CurrentUser, deny: boo
     }
     if deny {
         tracing::info!(user_id = user.user.id, client_id = %request.application.uid, "authorization denied");
-        let error = OAuthError::new(ErrorCode::AccessDenied);
-        return redirect_error(
-            state,
-            &request.redirect_uri,
-            request.response_mode,
-            request.state.as_deref(),
-            &error,
-        );
+        return redirect_error_for(state, &request, &OAuthError::new(ErrorCode::AccessDenied));
     }
     let response = approve(state, &request, user, pushed.as_ref()).await;
     // The user's own decision on the consent page (not a silent approval of a trusted or
@@ -298,16 +289,7 @@ async fn approve(
     match state.store.create_grant(&grant, now).await {
         Ok(true) => {}
         Ok(false) => return error_page(state, already_answered()),
-        Err(e) => {
-            let error: OAuthError = e.into();
-            return redirect_error(
-                state,
-                &request.redirect_uri,
-                request.response_mode,
-                request.state.as_deref(),
-                &error,
-            );
-        }
+        Err(e) => return redirect_error_for(state, request, &e.into()),
     }
     tracing::info!(user_id = user.user.id, client_id = %request.application.uid, scopes = %scopes, "authorization granted");
     let mut pairs = vec![("code", code.expose())];

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::both_backends;
-use crate::support::dpop::DpopKey;
+use crate::support::dpop::{DpopKey, challenge};
 use crate::support::oauth::{self, AppSpec, Client};
 use crate::support::{ROOT_PASSWORD, TestApp};
 
@@ -40,14 +40,6 @@ async fn dpop_get(app: &TestApp, path: &str, token: &str, proof: &str) -> reqwes
         .send()
         .await
         .unwrap()
-}
-
-fn challenge(res: &reqwest::Response) -> String {
-    res.headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
 }
 
 both_backends! {

@@ -6,17 +6,9 @@
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::support::dpop::{DpopKey, ProofSpec};
+use crate::support::dpop::{DpopKey, ProofSpec, challenge};
 use crate::support::oauth::{self, AppSpec, Client};
 use crate::support::{ROOT_PASSWORD, TestApp, csrf_from};
-
-fn challenge(res: &reqwest::Response) -> String {
-    res.headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
 
 /// The token endpoint with `form`, Basic for `client` when confidential, and `proof`.
 async fn token(
@@ -37,19 +29,6 @@ async fn token(
     req.send().await.unwrap()
 }
 
-async fn introspect(app: &TestApp, client: &Client, value: &str) -> Value {
-    reqwest::Client::new()
-        .post(app.url("/oauth/introspect"))
-        .basic_auth(&client.client_id, Some(&client.secret))
-        .form(&[("token", value)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 both_backends! {
     async fn client_credentials_and_device_grants_bind_too(app: TestApp) {
         let client = oauth::register(&app, AppSpec { scopes: "api read_user", ..AppSpec::default() }).await;
@@ -59,7 +38,7 @@ both_backends! {
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.unwrap();
         assert_eq!(body["token_type"], "DPoP");
-        let info = introspect(&app, &client, body["access_token"].as_str().unwrap()).await;
+        let info = oauth::introspect(&app, &client, body["access_token"].as_str().unwrap()).await;
         assert_eq!((info["token_type"].as_str(), info["cnf"]["jkt"].as_str()), (Some("DPoP"), Some(key.thumbprint().as_str())));
 
         // The device grant: approved in a browser, redeemed with a proof.
@@ -90,7 +69,7 @@ both_backends! {
         assert_eq!(reqwest::Client::new().get(&url).bearer_auth(access).send().await.unwrap().status(), 401);
 
         // A confidential client's refresh token is bound by its secret, not the key: no cnf.
-        let info = introspect(&app, &client, body["refresh_token"].as_str().unwrap()).await;
+        let info = oauth::introspect(&app, &client, body["refresh_token"].as_str().unwrap()).await;
         assert_eq!(info["active"], true);
         assert!(info.get("cnf").is_none(), "{info}");
     }

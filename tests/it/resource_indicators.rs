@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 use crate::both_backends;
 use crate::support::TestApp;
 use crate::support::oauth::{
-    AppSpec, Client, authorize, consent_fields, param, post_consent, redirect_params, register,
-    signed_in_browser, token_request,
+    AppSpec, Client, authorize, consent_fields, introspect, param, post_consent, redirect_params,
+    register, signed_in_browser, token_request,
 };
 
 const MCP: &str = "https://mcp.example/mcp";
@@ -63,19 +63,6 @@ async fn exchange(
     ];
     form.extend(resources.iter().map(|r| ("resource", *r)));
     token_request(app, &form, Some((&client.client_id, &client.secret))).await
-}
-
-async fn introspect(app: &TestApp, caller: &Client, token: &str) -> Value {
-    reqwest::Client::new()
-        .post(app.url("/oauth/introspect"))
-        .basic_auth(&caller.client_id, Some(&caller.secret))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn api_user_status(app: &TestApp, token: &str) -> (u16, String) {

@@ -189,6 +189,15 @@ fn merge(into: &mut serde_json::Map<String, Value>, extra: Value) {
     }
 }
 
+/// The `WWW-Authenticate` header of a refusal, or "".
+pub fn challenge(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,3 +242,17 @@ pub async fn http_client(
     let body = res.bytes().await?.to_vec();
     Ok(out.body(body).expect("valid response"))
 }
+
+/// RFC 7662 introspection of `token` by `caller` (HTTP Basic): the JSON answer.
+pub async fn introspect(app: &TestApp, caller: &Client, token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(&caller.client_id, Some(&caller.secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
