@@ -152,13 +152,16 @@ async fn oauth_caller(state: &AppState, parts: &Parts, token: &str) -> Result<Ca
         Err(TokenProblem::Revoked) => REVOKED,
         Err(TokenProblem::Expired) => EXPIRED,
     };
-    // RFC 9449 §7.1: refused under the DPoP scheme, the DPoP challenge says so.
-    Err(
-        match crate::oauth::dpop::invalid_token_under_scheme(state, &parts.headers, description) {
-            Some(refusal) => ApiError::Dpop(refusal),
-            None => ApiError::InvalidToken(description),
-        },
-    )
+    Err(invalid_token(state, parts, description))
+}
+
+/// `invalid_token`: RFC 6750's `Bearer` challenge, or under the DPoP scheme RFC 9449
+/// §7.1's `DPoP` one.
+fn invalid_token(state: &AppState, parts: &Parts, description: &'static str) -> ApiError {
+    match crate::oauth::dpop::invalid_token_under_scheme(state, &parts.headers, description) {
+        Some(refusal) => ApiError::Dpop(refusal),
+        None => ApiError::InvalidToken(description),
+    }
 }
 
 /// A live OAuth access token's caller: its sender constraint, audience and owner checked.
@@ -189,7 +192,7 @@ async fn oauth_token_caller(
                 &state.config,
             ))
     {
-        return Err(ApiError::InvalidToken(OTHER_AUDIENCE));
+        return Err(invalid_token(state, parts, OTHER_AUDIENCE));
     }
     let Some(user) = found.user.clone() else {
         return Err(ApiError::Forbidden(

@@ -3,7 +3,7 @@
 //! several servers in one process (tests) keep separate figures.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -19,7 +19,7 @@ pub struct Metrics {
     handle: PrometheusHandle,
     /// The handles of each route's series, registered once: a request then costs two
     /// atomic updates, not label strings and registry lookups of its own.
-    series: Mutex<HashMap<Box<str>, Vec<RouteSeries>>>,
+    series: RwLock<HashMap<Box<str>, Vec<RouteSeries>>>,
 }
 
 /// One route's counter and histogram for one method and status.
@@ -49,19 +49,30 @@ impl Metrics {
         Metrics {
             recorder,
             handle,
-            series: Mutex::default(),
+            series: RwLock::default(),
         }
     }
 
     /// Counts a request of `method` to `route` that answered `status` after `seconds`.
     fn record(&self, method: &Method, route: &str, status: u16, seconds: f64) {
-        let mut series = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(known) = series.get(route).and_then(|list| {
-            list.iter()
-                .find(|s| s.status == status && s.method == method)
-        }) {
-            known.requests.increment(1);
-            known.duration.record(seconds);
+        let find = |series: &HashMap<Box<str>, Vec<RouteSeries>>| {
+            series
+                .get(route)
+                .and_then(|list| {
+                    list.iter()
+                        .find(|s| s.status == status && s.method == method)
+                })
+                .map(|known| {
+                    known.requests.increment(1);
+                    known.duration.record(seconds);
+                })
+        };
+        // Readers share the lock; only a series' first request takes it alone.
+        if find(&self.series.read().unwrap_or_else(|e| e.into_inner())).is_some() {
+            return;
+        }
+        let mut series = self.series.write().unwrap_or_else(|e| e.into_inner());
+        if find(&series).is_some() {
             return;
         }
         let (method_label, route_label) = (method.as_str().to_owned(), route.to_owned());

@@ -301,7 +301,7 @@ async fn approve(
 }
 
 /// A pushed request answered meanwhile (another tab's consent): shown, not redirected, as the
-/// answer that won already went to the client.
+/// answer that won already went to the client (as `par::resolve` answers a used one).
 fn already_answered() -> OAuthError {
     OAuthError::new(ErrorCode::InvalidRequestUri).detail("request_uri already used")
 }

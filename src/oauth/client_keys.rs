@@ -96,8 +96,9 @@ pub async fn keys_for(
             if let Some(keys) = usable(&cached, state.clock.now(), kid, alg) {
                 return Ok(keys);
             }
-            let lock = state.jwks_cache.fetch_lock(&uri);
-            let _fetching = lock.lock().await;
+            // Held by the fetch itself (below), not by this request: a caller that goes
+            // away mid-fetch does not abandon it, and its waiters get its answer.
+            let fetching = state.jwks_cache.fetch_lock(&uri).lock_owned().await;
             // Whoever held the lock may have fetched what this request needs.
             let cached = state.jwks_cache.get(&uri).unwrap_or_default();
             let now = state.clock.now();
@@ -120,18 +121,28 @@ pub async fn keys_for(
                     ..cached.clone()
                 },
             );
-            match fetch(state, &uri).await {
-                Ok(keys) => {
-                    let keys = Arc::new(keys);
-                    let entry = Entry {
-                        keys: Some(keys.clone()),
-                        fetched_at: now,
-                        attempted_at: now,
-                        fetching: Arc::default(),
-                    };
-                    state.jwks_cache.put(&uri, entry);
-                    Ok(keys)
-                }
+            let task = {
+                let (state, uri) = (state.clone(), uri.clone());
+                tokio::spawn(async move {
+                    let fetched = fetch(&state, &uri).await.map(Arc::new);
+                    if let Ok(keys) = &fetched {
+                        let entry = Entry {
+                            keys: Some(keys.clone()),
+                            fetched_at: now,
+                            attempted_at: now,
+                            fetching: Arc::default(),
+                        };
+                        state.jwks_cache.put(&uri, entry);
+                    }
+                    drop(fetching);
+                    fetched
+                })
+            };
+            let fetched = task
+                .await
+                .unwrap_or_else(|e| Err(format!("the fetch of {uri} stopped: {e}")));
+            match fetched {
+                Ok(keys) => Ok(keys),
                 // A client's server being down for a moment does not lock it out while
                 // the keys it had are fresh enough.
                 Err(why) => match fresh {

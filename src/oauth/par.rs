@@ -127,9 +127,11 @@ pub enum Refused {
     /// Unknown, not ours, or another client's: nothing about it can be trusted enough to
     /// redirect to, so our error page says `invalid_request_uri`.
     Page(OAuthError),
-    /// The client's own request, expired or already answered with a code: its redirect URI
-    /// was checked when it was pushed, so `invalid_request_uri` goes back there.
-    Spent { pushed: Params, error: OAuthError },
+    /// The client's own request, expired before its code was issued: its redirect URI was
+    /// checked when it was pushed (and is checked again), so `invalid_request_uri` goes
+    /// back there. A request already answered with a code gets the page instead: that
+    /// answer went to the client, and a second one for the same `state` would contradict it.
+    Expired { pushed: Params, error: OAuthError },
 }
 
 impl From<OAuthError> for Refused {
@@ -169,15 +171,17 @@ pub async fn resolve(
             .into());
     }
     let now = state.clock.now();
-    let spent = |why: &str| Refused::Spent {
-        pushed: stored.clone(),
-        error: invalid().detail(why.to_string()),
-    };
     if row.used_at.is_some() {
-        return Err(spent("request_uri already answered with a code"));
+        return Err(invalid()
+            .detail("request_uri already answered with a code")
+            .into());
     }
+    let expired = || Refused::Expired {
+        pushed: stored.clone(),
+        error: invalid().detail("request_uri expired"),
+    };
     if row.expires_at <= now {
-        return Err(spent("request_uri expired"));
+        return Err(expired());
     }
     if row.started_at.is_none()
         && !state
@@ -188,8 +192,14 @@ pub async fn resolve(
     {
         // Another tab started it this instant (fine), or it expired or was used meanwhile.
         let again = state.store.pushed_request(&secret::hash(handle)).await;
-        if !again.is_ok_and(|r| r.is_some_and(|r| r.used_at.is_none() && r.expires_at > now)) {
-            return Err(spent("request_uri expired or used while starting"));
+        match again.map_err(OAuthError::from)? {
+            Some(r) if r.used_at.is_none() && r.expires_at > now => {}
+            Some(r) if r.used_at.is_none() => return Err(expired()),
+            _ => {
+                return Err(invalid()
+                    .detail("request_uri answered with a code meanwhile")
+                    .into());
+            }
         }
     }
     let pushed = Pushed {
@@ -200,11 +210,11 @@ pub async fn resolve(
 }
 
 /// The answer to a refused `request_uri`: our page, or `invalid_request_uri` back to the
-/// client (with its `state` and `iss`, RFC 9207) when its own pushed request is spent.
+/// client (with its `state` and `iss`, RFC 9207) when its own pushed request expired.
 pub async fn refusal(state: &AppState, refused: Refused) -> Response {
     match refused {
         Refused::Page(error) => error_page(state, error),
-        Refused::Spent { pushed, error } => {
+        Refused::Expired { pushed, error } => {
             match authorization_request::validate(state, &pushed).await {
                 Ok(request) => redirect_error_for(state, &request, &error),
                 // The client changed since (a redirect URI removed): no redirect.

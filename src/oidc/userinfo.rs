@@ -97,7 +97,7 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
     }
     // Only active users resolve (spec §4.3); a token without a user has no claims.
     let Some(user) = found.user.as_deref().filter(|u| u.is_active()) else {
-        return invalid_token("The access token is invalid");
+        return refused("The access token is invalid");
     };
     let scopes = &found.token.scopes;
     // GitLab (spec §1.9): `openid` is required, else 403; RFC 6750 §3.1 insufficient_scope.

@@ -82,13 +82,12 @@ both_backends! {
         assert_eq!(res.json::<Value>().await.unwrap()["scope"], "read_user");
 
         // One code per request_uri: the consent form again, or the link again, give no
-        // code, only invalid_request_uri back to the client (its redirect URI was checked
-        // when it was pushed).
+        // code and no second answer to the client for the same state, only our page.
         for res in [
             oauth::post_consent(&app, &browser, &fields, "authorize").await,
             oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("request_uri", &request_uri)]).await,
         ] {
-            assert_spent(&app, &client, &res);
+            assert_used(res).await;
         }
     }
 
@@ -113,7 +112,7 @@ both_backends! {
         assert_eq!(res.status(), 302);
         assert!(oauth::param(&oauth::redirect_params(&res), "code").is_some());
         let res = oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("request_uri", &request_uri)]).await;
-        assert_spent(&app, &client, &res);
+        assert_used(res).await;
         // Another client naming it still gets our page, never a redirect.
         let res = oauth::authorize(&app, &browser, &[("client_id", &other.client_id), ("request_uri", &request_uri)]).await;
         assert_eq!(res.status(), 400);
@@ -123,7 +122,7 @@ both_backends! {
         let (_, body, _) = push(&app, &client, &code_request(&client)).await;
         app.clock.advance(body["expires_in"].as_i64().unwrap() + 1);
         let res = oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("request_uri", body["request_uri"].as_str().unwrap())]).await;
-        assert_spent(&app, &client, &res);
+        assert_expired(&app, &client, &res);
     }
 
     async fn a_started_request_lives_through_a_slow_sign_in_and_consent(app: TestApp) {
@@ -146,7 +145,7 @@ both_backends! {
         assert_eq!(res.status(), 302);
         let pairs = oauth::redirect_params(&res);
         assert!(oauth::param(&pairs, "code").is_some(), "{pairs:?}");
-        assert_spent(&app, &client, &oauth::authorize(&app, &browser, &link).await);
+        assert_used(oauth::authorize(&app, &browser, &link).await).await;
     }
 
     async fn two_consents_at_once_get_one_code(app: TestApp) {
@@ -284,9 +283,9 @@ both_backends! {
     }
 }
 
-/// A spent (used or expired) request of the client's own: no code, `invalid_request_uri`
-/// back to its redirect URI with the pushed `state` and `iss`.
-fn assert_spent(app: &TestApp, client: &Client, res: &reqwest::Response) {
+/// An expired request of the client's own: no code, `invalid_request_uri` back to its
+/// redirect URI with the pushed `state` and `iss`.
+fn assert_expired(app: &TestApp, client: &Client, res: &reqwest::Response) {
     assert_eq!(res.status(), 302, "{}", location(res));
     assert!(
         location(res).starts_with(&client.redirect_uri),
@@ -298,6 +297,13 @@ fn assert_spent(app: &TestApp, client: &Client, res: &reqwest::Response) {
     assert_eq!(oauth::param(&pairs, "state"), Some("pushed-state"));
     assert_eq!(oauth::param(&pairs, "iss"), Some(app.base.as_str()));
     assert!(oauth::param(&pairs, "code").is_none());
+}
+
+/// A request already answered with a code: `invalid_request_uri` on our page, no redirect.
+async fn assert_used(res: reqwest::Response) {
+    assert_eq!(res.status(), 400);
+    assert!(location(&res).is_empty(), "no second answer to the client");
+    assert!(res.text().await.unwrap().contains("invalid_request_uri"));
 }
 
 async fn sqlx_count(app: &TestApp) -> i64 {
