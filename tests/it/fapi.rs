@@ -132,6 +132,19 @@ both_backends! {
         let pat = app.token_for("root", "api").await;
         let res = reqwest::Client::new().get(app.url("/api/v4/user")).header("PRIVATE-TOKEN", &pat).send().await.unwrap();
         assert_eq!(res.status(), 200);
+        // The admin API still creates a client with a secret (the profile binds OAuth
+        // clients at the endpoints, not the administrator); that client is refused there.
+        let res = reqwest::Client::new().post(app.url("/api/v4/applications")).header("PRIVATE-TOKEN", &pat)
+            .json(&json!({"name": "Legacy", "redirect_uri": "https://legacy.example/cb", "scopes": "api"}))
+            .send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let legacy: Value = res.json().await.unwrap();
+        assert!(legacy["secret"].as_str().is_some_and(|s| !s.is_empty()));
+        let res = reqwest::Client::new().post(app.url("/oauth/token"))
+            .basic_auth(legacy["application_id"].as_str().unwrap(), legacy["secret"].as_str())
+            .form(&[("grant_type", "client_credentials"), ("scope", "api")])
+            .send().await.unwrap();
+        assert_eq!(res.status(), 401);
         // An assertion whose aud is an array, or the token endpoint, is refused under the
         // profile (FAPI 2.0 §5.3.2.1: the issuer, as a string).
         let client = client_jwt::register(&app, "api").await;
@@ -148,6 +161,19 @@ both_backends! {
                 .form(&form).send().await.unwrap();
             assert_eq!(res.status(), 401, "{aud}");
         }
+    }
+
+    async fn the_profile_offers_the_code_flow_only_whatever_else_is_enabled(app: TestApp) {
+        let app = TestApp::spawn_with(app.backend, &[("DOORWARD_SECURITY_PROFILE", "fapi2"), ("DOORWARD_IMPLICIT_GRANT", "true")]).await;
+        let doc: Value = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+        assert_eq!(doc["response_types_supported"], json!(["code"]));
+        let client = client_jwt::register(&app, "api").await;
+        let browser = oauth::signed_in_browser(&app).await;
+        let res = oauth::authorize(&app, &browser, &[("client_id", &client.client_id), ("redirect_uri", &client.redirect_uri), ("response_type", "token"), ("state", "s")]).await;
+        // Not pushed (PAR is required) and not a response type offered: no token either way.
+        assert!(!crate::support::location(&res).contains("access_token"), "{}", crate::support::location(&res));
+        let (status, body) = push(&app, &client, &[("response_type", "token"), ("redirect_uri", &client.redirect_uri)]).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("unsupported_response_type")), "{body}");
     }
 
     async fn rs256_passwords_and_slow_codes_are_refused_under_the_profile(app: TestApp) {
