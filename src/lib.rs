@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod domain;
+mod future_sizes;
 pub mod groups;
 pub mod http;
 pub mod import;

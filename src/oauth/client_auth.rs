@@ -226,7 +226,9 @@ async fn authenticate(
             .assertion
             .as_deref()
             .ok_or_else(|| invalid("a private_key_jwt client without a client assertion"))?;
-        check_assertion(state, &app, assertion, endpoint)
+        // On the heap: its futures (keys, a jwks_uri fetch, the replay record) would
+        // otherwise enlarge every client authentication's future, secrets' included.
+        Box::pin(check_assertion(state, &app, assertion, endpoint))
             .await
             .map_err(|why| invalid(&why))?;
         return Ok(AuthenticatedClient {

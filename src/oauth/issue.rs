@@ -92,17 +92,23 @@ pub async fn issue(
     if let Some(subject) = &issuance.subject
         && issuance.scopes.contains("openid")
     {
-        let sid = id_token::sid_of_chain(family);
-        id_token::attach(state, &mut response, issuance.scopes, subject, &sid).await?;
-        // Back-Channel Logout 1.0 §2: remember that this client got an id_token in this
-        // browser session, so the session's end can be told to it.
-        if let (Some(session), Some(application)) =
-            (subject.browser_session, issuance.application_id)
-        {
-            store
-                .record_session_login(session, application, subject.user.id, &sid, now)
-                .await?;
-        }
+        // On the heap: signing and the session record would otherwise enlarge the future
+        // of every issuance, the many without an id_token included.
+        Box::pin(async {
+            let sid = id_token::sid_of_chain(family);
+            id_token::attach(state, &mut response, issuance.scopes, subject, &sid).await?;
+            // Back-Channel Logout 1.0 §2: remember that this client got an id_token in
+            // this browser session, so the session's end can be told to it.
+            if let (Some(session), Some(application)) =
+                (subject.browser_session, issuance.application_id)
+            {
+                store
+                    .record_session_login(session, application, subject.user.id, &sid, now)
+                    .await?;
+            }
+            Ok::<_, OAuthError>(())
+        })
+        .await?;
     }
     Ok(Some(response))
 }

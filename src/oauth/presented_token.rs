@@ -66,15 +66,7 @@ async fn find(
     presented: &str,
     kinds: &[CredentialKind],
 ) -> StoreResult<Option<(Arc<TokenWithOwner>, CredentialKind)>> {
-    let store = &state.store;
     let key = secret::token_key(presented);
-    let native = |kind: CredentialKind| async move {
-        if kind.is_refresh() {
-            store.refresh_token_by_hash(&key).await
-        } else {
-            store.access_token_by_hash(&key).await
-        }
-    };
     // Doorward's own tokens: the prefix names the kind, one lookup.
     for &kind in kinds {
         let prefix = if kind.is_refresh() {
@@ -83,23 +75,48 @@ async fn find(
             secret::ACCESS_TOKEN_PREFIX
         };
         if presented.starts_with(prefix) {
-            return Ok(native(kind).await?.map(|found| (found, kind)));
+            return Ok(native(state, &key, kind).await?.map(|found| (found, kind)));
         }
     }
     if !could_be_imported(presented) {
         return Ok(None);
     }
-    // Imported plaintext, or imported and presented before: the same key as ours.
+    // On the heap: the imported path's futures (hashing, re-storing) would otherwise make
+    // every token lookup's future, and each future holding one, kilobytes larger.
+    Box::pin(find_imported(state, presented, kinds, &key)).await
+}
+
+/// One indexed lookup of Doorward's key of a token of `kind`.
+async fn native(
+    state: &AppState,
+    key: &[u8],
+    kind: CredentialKind,
+) -> StoreResult<Option<Arc<TokenWithOwner>>> {
+    if kind.is_refresh() {
+        state.store.refresh_token_by_hash(key).await
+    } else {
+        state.store.access_token_by_hash(key).await
+    }
+}
+
+/// An unprefixed value: imported plaintext (or imported and presented before) under our
+/// key, else one of GitLab's stored forms, re-stored under our key on a match.
+async fn find_imported(
+    state: &AppState,
+    presented: &str,
+    kinds: &[CredentialKind],
+    key: &[u8],
+) -> StoreResult<Option<(Arc<TokenWithOwner>, CredentialKind)>> {
     for &kind in kinds {
-        if let Some(found) = native(kind).await? {
+        if let Some(found) = native(state, key, kind).await? {
             return Ok(Some((found, kind)));
         }
     }
     let Some(imported) = imported_match(state, presented, kinds).await? else {
         return Ok(None);
     };
-    store.restore_imported_token(&imported, &key).await?;
-    Ok(native(imported.kind)
+    state.store.restore_imported_token(&imported, key).await?;
+    Ok(native(state, key, imported.kind)
         .await?
         .map(|found| (found, imported.kind)))
 }
@@ -120,6 +137,14 @@ pub async fn application_secret_matches(
     if secret_hash != IMPORTED_SECRET_MARKER || !could_be_imported(presented) {
         return Ok(false);
     }
+    // On the heap, as `find_imported`: a cold path that would enlarge every caller's future.
+    Box::pin(imported_secret_matches(state, id, presented)).await
+}
+
+/// Whether `presented` matches one of GitLab's stored forms of application `id`'s secret,
+/// re-storing it under Doorward's hash on a match.
+async fn imported_secret_matches(state: &AppState, id: i64, presented: &str) -> StoreResult<bool> {
+    let hash = secret::hash(presented);
     for stored in state.store.imported_application_secrets(id).await? {
         let form = StoredForm::of(&stored);
         let matched = match form {

@@ -77,16 +77,21 @@ impl Store {
             };
             return writer.submit(Some(claim), token).await;
         }
-        on_pool!(self, p, begin => {
-            let mut tx = p.begin_with(begin).await?;
-            let claimed = sqlx::query(claim.one).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
-            if claimed == 0 {
-                return Ok(None);
-            }
-            let id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(&mut *tx).await?;
-            tx.commit().await?;
-            Ok(Some(id))
+        // Without a writer (the import, some tools): on the heap, so the transaction's
+        // futures do not enlarge every issuance's future on the writer's path.
+        Box::pin(async {
+            on_pool!(self, p, begin => {
+                let mut tx = p.begin_with(begin).await?;
+                let claimed = sqlx::query(claim.one).bind(id).bind(now).execute(&mut *tx).await?.rows_affected();
+                if claimed == 0 {
+                    return Ok(None);
+                }
+                let id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(Some(id))
+            })
         })
+        .await
     }
 
     /// Inserts a token pair on its own (grants with no code to consume).
@@ -97,9 +102,10 @@ impl Store {
                 .await?
                 .ok_or(StoreError::NotFound);
         }
-        Ok(
-            on_pool!(self, p => bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(p).await)?,
-        )
+        let insert = async {
+            on_pool!(self, p => bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(p).await)
+        };
+        Ok(Box::pin(insert).await?)
     }
 
     /// Revokes every token issued from an authorization code, and their refreshed
