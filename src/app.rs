@@ -38,16 +38,8 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(crate::web::not_found)
         .layer(axum::middleware::from_fn_with_state(
-            state.config.connections,
-            buffer_request_body,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::web::error::render_error_pages,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::http::headers::security_headers,
+            around_routes,
         ))
         .layer(crate::http::trace_layer())
         .layer(axum::middleware::from_fn_with_state(
@@ -57,6 +49,22 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(crate::http::panic_response))
         .with_state(state)
+}
+
+/// What every request passes through on its way in, and every response on its way out, as
+/// one layer (each layer costs every request a boxed future, issue 15): the request body
+/// read completely ([`buffer_request_body`]), then on the way out error pages rendered
+/// (`web::error::render_error_page`) and the security headers set
+/// (`http::headers::apply_security_headers`), in that order.
+async fn around_routes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let oauth = req.uri().path().starts_with("/oauth/");
+    let res = buffer_request_body(state.config.connections, req, next).await;
+    let res = crate::web::error::render_error_page(&state, res);
+    crate::http::headers::apply_security_headers(&state, oauth, res)
 }
 
 /// Refuses, before routing, a request target that is not UTF-8 or holds a control
@@ -69,7 +77,7 @@ pub fn router(state: AppState) -> Router {
 /// within `DOORWARD_BODY_READ_TIMEOUT_MS` is answered 408 (slowloris sending its body a
 /// byte at a time). Every refusal is in the format of the endpoint the request was sent to.
 async fn buffer_request_body(
-    axum::extract::State(limits): axum::extract::State<ConnectionSettings>,
+    limits: ConnectionSettings,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {

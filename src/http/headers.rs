@@ -8,9 +8,7 @@
 //! (discovery, JWKS, the stylesheet) set their own `Cache-Control`. The OAuth endpoints
 //! also get `Pragma: no-cache` for HTTP/1.0 caches (RFC 6749 §5.1).
 
-use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use crate::state::AppState;
@@ -19,9 +17,9 @@ use crate::state::AppState;
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let oauth = req.uri().path().starts_with("/oauth/");
-    let mut res = next.run(req).await;
+/// Sets the security headers a handler did not set itself, on every response's way out
+/// (`app::around_routes`); `oauth`: the request was for an `/oauth/` path.
+pub fn apply_security_headers(state: &AppState, oauth: bool, mut res: Response) -> Response {
     let h = res.headers_mut();
     let mut set_default = |name: HeaderName, value: &'static str| {
         // A handler may have set a stricter or more specific value; keep it.

@@ -73,7 +73,7 @@ impl IntoResponse for WebError {
                 )
             }
         };
-        // Rendered by `render_error_pages`, which has the templates at hand.
+        // Rendered by `render_error_page`, which has the templates at hand.
         let mut res = status.into_response();
         res.extensions_mut().insert(ErrorPage {
             title,
@@ -90,13 +90,9 @@ pub struct ErrorPage {
     pub message: String,
 }
 
-/// Middleware that turns responses marked with [`ErrorPage`] into the rendered page.
-pub async fn render_error_pages(
-    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let res = next.run(req).await;
+/// Turns a response marked with [`ErrorPage`] into the rendered page (on every response's
+/// way out, `app::around_routes`).
+pub fn render_error_page(state: &crate::state::AppState, res: Response) -> Response {
     match res.extensions().get::<ErrorPage>().cloned() {
         Some(page) => {
             let status = res.status();
