@@ -42,18 +42,15 @@ pub fn router(state: AppState) -> Router {
             around_routes,
         ))
         .layer(crate::http::trace_layer())
-        .layer(axum::middleware::from_fn_with_state(
-            state.config.connections,
-            request_deadline,
-        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(crate::http::panic_response))
         .with_state(state)
 }
 
 /// What every request passes through on its way in, and every response on its way out, as
-/// one layer (each layer costs every request a boxed future, issue 15): the request body
-/// read completely ([`buffer_request_body`]), then on the way out error pages rendered
+/// one layer (each layer costs every request a boxed future, issue 15): the request's
+/// deadline ([`request_deadline`]) over reading its body completely
+/// ([`buffer_request_body`]) and answering it, then on the way out error pages rendered
 /// (`web::error::render_error_page`) and the security headers set
 /// (`http::headers::apply_security_headers`), in that order.
 async fn around_routes(
@@ -62,7 +59,8 @@ async fn around_routes(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let oauth = req.uri().path().starts_with("/oauth/");
-    let res = buffer_request_body(state.config.connections, req, next).await;
+    let limits = state.config.connections;
+    let res = request_deadline(limits, req, |req| buffer_request_body(limits, req, next)).await;
     let res = crate::web::error::render_error_page(&state, res);
     crate::http::headers::apply_security_headers(&state, oauth, res)
 }
@@ -118,14 +116,17 @@ async fn buffer_request_body(
 /// Answers 503 (in the endpoint's format) to a request not answered within
 /// `DOORWARD_REQUEST_TIMEOUT_MS` of its headers, body read included, so no request holds
 /// its connection and its resources for longer.
-async fn request_deadline(
-    axum::extract::State(limits): axum::extract::State<ConnectionSettings>,
+async fn request_deadline<F>(
+    limits: ConnectionSettings,
     req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
+    answer: impl FnOnce(axum::extract::Request) -> F,
+) -> axum::response::Response
+where
+    F: Future<Output = axum::response::Response>,
+{
     let sink = crate::http::sink::Sink::for_path(req.uri().path());
     let deadline = Duration::from_millis(limits.request_timeout_ms);
-    match tokio::time::timeout(deadline, next.run(req)).await {
+    match tokio::time::timeout(deadline, answer(req)).await {
         Ok(res) => res,
         Err(_) => {
             tracing::warn!("a request outlived its deadline");
