@@ -1,11 +1,12 @@
 #!/bin/bash
-# Instructions per request of W4 (GET /api/v4/user), W5 (POST /oauth/introspect) and W1
-# (client credentials at POST /oauth/token) on SQLite, counted by callgrind: independent of whatever else the machine is doing, so two
+# Instructions per request of W4 (GET /api/v4/user), W5 (POST /oauth/introspect), W1
+# (client credentials at POST /oauth/token) and W2 (refresh rotation) on SQLite, counted by callgrind: independent of whatever else the machine is doing, so two
 # binaries can be compared on a noisy machine (docs/performance.md). Needs valgrind, curl
 # and Python's `requests`.
 #
 # usage: bench/callgrind-reads.sh <doorward binary> <name> <free port>
-# prints /tmp/<name>.cg.1 (W4), .cg.2 (W5) and .cg.3 (W1) with their totals; divide by 2000.
+# prints /tmp/<name>.cg.1 (W4), .cg.2 (W5), .cg.3 (W1) and .cg.4 (W2, refresh rotation)
+# with their totals; divide by 2000.
 # W1's count is the request's own work: the writer thread's share of a group commit is in
 # it, the kernel's writes are not.
 set -e
@@ -37,6 +38,11 @@ def run(label, f):
 run("W4", lambda: s.get(f"{base}/api/v4/user", headers=h))
 run("W5", lambda: s.post(f"{base}/oauth/introspect", auth=(app["application_id"], app["secret"]), data={"token": tok}))
 run("W1", lambda: s.post(f"{base}/oauth/token", auth=(app["application_id"], app["secret"]), data={"grant_type": "client_credentials", "scope": "api"}))
+chain = [s.post(f"{base}/oauth/token", auth=(app["application_id"], app["secret"]), data={"grant_type": "password", "username": "root", "password": "CallgrindRoot-123", "scope": "api"}).json()["refresh_token"]]
+def refresh():
+    r = s.post(f"{base}/oauth/token", auth=(app["application_id"], app["secret"]), data={"grant_type": "refresh_token", "refresh_token": chain[0]})
+    chain[0] = r.json()["refresh_token"]
+run("W2", refresh)
 PY
 kill $VPID; wait $VPID 2>/dev/null || true
 for f in /tmp/$OUT.cg.*; do echo "$f $(grep -E '^(summary|totals):' $f | head -1)"; done
