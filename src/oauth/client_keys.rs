@@ -126,11 +126,12 @@ pub async fn keys_for(
                 tokio::spawn(async move {
                     let fetched = fetch(&state, &uri).await.map(Arc::new);
                     if let Ok(keys) = &fetched {
+                        // `put` keeps the URL's fetch lock.
                         let entry = Entry {
                             keys: Some(keys.clone()),
                             fetched_at: now,
                             attempted_at: now,
-                            fetching: Arc::default(),
+                            ..Entry::default()
                         };
                         state.jwks_cache.put(&uri, entry);
                     }

@@ -26,10 +26,16 @@ impl From<String> for ProofError {
     }
 }
 
+impl From<&str> for ProofError {
+    fn from(why: &str) -> ProofError {
+        ProofError::Refused(why.to_string())
+    }
+}
+
 /// The proof a request carries in its one `DPoP` header, verified for `method` and `path`
 /// (on the external URL) and for `access_token` (`ath`) when one is presented with it, and
 /// recorded so it cannot be used again. `Ok(None)`: no `DPoP` header.
-pub async fn proof_of(
+async fn proof_of(
     state: &AppState,
     headers: &HeaderMap,
     method: &Method,
@@ -42,7 +48,7 @@ pub async fn proof_of(
     };
     // §4.3 check 1: exactly one DPoP header.
     if values.next().is_some() {
-        return Err(ProofError::Refused("more than one DPoP header".into()));
+        return Err("more than one DPoP header".into());
     }
     let proof = value
         .to_str()
@@ -58,9 +64,7 @@ pub async fn proof_of(
     let verified = dpop::verify(proof, &expected).map_err(|e| e.to_string())?;
     // FAPI 2.0 §5.3.2.1 item 13: nothing more than 60 seconds ahead under the profile.
     if state.config.fapi2() && verified.iat > now + 60 {
-        return Err("the DPoP proof's iat is more than 60 seconds ahead"
-            .to_string()
-            .into());
+        return Err("the DPoP proof's iat is more than 60 seconds ahead".into());
     }
     // FAPI 2.0 §5.4.1: PS256, ES256 or EdDSA under the profile.
     if !crate::domain::jws::algorithms(state.config.fapi2()).contains(&verified.alg) {
@@ -79,7 +83,7 @@ pub async fn proof_of(
         .await
         .map_err(ProofError::Store)?;
     if !fresh {
-        return Err("the DPoP proof was used before".to_string().into());
+        return Err("the DPoP proof was used before".into());
     }
     Ok(Some(verified))
 }
@@ -108,14 +112,6 @@ pub async fn endpoint_proof(
         })
 }
 
-/// The token endpoint's proof (§5).
-pub async fn token_request_proof(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<VerifiedProof>, OAuthError> {
-    endpoint_proof(state, headers, "/oauth/token").await
-}
-
 /// The access token in the request's `Authorization: DPoP <token>` header (§7.1), if the
 /// request uses that scheme with a token.
 fn dpop_scheme_token(headers: &HeaderMap) -> Option<&str> {
@@ -128,11 +124,6 @@ fn dpop_scheme_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
-/// Whether the request's `Authorization` header uses the `DPoP` scheme (§7.1).
-pub fn dpop_scheme(headers: &HeaderMap) -> bool {
-    dpop_scheme_token(headers).is_some()
-}
-
 /// A token refused (unknown, expired, revoked, not an access token) while presented with
 /// the `DPoP` scheme: §7.1's `DPoP` challenge with `invalid_token`, not a `Bearer` one.
 /// `None` when the request did not use the scheme.
@@ -141,7 +132,7 @@ pub fn invalid_token_under_scheme(
     headers: &HeaderMap,
     description: &str,
 ) -> Option<DpopRefusal> {
-    dpop_scheme(headers).then(|| {
+    dpop_scheme_token(headers).is_some().then(|| {
         DpopRefusal::token(
             crate::domain::jws::algorithms(state.config.fapi2()),
             description,

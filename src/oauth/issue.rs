@@ -58,7 +58,7 @@ pub async fn issue(
     let now = state.clock.now();
     let lifetime = state.config.access_token_lifetime;
     let tokens = MintedTokens::new(issuance.with_refresh);
-    let new_chain = new_family();
+    let new_chain = secret::new_family();
     let scope_text = issuance.scopes.to_string();
     let family = issuance.family.unwrap_or(&new_chain);
     let resources = issuance.resources.stored();
@@ -186,5 +186,3 @@ pub struct TokenOwner<'a> {
     /// RFC 9449 `cnf.jkt`, for a DPoP-bound pair.
     pub dpop_jkt: Option<&'a str>,
 }
-
-use crate::domain::secret::new_family;

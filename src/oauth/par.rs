@@ -190,17 +190,10 @@ pub async fn resolve(
             .await
             .map_err(OAuthError::from)?
     {
-        // Another tab started it this instant (fine), or it expired or was used meanwhile.
-        let again = state.store.pushed_request(&secret::hash(handle)).await;
-        match again.map_err(OAuthError::from)? {
-            Some(r) if r.used_at.is_none() && r.expires_at > now => {}
-            Some(r) if r.used_at.is_none() => return Err(expired()),
-            _ => {
-                return Err(invalid()
-                    .detail("request_uri answered with a code meanwhile")
-                    .into());
-            }
-        }
+        // Used (another tab's consent) between the read and the start: our page.
+        return Err(invalid()
+            .detail("request_uri answered with a code meanwhile")
+            .into());
     }
     let pushed = Pushed {
         id: row.id,

@@ -58,7 +58,7 @@ pub async fn token(
     };
     // RFC 9449 §5: a DPoP proof binds what is issued to its key (checked after the client,
     // so a bad client is invalid_client whatever its proof).
-    let proof = super::dpop::token_request_proof(&state, &headers).await?;
+    let proof = super::dpop::endpoint_proof(&state, &headers, "/oauth/token").await?;
     let dpop_jkt = proof.as_ref().map(|p| p.jkt.as_str());
     // FAPI 2.0 §5.3.2.1 item 5: every token is sender-constrained, so no grant without a
     // proof under the profile.

@@ -52,7 +52,6 @@ pub async fn userinfo(State(state): State<AppState>, req: Request) -> Response {
         Err(problem) => return challenge(bearer::challenge_for(problem)),
     };
     let now = state.clock.now();
-    // RFC 6750 §3.1 invalid_token, with GitLab's three descriptions (spec §1.9).
     let dpop_refusal = |refusal: crate::oauth::dpop::DpopRefusal| {
         let mut res = no_store(StatusCode::UNAUTHORIZED.into_response());
         res.headers_mut()

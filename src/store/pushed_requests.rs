@@ -62,11 +62,14 @@ impl Store {
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(handle_hash).fetch_optional(p).await)?)
     }
 
-    /// Marks the request started and lets it live until `until`, once: only an unused,
-    /// unexpired request not started before. False otherwise.
+    /// Starts the request: the first start lets it live until `until`, a later one (another
+    /// tab, the same instant) changes nothing. False when it is no longer usable (used or
+    /// expired meanwhile).
     pub async fn start_pushed_request(&self, id: i64, now: i64, until: i64) -> StoreResult<bool> {
-        const SQL: &str = "UPDATE pushed_authorization_requests SET started_at = $2, expires_at = $3 \
-             WHERE id = $1 AND started_at IS NULL AND used_at IS NULL AND expires_at > $2";
+        const SQL: &str = "UPDATE pushed_authorization_requests \
+             SET expires_at = CASE WHEN started_at IS NULL THEN $3 ELSE expires_at END, \
+                 started_at = COALESCE(started_at, $2) \
+             WHERE id = $1 AND used_at IS NULL AND expires_at > $2";
         let done = on_pool!(self, p => sqlx::query(SQL).bind(id).bind(now).bind(until).execute(p).await.map(|r| r.rows_affected()))?;
         Ok(done == 1)
     }
