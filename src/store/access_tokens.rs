@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
+use super::reader::{FromSqliteRow, Route};
 pub use super::rows::{AccessToken, NewToken, TokenWithOwner};
 use super::writer::{Claim, ClaimSql};
-use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
+use super::{FromRowAt, Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::audit::AuditEvent;
 use crate::domain::resource::Resources;
 use crate::domain::scope::ScopeSet;
@@ -44,12 +45,10 @@ macro_rules! bind_new_token {
 macro_rules! token_with_owner_sql {
     ($col:literal) => {
         concat!(
-            "SELECT t.id, t.application_id, t.user_id, t.grant_id, t.family, t.scopes, t.created_at AS token_created_at, \
-             t.expires_at, t.revoked_at, t.resources, t.audience, t.dpop_jkt, a.uid AS client_id, \
-             u.id AS u_id, u.username, u.email, u.name, u.password_hash, u.is_admin, u.state, u.public_email, \
-             u.website_url, u.bio, u.location, u.organization, u.job_title, u.created_at, u.updated_at, \
-             u.last_sign_in_at, u.current_sign_in_at, u.two_factor_enabled, u.confirmed_at, u.unconfirmed_email \
-             FROM oauth_access_tokens t \
+            "SELECT t.id, t.application_id, t.user_id, t.grant_id, t.family, t.scopes, t.created_at, \
+             t.expires_at, t.revoked_at, t.resources, t.audience, t.dpop_jkt, a.uid, ",
+            super::users::user_columns!("u."),
+            " FROM oauth_access_tokens t \
              LEFT JOIN oauth_applications a ON a.id = t.application_id \
              LEFT JOIN users u ON u.id = t.user_id WHERE ",
             $col,
@@ -140,8 +139,11 @@ impl Store {
         token_hash: &[u8],
     ) -> StoreResult<Option<Arc<TokenWithOwner>>> {
         const SQL: &str = token_with_owner_sql!("t.token_hash");
-        self.cached_token(token_hash, self.token_with_owner(SQL, token_hash))
-            .await
+        self.cached_token(
+            token_hash,
+            self.token_with_owner(SQL, token_hash, Route::Readers),
+        )
+        .await
     }
 
     /// The token row holding this refresh token, with its owner and client.
@@ -150,13 +152,16 @@ impl Store {
         refresh_hash: &[u8],
     ) -> StoreResult<Option<Arc<TokenWithOwner>>> {
         const SQL: &str = token_with_owner_sql!("t.refresh_token_hash");
-        self.token_with_owner(SQL, refresh_hash).await
+        // On the writer's thread, whose cache holds the row: the rotation claims it next.
+        self.token_with_owner(SQL, refresh_hash, Route::Writer)
+            .await
     }
 
     async fn token_with_owner(
         &self,
         sql: &'static str,
         hash: &[u8],
+        route: Route,
     ) -> StoreResult<Option<Arc<TokenWithOwner>>> {
         struct Row {
             id: i64,
@@ -187,25 +192,39 @@ impl Store {
             audience: Resources,
             dpop_jkt: Option<String>,
             client_id: Option<String>,
+        } and rusqlite);
+        /// The user's columns follow the token's thirteen.
+        const FIRST_USER_COLUMN: usize = 13;
+        let key = hash.to_vec();
+        let native = self.read_natively(route, move |conn| {
+            use rusqlite::OptionalExtension;
+            let mut statement = conn.prepare_cached(sql)?;
+            statement
+                .query_row([&key], |row| {
+                    let t = Row::from_sqlite_row(row, 0)?;
+                    let user = match t.user_id {
+                        Some(_) => Some(Arc::new(User::from_sqlite_row(row, FIRST_USER_COLUMN)?)),
+                        None => None,
+                    };
+                    Ok((t, user))
+                })
+                .optional()
         });
-        let found = on_pool!(self, read p => {
-            match sqlx::query(sql).bind(hash).fetch_optional(p).await? {
+        let found = if let Some(native) = native.await {
+            native?
+        } else {
+            on_pool!(self, read p => match sqlx::query(sql).bind(hash).fetch_optional(p).await? {
                 Some(row) => {
-                    let t: Row = sqlx::FromRow::from_row(&row)?;
-                    let user = if t.user_id.is_some() {
-                        use sqlx::Row as _;
-                        let mut u: User = sqlx::FromRow::from_row(&row)?;
-                        // `id` is the token's column in this join; the user's is `u_id`.
-                        u.id = row.try_get("u_id")?;
-                        Some(Arc::new(u))
-                    } else {
-                        None
+                    let t = Row::from_row_at(&row, 0)?;
+                    let user = match t.user_id {
+                        Some(_) => Some(Arc::new(User::from_row_at(&row, FIRST_USER_COLUMN)?)),
+                        None => None,
                     };
                     Some((t, user))
                 }
                 None => None,
-            }
-        });
+            })
+        };
         Ok(found.map(|(t, user)| {
             Arc::new(TokenWithOwner {
                 token: AccessToken {

@@ -4,10 +4,13 @@
 //! gives exactly one winner on both backends and across nodes, and the token pair is
 //! inserted in the same short transaction.
 
+use super::reader::{FromSqliteRow, Route};
 pub use super::rows::{Grant, NewGrant};
 use super::rows::{GrantRow, NewToken};
+use super::users::user_columns;
 use super::writer::ClaimSql;
-use super::{Store, StoreResult, on_pool};
+use super::{FromRowAt, Store, StoreResult, on_pool};
+use crate::domain::user::User;
 
 impl Store {
     /// Stores the code; with `g.pushed_request`, spends that request in the same
@@ -54,13 +57,45 @@ impl Store {
         Ok(true)
     }
 
-    pub async fn grant_by_code_hash(&self, code_hash: &[u8]) -> StoreResult<Option<Grant>> {
-        const SQL: &str = "SELECT id, application_id, user_id, redirect_uri, scopes, code_challenge, \
-             code_challenge_method, nonce, auth_time, created_at, expires_at, consumed_at, session_id, resources, dpop_jkt \
-             FROM oauth_grants WHERE code_hash = $1";
-        let row: Option<GrantRow> =
-            on_pool!(self, read p => sqlx::query_as(SQL).bind(code_hash).fetch_optional(p).await)?;
-        Ok(row.map(Grant::try_from).transpose()?)
+    /// The code with this hash and the user it was issued to, in one read (one indexed
+    /// lookup and the user by primary key; the user cannot be missing: deleting a user
+    /// deletes their codes).
+    pub async fn grant_by_code_hash(&self, code_hash: &[u8]) -> StoreResult<Option<(Grant, User)>> {
+        const SQL: &str = concat!(
+            "SELECT g.id, g.application_id, g.user_id, g.redirect_uri, g.scopes, g.code_challenge, \
+             g.code_challenge_method, g.nonce, g.auth_time, g.created_at, g.expires_at, g.consumed_at, \
+             g.session_id, g.resources, g.dpop_jkt, ",
+            user_columns!("u."),
+            " FROM oauth_grants g JOIN users u ON u.id = g.user_id WHERE g.code_hash = $1"
+        );
+        /// The user's columns follow the code's fifteen.
+        const FIRST_USER_COLUMN: usize = 15;
+        let key = code_hash.to_vec();
+        // On the writer's thread, whose cache holds the row: the exchange claims it next.
+        let native = self.read_natively(Route::Writer, move |conn| {
+            use rusqlite::OptionalExtension;
+            conn.prepare_cached(SQL)?
+                .query_row([&key], |row| {
+                    Ok((
+                        GrantRow::from_sqlite_row(row, 0)?,
+                        User::from_sqlite_row(row, FIRST_USER_COLUMN)?,
+                    ))
+                })
+                .optional()
+        });
+        let found = match native.await {
+            Some(found) => found?,
+            None => {
+                on_pool!(self, read p => match sqlx::query(SQL).bind(code_hash).fetch_optional(p).await? {
+                    Some(row) => Some((GrantRow::from_row_at(&row, 0)?, User::from_row_at(&row, FIRST_USER_COLUMN)?)),
+                    None => None,
+                })
+            }
+        };
+        Ok(match found {
+            Some((grant, user)) => Some((Grant::try_from(grant)?, user)),
+            None => None,
+        })
     }
 
     /// Consumes the code and inserts the token pair, atomically. `None` when the code had

@@ -25,6 +25,7 @@ pub mod mail_queue;
 mod migrations;
 pub mod personal_access_tokens;
 pub mod pushed_requests;
+pub(crate) mod reader;
 pub mod row_counts;
 pub mod rows;
 pub mod sessions;
@@ -196,8 +197,46 @@ macro_rules! impl_from_row {
             }
         }
     };
+    // Also read from consecutive columns of a rusqlite row, in the order of the fields:
+    // for the types the SQLite readers return (see `reader`).
+    ($ty:ident { $($field:ident: $fty:ty),* $(,)? } and rusqlite) => {
+        $crate::store::impl_from_row!($ty { $($field: $fty),* });
+
+        impl<'r, R: sqlx::Row> $crate::store::FromRowAt<'r, R> for $ty
+        where
+            usize: sqlx::ColumnIndex<R>,
+            $($fty: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,)*
+        {
+            fn from_row_at(row: &'r R, first: usize) -> sqlx::Result<Self> {
+                let mut column = first;
+                let mut next = || {
+                    column += 1;
+                    column - 1
+                };
+                Ok($ty { $($field: row.try_get(next())?,)* })
+            }
+        }
+
+        impl $crate::store::reader::FromSqliteRow for $ty {
+            fn from_sqlite_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+                let mut column = first;
+                let mut next = || {
+                    column += 1;
+                    column - 1
+                };
+                Ok($ty { $($field: row.get::<_, $fty>(next())?,)* })
+            }
+        }
+    };
 }
 pub(crate) use impl_from_row;
+
+/// A struct read from consecutive columns of a sqlx row from `first` on, in the order of its
+/// fields, for joins whose tables share column names (`id`, `created_at`);
+/// `impl_from_row!(… and rusqlite)` implements it.
+pub(crate) trait FromRowAt<'r, R: sqlx::Row>: Sized {
+    fn from_row_at(row: &'r R, first: usize) -> sqlx::Result<Self>;
+}
 
 /// Pool and timeout settings.
 #[derive(Clone, Debug)]
@@ -228,6 +267,9 @@ pub struct Store {
     /// The group-commit writer of token inserts and single-use JWTs (see [`writer`]); none
     /// for an in-memory SQLite database, which writes one transaction per token.
     token_writer: Option<std::sync::Arc<writer::TokenWriter>>,
+    /// The SQLite file's threads for the hot point reads (see [`reader`]); none on
+    /// PostgreSQL and for an in-memory database, whose reads go through sqlx.
+    reader: Option<std::sync::Arc<reader::Reader>>,
     /// Validated tokens and applications, when the server enabled it (see [`cache`]).
     token_cache: Option<std::sync::Arc<cache::TokenCache>>,
 }
@@ -317,9 +359,19 @@ impl Store {
             }
             Pool::Sqlite { .. } => None,
         };
+        let reader = match &pool {
+            Pool::Sqlite { read, .. } if !is_in_memory(url) => {
+                let path = read.connect_options().get_filename().to_path_buf();
+                let reader = reader::Reader::spawn(path)
+                    .map_err(|e| StoreError::Other(sqlx::Error::Io(e)))?;
+                Some(std::sync::Arc::new(reader))
+            }
+            _ => None,
+        };
         Ok(Store {
             pool,
             token_writer,
+            reader,
             token_cache: None,
         })
     }

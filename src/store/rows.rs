@@ -63,7 +63,7 @@ impl_from_row!(GrantRow {
     session_id: Option<i64>,
     resources: Resources,
     dpop_jkt: Option<String>,
-});
+} and rusqlite);
 
 impl TryFrom<GrantRow> for Grant {
     type Error = sqlx::Error;

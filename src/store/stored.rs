@@ -52,6 +52,20 @@ macro_rules! text_column {
                     .ok_or_else(|| format!(concat!("unknown stored ", $what, " {:?}"), text).into())
             }
         }
+
+        // The same decoding for the SQLite readers and writer, which use rusqlite.
+        impl rusqlite::types::FromSql for $ty {
+            fn column_result(
+                value: rusqlite::types::ValueRef<'_>,
+            ) -> rusqlite::types::FromSqlResult<Self> {
+                let text = value.as_str()?;
+                $parse(text).ok_or_else(|| {
+                    rusqlite::types::FromSqlError::Other(
+                        format!(concat!("unknown stored ", $what, " {:?}"), text).into(),
+                    )
+                })
+            }
+        }
     };
 }
 
@@ -70,6 +84,12 @@ where
         Ok(Resources::from_stored(
             <Option<&str> as Decode<DB>>::decode(value)?,
         ))
+    }
+}
+
+impl rusqlite::types::FromSql for Resources {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Ok(Resources::from_stored(value.as_str_or_null()?))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
+use super::reader::{FromSqliteRow, Route};
 use super::{Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::audit::AuditEvent;
 use crate::domain::user::{NewUser, Profile, User};
@@ -27,14 +28,57 @@ impl_from_row!(User {
     two_factor_enabled: bool,
     confirmed_at: Option<i64>,
     unconfirmed_email: Option<String>,
-});
+} and rusqlite);
 
 /// Every column of `users`, in `User`'s order.
+/// With a table name or alias and its dot (`user_columns!("u.")`), qualified, for joins.
 macro_rules! user_columns {
     () => {
-        "id, username, email, name, password_hash, is_admin, state, public_email, website_url, \
-         bio, location, organization, job_title, created_at, updated_at, last_sign_in_at, \
-         current_sign_in_at, two_factor_enabled, confirmed_at, unconfirmed_email"
+        $crate::store::users::user_columns!("")
+    };
+    ($t:literal) => {
+        concat!(
+            $t,
+            "id, ",
+            $t,
+            "username, ",
+            $t,
+            "email, ",
+            $t,
+            "name, ",
+            $t,
+            "password_hash, ",
+            $t,
+            "is_admin, ",
+            $t,
+            "state, ",
+            $t,
+            "public_email, ",
+            $t,
+            "website_url, ",
+            $t,
+            "bio, ",
+            $t,
+            "location, ",
+            $t,
+            "organization, ",
+            $t,
+            "job_title, ",
+            $t,
+            "created_at, ",
+            $t,
+            "updated_at, ",
+            $t,
+            "last_sign_in_at, ",
+            $t,
+            "current_sign_in_at, ",
+            $t,
+            "two_factor_enabled, ",
+            $t,
+            "confirmed_at, ",
+            $t,
+            "unconfirmed_email"
+        )
     };
 }
 pub(crate) use user_columns;
@@ -110,6 +154,15 @@ impl Store {
 
     pub async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
         const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        let native = self.read_natively(Route::Readers, move |conn| {
+            use rusqlite::OptionalExtension;
+            conn.prepare_cached(SQL)?
+                .query_row([id], |row| User::from_sqlite_row(row, 0))
+                .optional()
+        });
+        if let Some(found) = native.await {
+            return found;
+        }
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)?)
     }
 

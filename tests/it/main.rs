@@ -31,6 +31,7 @@ mod import_doorkeeper_edges;
 mod mail;
 mod malformed_requests;
 mod mcp_sdk;
+mod native_reads;
 mod nodes;
 mod oauth_code_flow;
 mod oauth_errors;

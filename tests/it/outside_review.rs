@@ -116,7 +116,7 @@ both_backends! {
         assert_eq!(param(&pairs, "state"), Some("shown-state"));
         let code = param(&pairs, "code").unwrap().to_string();
         // The code is for exactly the shown request.
-        let grant = app
+        let (grant, _) = app
             .state
             .store
             .grant_by_code_hash(&doorward::domain::secret::token_key(&code))

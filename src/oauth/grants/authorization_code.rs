@@ -31,7 +31,7 @@ pub async fn exchange(
     let verifier = params.get("code_verifier");
     let now = state.clock.now();
 
-    let grant = state
+    let (grant, user) = state
         .store
         .grant_by_code_hash(&secret::token_key(code))
         .await?
@@ -86,14 +86,9 @@ pub async fn exchange(
         return Err(invalid_grant("the code is bound to another DPoP key"));
     }
     // GitLab: only active users resolve (spec §4.3); RFC 6749 §5.2 invalid_grant.
-    let Some(user) = state
-        .store
-        .user_by_id(grant.user_id)
-        .await?
-        .filter(|u| u.is_active())
-    else {
+    if !user.is_active() {
         return Err(invalid_grant("the user is blocked or gone"));
-    };
+    }
 
     // RFC 8707 §2.2: the token is for the resources named here, among those authorized,
     // or for all of them when none is named.

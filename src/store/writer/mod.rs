@@ -95,6 +95,10 @@ enum Work {
     /// An RFC 9449 proof seen (`store::dpop`): a resource request's one write, batched like
     /// the token writes so DPoP-bound reads do not take the write lock one by one.
     Proof { hash: Vec<u8>, expires_at: i64 },
+    /// SQLite only: a point read on the writer's connection, whose page cache holds what it
+    /// has just written (see `reader::Route::Writer`). Run before the batch's transaction,
+    /// so it sees only what is committed, and answered through its own channel.
+    Read(super::reader::Job),
 }
 
 struct Job {
@@ -180,6 +184,25 @@ impl TokenWriter {
         Ok(self.send(work).await?.is_some())
     }
 
+    /// Queues a read for the SQLite writer's thread (`Work::Read`); the job answers itself.
+    pub(super) async fn submit_read(&self, read: super::reader::Job) -> StoreResult<()> {
+        let (reply, _) = oneshot::channel();
+        let job = Job {
+            work: Work::Read(read),
+            reply,
+        };
+        let closed = || StoreError::Unavailable(sqlx::Error::PoolClosed);
+        match self.queue.try_send(job) {
+            Ok(()) => Ok(()),
+            // A full queue waits for room, on the heap: that future would otherwise make
+            // every token lookup's future larger (`future_sizes`).
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                Box::pin(self.queue.send(job)).await.map_err(|_| closed())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(closed()),
+        }
+    }
+
     async fn send(&self, work: Work) -> StoreResult<Option<i64>> {
         let (reply, answer) = oneshot::channel();
         self.queue
@@ -201,7 +224,7 @@ fn fail_all(batch: &mut Vec<Job>, err: &StoreError) {
 
 /// The same failure for every job of a failed batch (sqlx errors cannot be cloned); the
 /// class that decides the HTTP answer (503 or 500) is kept.
-fn copy_of(err: &StoreError) -> StoreError {
+pub(super) fn copy_of(err: &StoreError) -> StoreError {
     let text = || sqlx::Error::Protocol(format!("group commit failed: {err}"));
     match err {
         StoreError::Unavailable(_) => StoreError::Unavailable(text()),

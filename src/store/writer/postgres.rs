@@ -85,6 +85,9 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     for (index, job) in batch.iter().enumerate() {
         match &job.work {
             Work::Proof { hash, expires_at } => proofs.push((index, hash, *expires_at)),
+            // The store sends reads to the SQLite writer only; dropped unrun, the read is
+            // answered "unavailable".
+            Work::Read(_) => results[index] = Some(Ok(None)),
             Work::Token { claim: None, token } => tokens.push((index, token)),
             Work::Token {
                 claim: Some(claim),

@@ -20,6 +20,7 @@ use sqlx::SqlitePool;
 use tokio::sync::mpsc;
 
 use super::{Claim, Job, JobResult, MAX_BATCH, OwnedToken, Work, answer, fail_all, record_created};
+use crate::store::reader::store_error;
 use crate::store::{StoreError, StoreResult};
 
 /// Longest the writer keeps the write connection while batches keep coming; other writes
@@ -59,9 +60,17 @@ pub(super) fn run(
                 }
             }
             let outcome = match &mut conn {
-                Some(c) => commit(c, &batch),
-                None => open(path).and_then(|c| commit(conn.insert(c), &batch)),
-            };
+                Some(c) => Ok(c),
+                None => open(path).map(|c| conn.insert(c)),
+            }
+            .and_then(|c| {
+                serve_reads(c, &mut batch);
+                if batch.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    commit(c, &batch)
+                }
+            });
             match outcome {
                 Ok(results) => answer(batch.drain(..), results),
                 Err(err) => {
@@ -90,9 +99,29 @@ pub(super) fn run(
     }
 }
 
+/// Runs the reads of `batch` (see `Work::Read`) and leaves the writes: outside any
+/// transaction, so they see only what is committed.
+fn serve_reads(conn: &Connection, batch: &mut Vec<Job>) {
+    if !batch.iter().any(|job| matches!(job.work, Work::Read(_))) {
+        return;
+    }
+    let (reads, writes): (Vec<Job>, Vec<Job>) = batch
+        .drain(..)
+        .partition(|job| matches!(job.work, Work::Read(_)));
+    batch.extend(writes);
+    for job in reads {
+        if let Work::Read(read) = job.work {
+            // A failure is the read's own answer; the connection stays for the writes.
+            read(Ok(conn));
+        }
+    }
+}
+
 fn open(path: &std::path::Path) -> StoreResult<Connection> {
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .map_err(store_error)?;
+    // NO_MUTEX: this thread alone uses the connection, so SQLite need not lock it per call.
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(store_error)?;
     // The settings of the sqlx write connection (see `Store::connect`); and the statement
     // journal of the multi-row INSERT in memory instead of a temporary file created and
     // unlinked per batch, and a 16 MB page cache for the token indexes.
@@ -125,6 +154,11 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     for (index, job) in batch.iter().enumerate() {
         let (claim, token) = match &job.work {
             Work::Token { claim, token } => (claim, token),
+            // Served before the transaction (`serve_reads`).
+            Work::Read(_) => {
+                results.push(Some(Ok(None)));
+                continue;
+            }
             Work::Proof { hash, expires_at } => {
                 let fresh = tx
                     .prepare_cached(
@@ -238,20 +272,5 @@ fn insert_rows(
             }
         }
         Err(e) => results[rows[0].0] = Some(Err(store_error(e))),
-    }
-}
-
-/// SQLite's "cannot serve now" codes become `Unavailable` (503), the rest `Other`.
-fn store_error(err: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode::*;
-    let unavailable = matches!(
-        err.sqlite_error_code(),
-        Some(DatabaseBusy | DatabaseLocked | CannotOpen | SystemIoFailure | DiskFull)
-    );
-    let wrapped = sqlx::Error::Protocol(format!("sqlite: {err}"));
-    if unavailable {
-        StoreError::Unavailable(wrapped)
-    } else {
-        StoreError::Other(wrapped)
     }
 }
