@@ -104,8 +104,17 @@ enum Work {
 struct Job {
     work: Work,
     /// A token: its id, or `None` when the claim found nothing to claim. A proof: `Some`
-    /// when it was new, `None` when it had been seen (a replay).
-    reply: oneshot::Sender<StoreResult<Option<i64>>>,
+    /// when it was new, `None` when it had been seen (a replay). No sender for a read,
+    /// which answers through its own channel.
+    reply: Option<oneshot::Sender<StoreResult<Option<i64>>>>,
+}
+
+impl Job {
+    fn reply(self, result: StoreResult<Option<i64>>) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(result);
+        }
+    }
 }
 
 /// A job's outcome as the batch records it: `None` until decided.
@@ -114,7 +123,7 @@ type JobResult = Option<StoreResult<Option<i64>>>;
 /// Answers each job of a committed batch with its result.
 fn answer(batch: impl IntoIterator<Item = Job>, results: Vec<JobResult>) {
     for (job, result) in batch.into_iter().zip(results) {
-        let _ = job.reply.send(result.unwrap_or(Err(StoreError::NotFound)));
+        job.reply(result.unwrap_or(Err(StoreError::NotFound)));
     }
 }
 
@@ -186,10 +195,9 @@ impl TokenWriter {
 
     /// Queues a read for the SQLite writer's thread (`Work::Read`); the job answers itself.
     pub(super) async fn submit_read(&self, read: super::reader::Job) -> StoreResult<()> {
-        let (reply, _) = oneshot::channel();
         let job = Job {
             work: Work::Read(read),
-            reply,
+            reply: None,
         };
         let closed = || StoreError::Unavailable(sqlx::Error::PoolClosed);
         match self.queue.try_send(job) {
@@ -206,7 +214,10 @@ impl TokenWriter {
     async fn send(&self, work: Work) -> StoreResult<Option<i64>> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job { work, reply })
+            .send(Job {
+                work,
+                reply: Some(reply),
+            })
             .await
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
         answer
@@ -218,13 +229,13 @@ impl TokenWriter {
 /// Answers every job of `batch` with (a copy of) `err`.
 fn fail_all(batch: &mut Vec<Job>, err: &StoreError) {
     for job in batch.drain(..) {
-        let _ = job.reply.send(Err(copy_of(err)));
+        job.reply(Err(copy_of(err)));
     }
 }
 
 /// The same failure for every job of a failed batch (sqlx errors cannot be cloned); the
 /// class that decides the HTTP answer (503 or 500) is kept.
-pub(super) fn copy_of(err: &StoreError) -> StoreError {
+fn copy_of(err: &StoreError) -> StoreError {
     let text = || sqlx::Error::Protocol(format!("group commit failed: {err}"));
     match err {
         StoreError::Unavailable(_) => StoreError::Unavailable(text()),

@@ -66,7 +66,7 @@ async fn write_batch(pool: &PgPool, mut batch: Vec<Job>) {
                 match commit(pool, alone).await {
                     Ok(results) => answer(vec![job], results),
                     Err(err) => {
-                        let _ = job.reply.send(Err(copy_of(&err)));
+                        job.reply(Err(copy_of(&err)));
                     }
                 }
             }
