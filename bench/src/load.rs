@@ -74,6 +74,9 @@ impl Plan {
     }
 }
 
+/// The name of Doorward's SQLite token writer thread (`store::writer`).
+const WAL_WRITER: &str = "doorward-writer";
+
 /// What a run measured, on the client and on the server process.
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {
@@ -97,6 +100,9 @@ pub struct Outcome {
     /// Bytes the server wrote (`procfs::written_bytes`) over the run; `None` where `/proc`
     /// does not say.
     pub server_written_bytes: Option<u64>,
+    /// Of those, the bytes of SQLite's WAL that the token writer wrote
+    /// (`procfs::thread_written_bytes`); `None` on PostgreSQL, whose WAL is the database's.
+    pub server_wal_bytes: Option<u64>,
     /// Server peak RSS during the run (VmHWM after resetting it), in KiB.
     pub server_peak_rss_kb: u64,
     /// CPU time of the load generator (this process) over the run, in seconds.
@@ -138,6 +144,13 @@ impl Outcome {
     /// Bytes the server wrote per correct answer (for an issuing workload, per token).
     pub fn server_bytes_per_request(&self) -> Option<f64> {
         self.server_written_bytes
+            .filter(|_| self.ok > 0)
+            .map(|b| b as f64 / self.ok as f64)
+    }
+
+    /// WAL bytes the SQLite token writer wrote per correct answer.
+    pub fn wal_bytes_per_request(&self) -> Option<f64> {
+        self.server_wal_bytes
             .filter(|_| self.ok > 0)
             .map(|b| b as f64 / self.ok as f64)
     }
@@ -210,6 +223,7 @@ pub async fn run(
     let peak_is_exact = procfs::reset_peak_rss(server);
     let cpu_before = procfs::cpu_seconds(server).unwrap_or(0.0);
     let written_before = procfs::written_bytes(server);
+    let wal_before = procfs::thread_written_bytes(server, WAL_WRITER);
     let own_before = procfs::cpu_seconds(std::process::id()).unwrap_or(0.0);
     let system_before = procfs::system_cpu_seconds().unwrap_or_default();
     let t0 = Instant::now();
@@ -260,6 +274,7 @@ pub async fn run(
         .unwrap_or_else(Instant::now);
     let cpu_after = procfs::cpu_seconds(server).unwrap_or(cpu_before);
     let written_after = procfs::written_bytes(server);
+    let wal_after = procfs::thread_written_bytes(server, WAL_WRITER);
     let own_after = procfs::cpu_seconds(std::process::id()).unwrap_or(own_before);
     let system_after = procfs::system_cpu_seconds().unwrap_or(system_before);
     let hwm = procfs::status_kb(server, "VmHWM").unwrap_or(0);
@@ -271,6 +286,9 @@ pub async fn run(
         server_cpu_s: cpu_after - cpu_before,
         server_written_bytes: written_before
             .zip(written_after)
+            .map(|(before, after)| after.saturating_sub(before)),
+        server_wal_bytes: wal_before
+            .zip(wal_after)
             .map(|(before, after)| after.saturating_sub(before)),
         client_cpu_s: own_after - own_before,
         other_cpu_s: ((system_after.0 - system_before.0)

@@ -99,6 +99,30 @@ pub fn machine() -> serde_json::Value {
     })
 }
 
+/// Bytes the threads of `pid` named `name` have passed to `write` and similar calls so far
+/// (`wchar` of `/proc/<pid>/task/<tid>/io`); `None` when there is no such thread. Doorward's
+/// SQLite token writer (`doorward-writer`) writes nothing but WAL frames (and 8-byte
+/// wake-ups of the tasks it answers), so its count is the WAL written by the hot writes.
+pub fn thread_written_bytes(pid: u32, name: &str) -> Option<u64> {
+    let mut total = None;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let io = std::fs::read_to_string(task.path().join("io")).ok()?;
+        let wchar = io
+            .lines()
+            .find_map(|l| l.strip_prefix("wchar:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())?;
+        total = Some(total.unwrap_or(0) + wchar);
+    }
+    total
+}
+
 /// Bytes `pid` has passed to `write` and similar calls so far (`wchar` of `/proc/<pid>/io`):
 /// for Doorward under load, the database's WAL and checkpoint writes (SQLite) or its
 /// protocol traffic to PostgreSQL, and log lines.

@@ -145,7 +145,7 @@ impl Measured {
     fn columns(&self) -> String {
         let o = &self.outcome;
         format!(
-            "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10.0} {:>7} {:>8.2} {:>8.2} {:>6} {:>6.0} {:>6.0} {:>6.0} {:>7.1} {:>7} {:>7.0} {:>7}",
+            "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10.0} {:>7} {:>8.2} {:>8.2} {:>6} {:>6.0} {:>6.0} {:>6.0} {:>7.1} {:>7} {:>7.0} {:>7} {:>7}",
             self.backend,
             self.id,
             truncate(&self.label, 48),
@@ -171,7 +171,22 @@ impl Measured {
             o.server_bytes_per_request()
                 .map(|b| format!("{b:.0}"))
                 .unwrap_or_else(|| "-".into()),
+            self.wal_bytes_per_request()
+                .map(|b| format!("{b:.0}"))
+                .unwrap_or_else(|| "-".into()),
         )
+    }
+
+    /// WAL bytes per correct answer: SQLite's as its token writer wrote them, PostgreSQL's
+    /// from `pg_stat_wal`.
+    pub fn wal_bytes_per_request(&self) -> Option<f64> {
+        let o = &self.outcome;
+        o.wal_bytes_per_request().or_else(|| {
+            self.pg_wal
+                .as_ref()
+                .filter(|_| o.ok > 0)
+                .map(|w| w.bytes as f64 / o.ok as f64)
+        })
     }
 
     pub fn print_line(&self) {
@@ -237,6 +252,7 @@ impl Measured {
             "server_cpu_us_per_request": o.server_cpu_us_per_request(),
             "server_cpu_s_per_1000_requests": o.server_cpu_us_per_request() / 1000.0,
             "server_bytes_written_per_request": o.server_bytes_per_request(),
+            "sqlite_wal_bytes_per_request": o.wal_bytes_per_request(),
         });
         if let Some(wal) = self.pg_wal.filter(|_| o.ok > 0) {
             let per_100 = |n: i64| n as f64 * 100.0 / o.ok as f64;
@@ -278,7 +294,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 pub fn header() -> String {
     format!(
-        "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7}",
+        "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
         "backend",
         "id",
         "workload",
@@ -295,7 +311,8 @@ pub fn header() -> String {
         "peak MB",
         "WAL MB",
         "CPU µs",
-        "B/req"
+        "B/req",
+        "WAL B"
     )
 }
 

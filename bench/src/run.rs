@@ -151,6 +151,9 @@ pub async fn bench(args: Args) -> anyhow::Result<bool> {
     println!(
         "WAL MB: size of SQLite's write-ahead log (<db>-wal) right after the run; - where there is none (baseline, PostgreSQL)"
     );
+    println!(
+        "B/req: bytes the server passed to write() per answer (WAL, checkpoints, HTTP answers); WAL B: WAL bytes per answer (SQLite: the token writer's; PostgreSQL: pg_stat_wal)"
+    );
     report::print_table(&baseline, &backends);
     for b in &backends {
         report::print_backend_summary(b);

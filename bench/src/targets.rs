@@ -76,10 +76,10 @@ pub fn targets(b: &BackendRun) -> Vec<Target> {
     }
     // On SQLite the server process writes the WAL itself (on PostgreSQL the database does).
     for m in runs("W1").filter(|_| !postgres) {
-        if let Some(bytes) = m.outcome.server_bytes_per_request() {
+        if let Some(bytes) = m.outcome.wal_bytes_per_request() {
             t(
                 format!(
-                    "W1 {} conns{}: bytes written per token",
+                    "W1 {} conns{}: WAL bytes per token",
                     m.connections,
                     rows_label(m)
                 ),

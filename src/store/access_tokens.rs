@@ -125,9 +125,12 @@ impl Store {
         Ok(n)
     }
 
-    /// Revokes a whole chain of refreshed tokens.
+    /// Revokes a whole chain of refreshed tokens. Every row of a chain carries a refresh
+    /// token; saying so lets both backends use the partial index on `family` (migration
+    /// 0022), which holds only such rows.
     pub async fn revoke_token_family(&self, family: &[u8], now: i64) -> StoreResult<u64> {
-        const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE family = $1 AND revoked_at IS NULL";
+        const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 \
+             WHERE family = $1 AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL";
         let n = on_pool!(self, p => sqlx::query(SQL).bind(family).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         self.forget_all();
         Ok(n)

@@ -134,6 +134,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0021_pushed_request_start.sql"),
         include_str!("../../migrations/postgres/0021_pushed_request_start.sql"),
     ),
+    (
+        22,
+        "refresh_family_index",
+        include_str!("../../migrations/sqlite/0022_refresh_family_index.sql"),
+        include_str!("../../migrations/postgres/0022_refresh_family_index.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -49,4 +49,5 @@ mod request_object;
 mod resource_indicators;
 mod sign_in;
 mod token_cache;
+mod token_indexes;
 mod two_factor;

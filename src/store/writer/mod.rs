@@ -5,7 +5,9 @@
 //! here; whatever has queued since the last transaction began goes into the next one, and
 //! each request is answered only after its transaction commits: durability is exactly that
 //! of one transaction per token, with one commit (and on PostgreSQL one WAL flush) shared
-//! by many tokens. No delay is added to wait for company: a lone request commits at once.
+//! by many tokens. A lone request commits at once; on SQLite a batch that follows a busy one
+//! waits briefly for company (`sqlite::COMMIT_DELAY`), since its commit's cost is in pages,
+//! not in tokens.
 //!
 //! - SQLite ([`sqlite`]): one thread with its own connection, one transaction at a time
 //!   (SQLite has one write lock).

@@ -1,0 +1,121 @@
+//! Issue 15: what each issuance writes to the token table's indexes. A token issued
+//! without a refresh token (client credentials) writes no entry into the index of refresh
+//! chains (`oauth_access_tokens_family`, migration 0022), and the one statement that looks
+//! chains up still uses that index and still revokes a whole chain, on both backends.
+
+use serde_json::Value;
+
+use doorward::store::Backend;
+
+use crate::both_backends;
+use crate::support::TestApp;
+use crate::support::oauth::{AppSpec, REDIRECT, code_for, register, token_request};
+
+/// `Store::revoke_token_family`'s statement, as the planner sees it, for a family written
+/// as the backend's literal.
+fn revoke_family(family: &str) -> String {
+    format!(
+        "UPDATE oauth_access_tokens SET revoked_at = 1 \
+         WHERE family = {family} AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL"
+    )
+}
+
+both_backends! {
+    async fn tokens_without_a_refresh_token_leave_the_chain_index_alone(app: TestApp) {
+        let client = register(&app, AppSpec::default()).await;
+        let basic = Some((client.client_id.as_str(), client.secret.as_str()));
+        for _ in 0..5 {
+            let res = token_request(&app, &[("grant_type", "client_credentials"), ("scope", "api")], basic).await;
+            assert_eq!(res.status(), 200);
+        }
+        // A chain of two rows: a code exchange, then a rotation.
+        let code = code_for(&app, &client, &[("scope", "api")]).await;
+        let res = token_request(
+            &app,
+            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", REDIRECT)],
+            basic,
+        )
+        .await;
+        let first: Value = res.json().await.unwrap();
+        let first_refresh = first["refresh_token"].as_str().unwrap().to_string();
+        let res = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &first_refresh)], basic).await;
+        let second: Value = res.json().await.unwrap();
+        let second_access = second["access_token"].as_str().unwrap().to_string();
+        assert!(active(&app, &client.client_id, &client.secret, &second_access).await);
+
+        match app.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+                // Seven rows, two of them in a chain: the index holds those two only.
+                let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM oauth_access_tokens").fetch_one(&pool).await.unwrap();
+                assert_eq!(rows, 7);
+                let entries: i64 = sqlx::query_scalar(
+                    "SELECT sum(ncell) FROM dbstat WHERE name = 'oauth_access_tokens_family' AND pagetype = 'leaf'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                assert_eq!(entries, 2);
+                let plan = sqlite_plan(&pool).await;
+                assert!(plan.contains("USING INDEX oauth_access_tokens_family"), "{plan}");
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+                let definition: String = sqlx::query_scalar(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'oauth_access_tokens_family'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                assert!(definition.ends_with("WHERE (refresh_token_hash IS NOT NULL)"), "{definition}");
+                // Seven rows are too few for the planner to prefer an index unprompted.
+                let mut conn = pool.acquire().await.unwrap();
+                sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+                let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {}", revoke_family("'\\x00'::bytea"))))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+                let plan = plan.join("\n");
+                assert!(plan.contains("oauth_access_tokens_family"), "{plan}");
+                drop(conn);
+                pool.close().await;
+            }
+        }
+
+        // Presenting the spent refresh token again revokes the chain (RFC 9700 §4.14.2)
+        // through that index: the second generation's access token goes too.
+        let res = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &first_refresh)], basic).await;
+        assert_eq!(res.status(), 400);
+        assert!(!active(&app, &client.client_id, &client.secret, &second_access).await);
+    }
+}
+
+/// The details of SQLite's `EXPLAIN QUERY PLAN` rows (id, parent, notused, detail).
+async fn sqlite_plan(pool: &sqlx::SqlitePool) -> String {
+    use sqlx::Row;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN QUERY PLAN {}",
+        revoke_family("X'00'")
+    )))
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| r.get::<String, _>(3))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether introspection (RFC 7662) calls `token` active.
+async fn active(app: &TestApp, client_id: &str, secret: &str, token: &str) -> bool {
+    let res = reqwest::Client::new()
+        .post(app.url("/oauth/introspect"))
+        .basic_auth(client_id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    body["active"] == true
+}
