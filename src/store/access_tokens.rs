@@ -108,10 +108,30 @@ impl Store {
     }
 
     /// Revokes every token issued from an authorization code, and their refreshed
-    /// descendants (RFC 6749 §4.1.2: a code used twice).
+    /// descendants (RFC 6749 §4.1.2: a code used twice). Only a chain's first row names
+    /// its code (rotations do not copy it, so they add no entry to the index of grants);
+    /// the descendants are found through that row's chain, each statement by an index.
     pub async fn revoke_tokens_of_grant(&self, grant_id: i64, now: i64) -> StoreResult<u64> {
-        const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL";
-        let n = on_pool!(self, p => sqlx::query(SQL).bind(grant_id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+        const FIRST_ROWS: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 \
+             WHERE grant_id = $1 AND revoked_at IS NULL";
+        const DESCENDANTS: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 \
+             WHERE family IN (SELECT family FROM oauth_access_tokens \
+                              WHERE grant_id = $1 AND refresh_token_hash IS NOT NULL) \
+               AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL";
+        let n = on_pool!(self, p, begin => {
+            let mut tx = p.begin_with(begin).await?;
+            let mut n = 0;
+            for sql in [FIRST_ROWS, DESCENDANTS] {
+                n += sqlx::query(sql)
+                    .bind(grant_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            n
+        });
         self.forget_all();
         Ok(n)
     }

@@ -1,7 +1,11 @@
-//! Issue 15: what each issuance writes to the token table's indexes. A token issued
-//! without a refresh token (client credentials) writes no entry into the index of refresh
-//! chains (`oauth_access_tokens_family`, migration 0022), and the one statement that looks
-//! chains up still uses that index and still revokes a whole chain, on both backends.
+//! Issue 15: what each issuance writes to the token table's indexes, on both backends.
+//! - A token issued without a refresh token (client credentials) writes no entry into the
+//!   index of refresh chains (`oauth_access_tokens_family`, migration 0022).
+//! - A rotation writes none into the index of grants: only a chain's first row names its
+//!   code.
+//!
+//! The statements that look chains and grants up still use those indexes, and still revoke
+//! whole chains.
 
 use serde_json::Value;
 
@@ -56,7 +60,7 @@ both_backends! {
                 .await
                 .unwrap();
                 assert_eq!(entries, 2);
-                let plan = sqlite_plan(&pool).await;
+                let plan = sqlite_plan(&pool, &revoke_family("X'00'")).await;
                 assert!(plan.contains("USING INDEX oauth_access_tokens_family"), "{plan}");
                 pool.close().await;
             }
@@ -89,14 +93,88 @@ both_backends! {
         assert_eq!(res.status(), 400);
         assert!(!active(&app, &client.client_id, &client.secret, &second_access).await);
     }
+
+    async fn a_replayed_code_revokes_the_chain_though_rotations_name_no_code(app: TestApp) {
+        let client = register(&app, AppSpec::default()).await;
+        let basic = Some((client.client_id.as_str(), client.secret.as_str()));
+        let code = code_for(&app, &client, &[("scope", "api")]).await;
+        let exchange = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)];
+        let first: Value = token_request(&app, &exchange, basic).await.json().await.unwrap();
+        // Two rotations: three rows in the chain, the last one live.
+        let mut refresh = first["refresh_token"].as_str().unwrap().to_string();
+        let mut access = String::new();
+        for _ in 0..2 {
+            let res = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)], basic).await;
+            let next: Value = res.json().await.unwrap();
+            refresh = next["refresh_token"].as_str().unwrap().to_string();
+            access = next["access_token"].as_str().unwrap().to_string();
+        }
+        assert!(active(&app, &client.client_id, &client.secret, &access).await);
+
+        let first_rows = "UPDATE oauth_access_tokens SET revoked_at = 1 WHERE grant_id = 1 AND revoked_at IS NULL";
+        match app.backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+                let entries: i64 = sqlx::query_scalar(
+                    "SELECT sum(ncell) FROM dbstat WHERE name = 'oauth_access_tokens_grant_id' AND pagetype = 'leaf'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                assert_eq!(entries, 1, "only the chain's first row is in the index of grants");
+                let plan = sqlite_plan(&pool, first_rows).await;
+                assert!(plan.contains("USING INDEX oauth_access_tokens_grant_id"), "{plan}");
+                let plan = sqlite_plan(&pool, &descendants("1")).await;
+                assert!(plan.contains("USING INDEX oauth_access_tokens_family"), "{plan}");
+                assert!(plan.contains("USING INDEX oauth_access_tokens_grant_id"), "{plan}");
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+                let named: i64 = sqlx::query_scalar("SELECT count(*) FROM oauth_access_tokens WHERE grant_id IS NOT NULL")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(named, 1, "only the chain's first row names its code");
+                let mut conn = pool.acquire().await.unwrap();
+                sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
+                let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {}", descendants("1"))))
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+                let plan = plan.join("\n");
+                assert!(plan.contains("oauth_access_tokens_family"), "{plan}");
+                assert!(plan.contains("oauth_access_tokens_grant_id"), "{plan}");
+                drop(conn);
+                pool.close().await;
+            }
+        }
+
+        // RFC 6749 §4.1.2: the code presented again is refused, and every token issued from
+        // it goes, the rotated ones included.
+        let res = token_request(&app, &exchange, basic).await;
+        assert_eq!(res.status(), 400);
+        assert!(!active(&app, &client.client_id, &client.secret, &access).await);
+        let res = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)], basic).await;
+        assert_eq!(res.status(), 400);
+    }
+}
+
+/// `Store::revoke_tokens_of_grant`'s second statement: the rows of the grant's chains.
+fn descendants(grant_id: &str) -> String {
+    format!(
+        "UPDATE oauth_access_tokens SET revoked_at = 1 \
+         WHERE family IN (SELECT family FROM oauth_access_tokens \
+                          WHERE grant_id = {grant_id} AND refresh_token_hash IS NOT NULL) \
+           AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL"
+    )
 }
 
 /// The details of SQLite's `EXPLAIN QUERY PLAN` rows (id, parent, notused, detail).
-async fn sqlite_plan(pool: &sqlx::SqlitePool) -> String {
+async fn sqlite_plan(pool: &sqlx::SqlitePool, statement: &str) -> String {
     use sqlx::Row;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN QUERY PLAN {}",
-        revoke_family("X'00'")
+        "EXPLAIN QUERY PLAN {statement}"
     )))
     .fetch_all(pool)
     .await

@@ -112,7 +112,11 @@ pub async fn refresh(
         Issuance {
             application_id: token.application_id,
             user_id: token.user_id,
-            grant_id: token.grant_id,
+            // The chain's first row keeps the code it came from; a replayed code reaches the
+            // later rows through their chain (`Store::revoke_tokens_of_grant`), so a rotation
+            // writes no entry into the index of grants (issue 15: that entry lands at the
+            // chain's own place in the index, a page of its own for nearly every rotation).
+            grant_id: None,
             family: Some(&token.family),
             scopes: &scopes,
             resources: &token.resources,
