@@ -53,13 +53,7 @@ both_backends! {
                 // Seven rows, two of them in a chain: the index holds those two only.
                 let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM oauth_access_tokens").fetch_one(&pool).await.unwrap();
                 assert_eq!(rows, 7);
-                let entries: i64 = sqlx::query_scalar(
-                    "SELECT sum(ncell) FROM dbstat WHERE name = 'oauth_access_tokens_family' AND pagetype = 'leaf'",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                assert_eq!(entries, 2);
+                assert_eq!(index_entries(&pool, "oauth_access_tokens_family").await, 2);
                 let plan = sqlite_plan(&pool, &revoke_family("X'00'")).await;
                 assert!(plan.contains("USING INDEX oauth_access_tokens_family"), "{plan}");
                 pool.close().await;
@@ -73,16 +67,8 @@ both_backends! {
                 .await
                 .unwrap();
                 assert!(definition.ends_with("WHERE (refresh_token_hash IS NOT NULL)"), "{definition}");
-                // Seven rows are too few for the planner to prefer an index unprompted.
-                let mut conn = pool.acquire().await.unwrap();
-                sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
-                let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {}", revoke_family("'\\x00'::bytea"))))
-                    .fetch_all(&mut *conn)
-                    .await
-                    .unwrap();
-                let plan = plan.join("\n");
+                let plan = postgres_plan(&pool, &revoke_family("'\\x00'::bytea")).await;
                 assert!(plan.contains("oauth_access_tokens_family"), "{plan}");
-                drop(conn);
                 pool.close().await;
             }
         }
@@ -115,12 +101,7 @@ both_backends! {
         match app.backend {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
-                let entries: i64 = sqlx::query_scalar(
-                    "SELECT sum(ncell) FROM dbstat WHERE name = 'oauth_access_tokens_grant_id' AND pagetype = 'leaf'",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+                let entries = index_entries(&pool, "oauth_access_tokens_grant_id").await;
                 assert_eq!(entries, 1, "only the chain's first row is in the index of grants");
                 let plan = sqlite_plan(&pool, first_rows).await;
                 assert!(plan.contains("USING INDEX oauth_access_tokens_grant_id"), "{plan}");
@@ -136,16 +117,9 @@ both_backends! {
                     .await
                     .unwrap();
                 assert_eq!(named, 1, "only the chain's first row names its code");
-                let mut conn = pool.acquire().await.unwrap();
-                sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await.unwrap();
-                let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {}", descendants("1"))))
-                    .fetch_all(&mut *conn)
-                    .await
-                    .unwrap();
-                let plan = plan.join("\n");
+                let plan = postgres_plan(&pool, &descendants("1")).await;
                 assert!(plan.contains("oauth_access_tokens_family"), "{plan}");
                 assert!(plan.contains("oauth_access_tokens_grant_id"), "{plan}");
-                drop(conn);
                 pool.close().await;
             }
         }
@@ -168,6 +142,30 @@ fn descendants(grant_id: &str) -> String {
                           WHERE grant_id = {grant_id} AND refresh_token_hash IS NOT NULL) \
            AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL"
     )
+}
+
+/// Entries in a SQLite index, counted on its leaf pages (`dbstat`).
+async fn index_entries(pool: &sqlx::SqlitePool, index: &str) -> i64 {
+    sqlx::query_scalar("SELECT sum(ncell) FROM dbstat WHERE name = ?1 AND pagetype = 'leaf'")
+        .bind(index)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// PostgreSQL's plan of `statement`, index scans preferred: the tests' few rows are too
+/// few for the planner to choose an index unprompted.
+async fn postgres_plan(pool: &sqlx::PgPool, statement: &str) -> String {
+    let mut conn = pool.acquire().await.unwrap();
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("EXPLAIN {statement}")))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    plan.join("\n")
 }
 
 /// The details of SQLite's `EXPLAIN QUERY PLAN` rows (id, parent, notused, detail).
