@@ -43,6 +43,9 @@ const MAX_HOLD: Duration = Duration::from_millis(20);
 const COMMIT_DELAY: Duration = Duration::from_micros(150);
 /// Writes in the previous batch that show requests arriving together.
 const COMMIT_SIBLINGS: usize = 4;
+/// An idle wait for work at least this long means the load that the last batch showed has
+/// passed: the next request is a lone one and commits at once.
+const COMPANY_GONE: Duration = Duration::from_millis(1);
 /// Sleep between looks at the queue while waiting, so reads are not held up longer.
 const DELAY_STEP: Duration = Duration::from_micros(50);
 
@@ -58,8 +61,7 @@ pub(super) fn run(
     let mut conn = None;
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut next = jobs.blocking_recv();
-    // Writes the previous batch carried (reads are served before it and not counted).
-    let mut writes_before = 0;
+    let mut company = Company::default();
     while let Some(first) = next.take() {
         batch.push(first);
         let held = match runtime.block_on(lock.acquire()) {
@@ -81,10 +83,10 @@ pub(super) fn run(
             }
             .and_then(|c| {
                 serve_reads(c, &mut batch);
-                if writes_before >= COMMIT_SIBLINGS {
+                if company.expected() {
                     wait_for_company(c, &mut jobs, &mut batch, COMMIT_DELAY);
                 }
-                writes_before = batch.len();
+                company.committing(batch.len());
                 if batch.is_empty() {
                     Ok(Vec::new())
                 } else {
@@ -114,7 +116,33 @@ pub(super) fn run(
         let _inside = runtime.enter();
         drop(held);
         if next.is_none() {
+            let idle = Instant::now();
             next = jobs.blocking_recv();
+            company.idled(idle.elapsed());
+        }
+    }
+}
+
+/// Whether requests are arriving together, so that a batch should wait for company.
+#[derive(Default)]
+struct Company {
+    /// Writes the previous batch carried (its reads were served before it, not counted).
+    writes_before: usize,
+}
+
+impl Company {
+    fn expected(&self) -> bool {
+        self.writes_before >= COMMIT_SIBLINGS
+    }
+
+    fn committing(&mut self, writes: usize) {
+        self.writes_before = writes;
+    }
+
+    /// The writer waited `idle` for work with nothing queued.
+    fn idled(&mut self, idle: Duration) {
+        if idle >= COMPANY_GONE {
+            self.writes_before = 0;
         }
     }
 }
@@ -387,6 +415,23 @@ mod tests {
                 .all(|job| matches!(job.work, Work::Proof { .. }))
         );
         assert!(started.elapsed() < LONG, "a full batch stops waiting");
+    }
+
+    #[test]
+    fn only_a_busy_batch_followed_without_a_pause_expects_company() {
+        let mut company = Company::default();
+        assert!(!company.expected(), "the first request commits at once");
+        company.committing(COMMIT_SIBLINGS - 1);
+        assert!(!company.expected());
+        company.committing(COMMIT_SIBLINGS);
+        assert!(company.expected());
+        company.idled(Duration::from_micros(20));
+        assert!(company.expected(), "a gap between two batches under load");
+        company.idled(COMPANY_GONE);
+        assert!(
+            !company.expected(),
+            "after a pause, a lone request commits at once"
+        );
     }
 
     #[test]
