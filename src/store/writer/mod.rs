@@ -11,7 +11,7 @@
 //!
 //! - SQLite ([`sqlite`]): one thread with its own connection, one transaction at a time
 //!   (SQLite has one write lock).
-//! - PostgreSQL ([`postgres`]): a task that starts up to [`postgres::PIPELINE`]
+//! - PostgreSQL ([`postgres`]): a task that starts up to [`postgres::PIPELINE`] (two)
 //!   transactions at once, each with one `UNNEST` insert of all its rows, so the next
 //!   batch forms and starts while the previous one waits for its WAL flush. Several nodes
 //!   each run their own; row locks keep the claims single-use across them.

@@ -24,9 +24,14 @@ use super::{
 };
 use crate::store::{StoreError, StoreResult};
 
-/// Transactions in flight at once. Each holds a pool connection for about one WAL flush;
-/// four keep the disk busy without taking much of the pool from the reads.
-pub(super) const PIPELINE: usize = 4;
+/// Transactions in flight at once. Each holds a pool connection for about one WAL flush.
+/// Fewer in flight make each batch larger, and PostgreSQL's CPU per token smaller. On a
+/// durable local PostgreSQL, at 32 connections, W1 gave about 9,600–10,200 req/s with 4 in
+/// flight, 11,400–11,700 with 2 and 11,700–12,000 with 1; 8 and 16 were slower still
+/// (docs/performance.md, "PostgreSQL: fewer transactions in flight"). Two keep nearly all
+/// of that gain, and one batch can still commit while the other waits on a row lock held
+/// by another node.
+pub(super) const PIPELINE: usize = 2;
 
 /// The writer task: takes a batch whenever a pipeline slot is free, so batches grow while
 /// every slot waits on the disk.
