@@ -111,6 +111,8 @@ impl Store {
     /// descendants (RFC 6749 §4.1.2: a code used twice). Only a chain's first row names
     /// its code (rotations do not copy it, so they add no entry to the index of grants);
     /// the descendants are found through that row's chain, each statement by an index.
+    /// The chain statement reaches every row that carries a refresh token, the first one
+    /// included; the first statement is for a row of the code issued without one.
     pub async fn revoke_tokens_of_grant(&self, grant_id: i64, now: i64) -> StoreResult<u64> {
         const FIRST_ROWS: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 \
              WHERE grant_id = $1 AND revoked_at IS NULL";
