@@ -48,14 +48,8 @@ async fn fill(browser: &Browser, id: &str, value: &str) {
 }
 
 async fn click(browser: &Browser, css: &str) {
-    browser
-        .driver
-        .find(By::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    let element = browser.driver.find(By::Css(css)).await.unwrap();
+    browser.click_and_load(element).await;
 }
 
 async fn count(browser: &Browser, css: &str) -> usize {
@@ -269,7 +263,7 @@ with_mail! {
             }
         }
         let laptop_row = laptop_row.expect("a row for the laptop");
-        laptop_row.find(By::Css("form button")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(laptop_row.find(By::Css("form button")).await.unwrap()).await;
         wait_text(&browser, ".flash.notice", "The session has been revoked.").await;
         let table = wait_text(&browser, "#active-sessions", "phone-client").await;
         assert!(!table.contains("laptop-client"), "{table}");

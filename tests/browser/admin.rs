@@ -42,16 +42,16 @@ both_backends! {
         browser.wait_for_path("/users/sign_in").await;
         fill(&browser, "username", "root").await;
         fill(&browser, "password", ROOT_PASSWORD).await;
-        d.find(By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("button[type=submit]")).await.unwrap()).await;
         browser.wait_for_path("/admin/users").await;
 
         // The Admin link leads back here from anywhere in the admin area.
-        d.find(By::Id("admin-link")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Id("admin-link")).await.unwrap()).await;
         browser.wait_for_path("/admin/users").await;
 
         // Search.
         fill(&browser, "search_query", "bea").await;
-        d.find(By::Css("#user-search button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("#user-search button[type=submit]")).await.unwrap()).await;
         wait_text(&browser, "#users tbody tr:only-child .state", "Active").await;
         let rows = d.find_all(By::Css("#users tbody tr")).await.unwrap();
         assert_eq!(rows.len(), 1);
@@ -59,10 +59,10 @@ both_backends! {
         assert!(d.current_url().await.unwrap().as_str().contains("search_query=bea"));
 
         // Block.
-        d.find(By::Css("#users tbody tr a")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("#users tbody tr a")).await.unwrap()).await;
         browser.wait_for_path("/admin/users/bea").await;
         assert_eq!(d.find(By::Id("user-state")).await.unwrap().text().await.unwrap(), "Active");
-        d.find(By::Id("block-user")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Id("block-user")).await.unwrap()).await;
         wait_text(&browser, "#user-state", "Blocked").await;
         let notice = d.find(By::Css(".flash.notice")).await.unwrap().text().await.unwrap();
         assert!(notice.contains("blocked"), "{notice}");
@@ -75,9 +75,9 @@ both_backends! {
         assert_eq!(d.find_all(By::Css("#users tbody tr")).await.unwrap().len(), 1);
 
         // Unblock.
-        d.find(By::Css("#users tbody tr a")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("#users tbody tr a")).await.unwrap()).await;
         browser.wait_for_path("/admin/users/bea").await;
-        d.find(By::Id("unblock-user")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Id("unblock-user")).await.unwrap()).await;
         wait_text(&browser, "#user-state", "Active").await;
         assert!(d.find(By::Id("block-user")).await.is_ok());
         assert!(app.state.store.user_by_username("bea").await.unwrap().unwrap().is_active());

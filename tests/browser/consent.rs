@@ -36,7 +36,7 @@ both_backends! {
         browser.wait_for_path("/users/sign_in").await;
         d.find(By::Id("username")).await.unwrap().send_keys("root").await.unwrap();
         d.find(By::Id("password")).await.unwrap().send_keys(ROOT_PASSWORD).await.unwrap();
-        d.find(By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("button[type=submit]")).await.unwrap()).await;
 
         // Then straight back to the consent page.
         browser.wait_for_path("/oauth/authorize").await;
@@ -45,7 +45,7 @@ both_backends! {
         let scopes = d.find(By::Id("scopes")).await.unwrap().text().await.unwrap();
         assert!(scopes.contains("read_user") && scopes.contains("openid"), "{scopes}");
         browser.screenshot(&format!("consent-{:?}", app.backend)).await;
-        d.find(By::Id("authorize")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Id("authorize")).await.unwrap()).await;
 
         // The browser lands on the client with a code and the state.
         let url = browser.wait_for_path("/callback").await;
@@ -61,7 +61,7 @@ both_backends! {
             .extend_pairs([("client_id", client.client_id.as_str()), ("redirect_uri", redirect.as_str()), ("response_type", "code"), ("state", "second"), ("scope", "api")])
             .finish();
         d.goto(app.url(&format!("/oauth/authorize?{query}"))).await.unwrap();
-        d.find(By::Id("deny")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Id("deny")).await.unwrap()).await;
         let url = browser.wait_for_path("/callback").await;
         let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
         assert!(pairs.contains(&("error".into(), "access_denied".into())), "{url}");

@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use thirtyfour::{ChromiumLikeCapabilities, DesiredCapabilities, WebDriver};
+use thirtyfour::{ChromiumLikeCapabilities, DesiredCapabilities, WebDriver, WebElement};
 
 pub struct Browser {
     pub driver: WebDriver,
@@ -71,6 +71,40 @@ impl Browser {
             driver,
             chromedriver,
             _profile: profile,
+        }
+    }
+
+    /// Clicks a link or a submit button and waits (up to 10 s) until the page it leads to
+    /// has loaded. A click returns before the navigation it starts has finished, and a form
+    /// that posts to its own path (a wrong password, a flash message) leaves the URL as it
+    /// was, so waiting for a path alone can read the old page: the old document is marked,
+    /// and the wait ends when a document without the mark is complete.
+    pub async fn click_and_load(&self, element: WebElement) {
+        self.driver
+            .execute("window.__doorwardOldPage = true;", Vec::new())
+            .await
+            .unwrap();
+        element.click().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let loaded = self
+                .driver
+                .execute(
+                    "return window.__doorwardOldPage === undefined && document.readyState === 'complete';",
+                    Vec::new(),
+                )
+                .await
+                .map(|ret| ret.json().as_bool() == Some(true))
+                // A script that runs while the old document unloads may fail; try again.
+                .unwrap_or(false);
+            if loaded {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the click did not load a new page"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

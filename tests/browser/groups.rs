@@ -53,33 +53,33 @@ both_backends! {
         browser.wait_for_path("/users/sign_in").await;
         fill(&browser, "username", "root").await;
         fill(&browser, "password", ROOT_PASSWORD).await;
-        d.find(By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("button[type=submit]")).await.unwrap()).await;
         browser.wait_for_path("/dashboard/groups").await;
         assert!(text(&browser, "#no-groups").await.contains("not a member"));
 
         // A group.
-        d.find(By::LinkText("New group")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::LinkText("New group")).await.unwrap()).await;
         browser.wait_for_path("/groups/new").await;
         fill(&browser, "name", "Acme <Corp>").await;
         fill(&browser, "path", "acme").await;
-        d.find(By::Css("#new-group button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("#new-group button[type=submit]")).await.unwrap()).await;
         // Markup in a name is refused, and shown back as text (the form again, at /groups).
         browser.wait_for_path("/groups").await;
         assert!(text(&browser, ".flash.error").await.contains("HTML"));
         fill(&browser, "name", "Acme").await;
         fill(&browser, "description", "<script>alert(1)</script> the company").await;
-        d.find(By::Css("#new-group button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("#new-group button[type=submit]")).await.unwrap()).await;
         browser.wait_for_path("/groups/acme").await;
         assert_eq!(text(&browser, "#group-full-path").await, "acme");
         assert_eq!(text(&browser, "#my-level").await, "Owner");
         assert!(text(&browser, "#group-description").await.contains("<script>"), "escaped, shown as text");
 
         // A subgroup.
-        d.find(By::Id("new-subgroup")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Id("new-subgroup")).await.unwrap()).await;
         browser.wait_for_path("/groups/new").await;
         fill(&browser, "name", "Infra").await;
         fill(&browser, "path", "infra").await;
-        d.find(By::Css("#new-group button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("#new-group button[type=submit]")).await.unwrap()).await;
         browser.wait_for_path("/groups/acme/infra").await;
         assert_eq!(text(&browser, "#group-full-path").await, "acme/infra");
 
@@ -88,12 +88,12 @@ both_backends! {
         fill(&browser, "username", "bea").await;
         d.find(By::Css("#access_level option[value='30']")).await.unwrap().click().await.unwrap();
         d.execute("document.getElementById('expires_at').value = '2999-12-31'", vec![]).await.unwrap();
-        d.find(By::Css("#add-member button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("#add-member button[type=submit]")).await.unwrap()).await;
         wait_text(&browser, "tr[data-username=bea] .level", "Developer").await;
         assert_eq!(text(&browser, "tr[data-username=bea] .expires").await, "2999-12-31");
         // Change the level to Maintainer.
         d.find(By::Css("tr[data-username=bea] select option[value='40']")).await.unwrap().click().await.unwrap();
-        d.find(By::Css("tr[data-username=bea] .change-member button")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("tr[data-username=bea] .change-member button")).await.unwrap()).await;
         wait_text(&browser, "tr[data-username=bea] .level", "Maintainer").await;
         browser.screenshot(&format!("group-{:?}", app.backend)).await;
 
@@ -105,14 +105,14 @@ both_backends! {
         // Edit the group: rename its path, which moves the subgroup too.
         d.goto(app.url("/groups/acme/-/edit")).await.unwrap();
         fill(&browser, "path", "acme-corp").await;
-        d.find(By::Css("#edit-group button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("#edit-group button[type=submit]")).await.unwrap()).await;
         browser.wait_for_path("/groups/acme-corp").await;
         d.goto(app.url("/groups/acme-corp/infra")).await.unwrap();
         assert_eq!(text(&browser, "#group-full-path").await, "acme-corp/infra");
 
         // The last Owner cannot leave.
         d.goto(app.url("/groups/acme-corp")).await.unwrap();
-        d.find(By::Id("leave-group")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Id("leave-group")).await.unwrap()).await;
         browser.wait_for_path("/groups/acme-corp/-/leave").await;
         let body = text(&browser, "main").await;
         assert!(body.contains("at least one Owner"), "{body}");

@@ -14,14 +14,14 @@ both_backends! {
 
         d.find(By::Id("username")).await.unwrap().send_keys("root").await.unwrap();
         d.find(By::Id("password")).await.unwrap().send_keys("wrong-password").await.unwrap();
-        d.find(By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("button[type=submit]")).await.unwrap()).await;
         browser.wait_for_path("/users/sign_in").await;
         let alert = d.find(By::Css(".flash.error")).await.unwrap().text().await.unwrap();
         assert_eq!(alert, "Invalid login or password.");
         assert_eq!(d.find(By::Id("username")).await.unwrap().value().await.unwrap().as_deref(), Some("root"));
 
         d.find(By::Id("password")).await.unwrap().send_keys(ROOT_PASSWORD).await.unwrap();
-        d.find(By::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("button[type=submit]")).await.unwrap()).await;
         browser.wait_for_path("/-/user_settings/profile").await;
         let username = d.find(By::Id("profile-username")).await.unwrap().text().await.unwrap();
         assert_eq!(username, "root");
@@ -34,11 +34,11 @@ both_backends! {
         let name = d.find(By::Id("name")).await.unwrap();
         name.clear().await.unwrap();
         name.send_keys("Ada <Admin>").await.unwrap();
-        d.find(By::Css("form[action='/-/user_settings/profile'] button")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("form[action='/-/user_settings/profile'] button")).await.unwrap()).await;
         let error = d.find(By::Css(".flash.error")).await.unwrap().text().await.unwrap();
         assert!(error.contains("Name cannot contain HTML tags"), "{error}");
 
-        d.find(By::Css("header form button")).await.unwrap().click().await.unwrap();
+        browser.click_and_load(d.find(By::Css("header form button")).await.unwrap()).await;
         browser.wait_for_path("/users/sign_in").await;
         d.goto(app.url("/-/user_settings/profile")).await.unwrap();
         browser.wait_for_path("/users/sign_in").await;
