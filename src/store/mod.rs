@@ -274,6 +274,13 @@ pub struct Store {
     token_cache: Option<std::sync::Arc<cache::TokenCache>>,
 }
 
+/// The page size of a new SQLite database (an existing file keeps its own). The log holds
+/// a whole page for every page a commit touches, and a batch of tokens touches the
+/// right-edge leaves of the table and of each index: a quarter of SQLite's default 4 KiB
+/// halves the log bytes per token (1.9 KB to 0.8 KB for client credentials, 6.3 to 2.8 KB
+/// for a rotation) with the same throughput and CPU (docs/performance.md, "Sixth slice").
+pub const SQLITE_PAGE_SIZE: u32 = 1024;
+
 impl Store {
     /// Connects to `url` (`sqlite:` or `postgres://`), creating the SQLite file if missing.
     /// The pool connects lazily, so a server can start (and report not-ready) while the
@@ -287,6 +294,9 @@ impl Store {
                 let write = base
                     .clone()
                     .create_if_missing(true)
+                    // Before the journal mode: SQLite fixes the page size when the first
+                    // table is created, and cannot change it in WAL mode afterwards.
+                    .page_size(SQLITE_PAGE_SIZE)
                     .journal_mode(SqliteJournalMode::Wal)
                     // With WAL, NORMAL is durable against process crashes (kill -9); only
                     // an OS crash or power loss can lose the last transactions.

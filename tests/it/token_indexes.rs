@@ -3,6 +3,7 @@
 //!   index of refresh chains (`oauth_access_tokens_family`, migration 0022).
 //! - A rotation writes none into the index of grants: only a chain's first row names its
 //!   code.
+//! - A new SQLite file has 1 KiB pages (`store::SQLITE_PAGE_SIZE`).
 //!
 //! The statements that look chains and grants up still use those indexes, and still revoke
 //! whole chains.
@@ -50,6 +51,10 @@ both_backends! {
         match app.backend {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+                // A new file has 1 KiB pages: every page a commit touches is a whole page of log.
+                let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&pool).await.unwrap();
+                assert_eq!(page_size, i64::from(doorward::store::SQLITE_PAGE_SIZE));
+                assert_eq!(page_size, 1024);
                 // Seven rows, two of them in a chain: the index holds those two only.
                 let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM oauth_access_tokens").fetch_one(&pool).await.unwrap();
                 assert_eq!(rows, 7);
