@@ -113,12 +113,7 @@ pub fn thread_written_bytes(pid: u32, name: &str) -> Option<u64> {
         if comm.trim_end() != name {
             continue;
         }
-        let io = std::fs::read_to_string(task.path().join("io")).ok()?;
-        let wchar = io
-            .lines()
-            .find_map(|l| l.strip_prefix("wchar:"))
-            .and_then(|v| v.trim().parse::<u64>().ok())?;
-        total = Some(total.unwrap_or(0) + wchar);
+        total = Some(total.unwrap_or(0) + wchar(&task.path().join("io"))?);
     }
     total
 }
@@ -127,8 +122,14 @@ pub fn thread_written_bytes(pid: u32, name: &str) -> Option<u64> {
 /// for Doorward under load, the database's WAL and checkpoint writes (SQLite) or its
 /// protocol traffic to PostgreSQL, and log lines.
 pub fn written_bytes(pid: u32) -> Option<u64> {
-    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
-    io.lines()
+    wchar(std::path::Path::new(&format!("/proc/{pid}/io")))
+}
+
+/// The `wchar:` line of a `/proc/…/io` file.
+fn wchar(io: &std::path::Path) -> Option<u64> {
+    std::fs::read_to_string(io)
+        .ok()?
+        .lines()
         .find_map(|l| l.strip_prefix("wchar:"))
         .and_then(|v| v.trim().parse().ok())
 }

@@ -120,20 +120,25 @@ impl Store {
              WHERE family IN (SELECT family FROM oauth_access_tokens \
                               WHERE grant_id = $1 AND refresh_token_hash IS NOT NULL) \
                AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL";
-        let n = on_pool!(self, p, begin => {
-            let mut tx = p.begin_with(begin).await?;
-            let mut n = 0;
-            for sql in [FIRST_ROWS, DESCENDANTS] {
-                n += sqlx::query(sql)
-                    .bind(grant_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
-            tx.commit().await?;
-            n
-        });
+        // On the heap: a cold path (a replayed code), whose transaction would otherwise
+        // enlarge the future of every code exchange that awaits it.
+        let n = Box::pin(async {
+            Ok::<_, StoreError>(on_pool!(self, p, begin => {
+                let mut tx = p.begin_with(begin).await?;
+                let mut n = 0;
+                for sql in [FIRST_ROWS, DESCENDANTS] {
+                    n += sqlx::query(sql)
+                        .bind(grant_id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                n
+            }))
+        })
+        .await?;
         self.forget_all();
         Ok(n)
     }

@@ -42,8 +42,7 @@ pub async fn exchange(
     }
     // RFC 6749 §4.1.2: a code used twice is refused, and its tokens SHOULD be revoked.
     if grant.consumed_at.is_some() {
-        // Boxed: a cold path whose transaction would enlarge every exchange's future.
-        let revoked = Box::pin(state.store.revoke_tokens_of_grant(grant.id, now)).await?;
+        let revoked = state.store.revoke_tokens_of_grant(grant.id, now).await?;
         return Err(invalid_grant(&format!(
             "code replayed; revoked {revoked} token(s) issued from it"
         )));
@@ -126,7 +125,7 @@ pub async fn exchange(
         Some(response) => Ok(response),
         None => {
             // Another exchange of the same code won the race: a replay (RFC 6749 §4.1.2).
-            Box::pin(state.store.revoke_tokens_of_grant(grant.id, now)).await?;
+            state.store.revoke_tokens_of_grant(grant.id, now).await?;
             Err(invalid_grant("code consumed concurrently"))
         }
     }
