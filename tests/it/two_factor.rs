@@ -75,6 +75,16 @@ async fn begin_setup(app: &TestApp, client: &reqwest::Client) -> TotpSecret {
 /// Enables two-factor authentication for the user signed in in `client`; returns the
 /// secret and the recovery codes shown.
 async fn enable(app: &TestApp, client: &reqwest::Client) -> (TotpSecret, Vec<String>) {
+    let (secret, codes, _) = enable_with_code(app, client).await;
+    (secret, codes)
+}
+
+/// `enable`, also returning the code that confirmed set-up (the clock may have reached the
+/// next 30-second window since, so computing it again could give another code).
+async fn enable_with_code(
+    app: &TestApp,
+    client: &reqwest::Client,
+) -> (TotpSecret, Vec<String>, String) {
     let secret = begin_setup(app, client).await;
     let code = code_now(app, &secret);
     let res = post(
@@ -98,7 +108,7 @@ async fn enable(app: &TestApp, client: &reqwest::Client) -> (TotpSecret, Vec<Str
         .map(|c| c.split("</code>").next().unwrap().to_string())
         .collect();
     assert_eq!(codes.len(), 10, "{list}");
-    (secret, codes)
+    (secret, codes, code)
 }
 
 /// Password step in a fresh browser: returns the browser and the response.
@@ -229,9 +239,8 @@ both_backends! {
 
     async fn a_code_is_accepted_once(app: TestApp) {
         app.create_user("alice", PASSWORD).await;
-        let (secret, _) = enable(&app, &signed_in(&app, "alice").await).await;
+        let (secret, _, confirm_code) = enable_with_code(&app, &signed_in(&app, "alice").await).await;
         // The code that confirmed set-up is spent already.
-        let confirm_code = code_now(&app, &secret);
         let (client, _) = password_step(&app, "alice", None).await;
         assert_eq!(submit_code(&app, &client, &confirm_code).await.status(), 401);
 
