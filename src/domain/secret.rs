@@ -82,8 +82,9 @@ pub fn ordered_id() -> [u8; 8] {
     }
 }
 
-/// A new refresh chain identifier: time-ordered (so the family index grows at its right
-/// edge, issue 15) and unique (8 random bytes after the ordering ones).
+/// A new refresh chain identifier, from which the chain's OpenID Connect `sid` is derived:
+/// unique (8 random bytes after 8 time-ordered ones). No index holds it: a chain is walked
+/// by its rows' successor links (migration 0023).
 pub fn new_family() -> [u8; 16] {
     let mut family = [0u8; 16];
     family[..8].copy_from_slice(&ordered_id());

@@ -49,10 +49,7 @@ pub async fn revoke(
     // RFC 7009 §2.1: a refresh token takes every token of its grant along; an access token
     // takes its own refresh token (MAY).
     let revoked = if is_refresh {
-        state
-            .store
-            .revoke_token_family(&found.token.family, now)
-            .await?
+        state.store.revoke_token_chain(found.token.id, now).await?
     } else {
         state.store.revoke_token(found.token.id, now).await?
     };

@@ -11,7 +11,7 @@ use super::audit_events::insert_audit_event;
 use super::cache::Invalidation;
 use super::reader::{FromSqliteRow, Route};
 pub use super::rows::{AccessToken, NewToken, TokenWithOwner};
-use super::writer::{Claim, ClaimSql};
+use super::writer::{Claim, ClaimSql, LinkSql};
 use super::{FromRowAt, Store, StoreError, StoreResult, impl_from_row, on_pool};
 use crate::domain::audit::AuditEvent;
 use crate::domain::resource::Resources;
@@ -40,6 +40,29 @@ macro_rules! bind_new_token {
             .bind($t.dpop_jkt)
     };
 }
+
+/// An UPDATE revoking the rows that the statement `$anchor` selects and every row rotated
+/// from them since, `$2` being now. The walk follows each row's `successor_id` by primary
+/// key (migration 0023); `UNION` (not `UNION ALL`) ends it even on a malformed cycle.
+macro_rules! revoke_chains_from {
+    ($anchor:literal) => {
+        concat!(
+            "WITH RECURSIVE chain(id) AS (",
+            $anchor,
+            " UNION SELECT t.successor_id FROM oauth_access_tokens t JOIN chain ON t.id = chain.id \
+               WHERE t.successor_id IS NOT NULL) \
+             UPDATE oauth_access_tokens SET revoked_at = $2 \
+             WHERE id IN (SELECT id FROM chain) AND revoked_at IS NULL"
+        )
+    };
+}
+
+/// [`Store::revoke_token_chain`]'s statement: `$1` the row, `$2` now (public for the tests
+/// that check its plan).
+pub const REVOKE_TOKEN_CHAIN: &str = revoke_chains_from!("SELECT CAST($1 AS BIGINT)");
+/// [`Store::revoke_tokens_of_grant`]'s statement: `$1` the grant, `$2` now.
+pub const REVOKE_TOKENS_OF_GRANT: &str =
+    revoke_chains_from!("SELECT id FROM oauth_access_tokens WHERE grant_id = $1");
 
 /// One of the two fixed token lookups: by access-token hash or by refresh-token hash.
 macro_rules! token_with_owner_sql {
@@ -85,9 +108,12 @@ impl Store {
                 if claimed == 0 {
                     return Ok(None);
                 }
-                let id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(&mut *tx).await?;
+                let new_id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(&mut *tx).await?;
+                if let Some(link) = claim.link {
+                    sqlx::query(link.one).bind(id).bind(new_id).execute(&mut *tx).await?;
+                }
                 tx.commit().await?;
-                Ok(Some(id))
+                Ok(Some(new_id))
             })
         })
         .await
@@ -110,35 +136,9 @@ impl Store {
     /// Revokes every token issued from an authorization code, and their refreshed
     /// descendants (RFC 6749 §4.1.2: a code used twice). Only a chain's first row names
     /// its code (rotations do not copy it, so they add no entry to the index of grants);
-    /// the descendants are found through that row's chain, each statement by an index.
-    /// The chain statement reaches every row that carries a refresh token, the first one
-    /// included; the first statement is for a row of the code issued without one.
+    /// the descendants are reached from it by their successor links, each by primary key.
     pub async fn revoke_tokens_of_grant(&self, grant_id: i64, now: i64) -> StoreResult<u64> {
-        const FIRST_ROWS: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 \
-             WHERE grant_id = $1 AND revoked_at IS NULL";
-        const DESCENDANTS: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 \
-             WHERE family IN (SELECT family FROM oauth_access_tokens \
-                              WHERE grant_id = $1 AND refresh_token_hash IS NOT NULL) \
-               AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL";
-        // On the heap: a cold path (a replayed code), whose transaction would otherwise
-        // enlarge the future of every code exchange that awaits it.
-        let n = Box::pin(async {
-            Ok::<_, StoreError>(on_pool!(self, p, begin => {
-                let mut tx = p.begin_with(begin).await?;
-                let mut n = 0;
-                for sql in [FIRST_ROWS, DESCENDANTS] {
-                    n += sqlx::query(sql)
-                        .bind(grant_id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                }
-                tx.commit().await?;
-                n
-            }))
-        })
-        .await?;
+        let n = on_pool!(self, p => sqlx::query(REVOKE_TOKENS_OF_GRANT).bind(grant_id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         self.forget_all();
         Ok(n)
     }
@@ -152,13 +152,13 @@ impl Store {
         Ok(n)
     }
 
-    /// Revokes a whole chain of refreshed tokens. Every row of a chain carries a refresh
-    /// token; saying so lets both backends use the partial index on `family` (migration
-    /// 0022), which holds only such rows.
-    pub async fn revoke_token_family(&self, family: &[u8], now: i64) -> StoreResult<u64> {
-        const SQL: &str = "UPDATE oauth_access_tokens SET revoked_at = $2 \
-             WHERE family = $1 AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL";
-        let n = on_pool!(self, p => sqlx::query(SQL).bind(family).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    /// Revokes row `token_id` and every row rotated from it since (RFC 9700 §4.14.2: a
+    /// spent refresh token presented again; RFC 7009 §2.1: a refresh token revoked). Every
+    /// row before it in its chain was revoked by its own rotation, so this revokes the whole
+    /// chain. The walk follows `successor_id` (migration 0023), one primary-key lookup per
+    /// generation.
+    pub async fn revoke_token_chain(&self, token_id: i64, now: i64) -> StoreResult<u64> {
+        let n = on_pool!(self, p => sqlx::query(REVOKE_TOKEN_CHAIN).bind(token_id).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
         self.forget_all();
         Ok(n)
     }
@@ -289,6 +289,13 @@ impl Store {
             one: "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
             many: "UPDATE oauth_access_tokens SET revoked_at = $2 WHERE id = ANY($1) AND revoked_at IS NULL \
                    RETURNING id",
+            // The old row's page is already written by its revocation, so the link costs
+            // no page of its own (an index of chains did: issue 15).
+            link: Some(LinkSql {
+                one: "UPDATE oauth_access_tokens SET successor_id = $2 WHERE id = $1",
+                many: "UPDATE oauth_access_tokens AS t SET successor_id = link.new \
+                       FROM UNNEST($1::int8[], $2::int8[]) AS link(old, new) WHERE t.id = link.old",
+            }),
         };
         let rotated = self
             .claim_then_insert_token(REVOKE, old_id, now, new)

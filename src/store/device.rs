@@ -159,6 +159,7 @@ impl Store {
                   WHERE id = $1 AND status = 'approved'",
             many: "UPDATE oauth_device_grants SET status = 'consumed', last_polled_at = $2 \
                    WHERE id = ANY($1) AND status = 'approved' RETURNING id",
+            link: None,
         };
         self.claim_then_insert_token(REDEEM, id, now, token).await
     }

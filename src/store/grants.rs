@@ -110,6 +110,7 @@ impl Store {
             one: "UPDATE oauth_grants SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL",
             many: "UPDATE oauth_grants SET consumed_at = $2 WHERE id = ANY($1) AND consumed_at IS NULL \
                    RETURNING id",
+            link: None,
         };
         self.claim_then_insert_token(CONSUME, grant_id, now, token)
             .await

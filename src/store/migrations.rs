@@ -140,6 +140,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0022_refresh_family_index.sql"),
         include_str!("../../migrations/postgres/0022_refresh_family_index.sql"),
     ),
+    (
+        23,
+        "refresh_successor",
+        include_str!("../../migrations/sqlite/0023_refresh_successor.sql"),
+        include_str!("../../migrations/postgres/0023_refresh_successor.sql"),
+    ),
 ];
 
 fn migrator(postgres: bool) -> Migrator {

@@ -1,39 +1,39 @@
 //! Issue 15: what each issuance writes to the token table's indexes, on both backends.
-//! - A token issued without a refresh token (client credentials) writes no entry into the
-//!   index of refresh chains (`oauth_access_tokens_family`, migration 0022).
-//! - A rotation writes none into the index of grants: only a chain's first row names its
-//!   code.
+//! - No index of refresh chains: a rotation records its successor's id in the row it
+//!   revokes (migration 0023), and a chain is walked forward by primary key.
+//! - A rotation writes no entry into the index of grants: only a chain's first row names
+//!   its code.
 //! - A new SQLite file has 1 KiB pages (`store::SQLITE_PAGE_SIZE`).
 //!
-//! The statements that look chains and grants up still use those indexes, and still revoke
-//! whole chains.
+//! The statements that revoke chains use the primary key and the index of grants, and still
+//! revoke whole chains; chains rotated before migration 0023 are linked by it.
 
 use serde_json::Value;
 
+use doorward::domain::secret;
 use doorward::store::Backend;
+use doorward::store::access_tokens::{REVOKE_TOKEN_CHAIN, REVOKE_TOKENS_OF_GRANT};
 
 use crate::both_backends;
-use crate::support::TestApp;
 use crate::support::oauth::{AppSpec, REDIRECT, code_for, register, token_request};
+use crate::support::{TestApp, fresh_database};
 
-/// `Store::revoke_token_family`'s statement, as the planner sees it, for a family written
-/// as the backend's literal.
-fn revoke_family(family: &str) -> String {
-    format!(
-        "UPDATE oauth_access_tokens SET revoked_at = 1 \
-         WHERE family = {family} AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL"
-    )
+/// A store statement with its parameters written as literals, for `EXPLAIN`.
+fn with_literals(statement: &str, first: i64) -> String {
+    statement
+        .replace("$1", &first.to_string())
+        .replace("$2", "1")
 }
 
 both_backends! {
-    async fn tokens_without_a_refresh_token_leave_the_chain_index_alone(app: TestApp) {
+    async fn a_rotation_links_its_successor_and_reuse_walks_the_chain_by_primary_key(app: TestApp) {
         let client = register(&app, AppSpec::default()).await;
         let basic = Some((client.client_id.as_str(), client.secret.as_str()));
         for _ in 0..5 {
             let res = token_request(&app, &[("grant_type", "client_credentials"), ("scope", "api")], basic).await;
             assert_eq!(res.status(), 200);
         }
-        // A chain of two rows: a code exchange, then a rotation.
+        // A chain of three rows: a code exchange, then two rotations.
         let code = code_for(&app, &client, &[("scope", "api")]).await;
         let res = token_request(
             &app,
@@ -43,11 +43,19 @@ both_backends! {
         .await;
         let first: Value = res.json().await.unwrap();
         let first_refresh = first["refresh_token"].as_str().unwrap().to_string();
-        let res = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &first_refresh)], basic).await;
-        let second: Value = res.json().await.unwrap();
-        let second_access = second["access_token"].as_str().unwrap().to_string();
-        assert!(active(&app, &client.client_id, &client.secret, &second_access).await);
+        let mut refresh = first_refresh.clone();
+        let mut access = String::new();
+        for _ in 0..2 {
+            let res = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)], basic).await;
+            assert_eq!(res.status(), 200);
+            let next: Value = res.json().await.unwrap();
+            refresh = next["refresh_token"].as_str().unwrap().to_string();
+            access = next["access_token"].as_str().unwrap().to_string();
+        }
+        assert!(active(&app, &client.client_id, &client.secret, &access).await);
 
+        let chain_ids = "SELECT id FROM oauth_access_tokens WHERE refresh_token_hash IS NOT NULL ORDER BY id";
+        let links = "SELECT successor_id FROM oauth_access_tokens ORDER BY id";
         match app.backend {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
@@ -55,33 +63,73 @@ both_backends! {
                 let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&pool).await.unwrap();
                 assert_eq!(page_size, i64::from(doorward::store::SQLITE_PAGE_SIZE));
                 assert_eq!(page_size, 1024);
-                // Seven rows, two of them in a chain: the index holds those two only.
-                let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM oauth_access_tokens").fetch_one(&pool).await.unwrap();
-                assert_eq!(rows, 7);
-                assert_eq!(index_entries(&pool, "oauth_access_tokens_family").await, 2);
-                let plan = sqlite_plan(&pool, &revoke_family("X'00'")).await;
-                assert!(plan.contains("USING INDEX oauth_access_tokens_family"), "{plan}");
-                pool.close().await;
-            }
-            Backend::Postgres => {
-                let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-                let definition: String = sqlx::query_scalar(
-                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'oauth_access_tokens_family'",
+                let indexes: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'oauth_access_tokens_family'",
                 )
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-                assert!(definition.ends_with("WHERE (refresh_token_hash IS NOT NULL)"), "{definition}");
-                let plan = postgres_plan(&pool, &revoke_family("'\\x00'::bytea")).await;
-                assert!(plan.contains("oauth_access_tokens_family"), "{plan}");
+                assert_eq!(indexes, 0, "no index of chains");
+                let chain: Vec<i64> = sqlx::query_scalar(chain_ids).fetch_all(&pool).await.unwrap();
+                let successors: Vec<Option<i64>> = sqlx::query_scalar(links).fetch_all(&pool).await.unwrap();
+                assert_eq!(chain.len(), 3);
+                assert_eq!(successors, [None, None, None, None, None, Some(chain[1]), Some(chain[2]), None]);
+                let plan = sqlite_plan(&pool, &with_literals(REVOKE_TOKEN_CHAIN, chain[0])).await;
+                assert!(plan.contains("USING INTEGER PRIMARY KEY"), "{plan}");
+                assert!(!plan.contains("SCAN oauth_access_tokens"), "{plan}");
+                pool.close().await;
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+                let indexes: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'oauth_access_tokens_family'",
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                assert_eq!(indexes, 0, "no index of chains");
+                let chain: Vec<i64> = sqlx::query_scalar(chain_ids).fetch_all(&pool).await.unwrap();
+                let successors: Vec<Option<i64>> = sqlx::query_scalar(links).fetch_all(&pool).await.unwrap();
+                assert_eq!(chain.len(), 3);
+                assert_eq!(successors, [None, None, None, None, None, Some(chain[1]), Some(chain[2]), None]);
+                let plan = postgres_plan(&pool, &with_literals(REVOKE_TOKEN_CHAIN, chain[0])).await;
+                assert!(plan.contains("oauth_access_tokens_pkey"), "{plan}");
+                assert!(!plan.contains("Seq Scan"), "{plan}");
                 pool.close().await;
             }
         }
 
-        // Presenting the spent refresh token again revokes the chain (RFC 9700 §4.14.2)
-        // through that index: the second generation's access token goes too.
+        // Presenting the first, spent refresh token again revokes the chain (RFC 9700
+        // §4.14.2) by walking its links: the third generation's tokens go too.
         let res = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &first_refresh)], basic).await;
         assert_eq!(res.status(), 400);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_grant");
+        assert!(!active(&app, &client.client_id, &client.secret, &access).await);
+        let res = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &refresh)], basic).await;
+        assert_eq!(res.status(), 400);
+    }
+
+    async fn revoking_a_refresh_token_revokes_its_successors(app: TestApp) {
+        let client = register(&app, AppSpec::default()).await;
+        let basic = Some((client.client_id.as_str(), client.secret.as_str()));
+        let code = code_for(&app, &client, &[("scope", "api")]).await;
+        let exchange = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", REDIRECT)];
+        let first: Value = token_request(&app, &exchange, basic).await.json().await.unwrap();
+        let first_refresh = first["refresh_token"].as_str().unwrap().to_string();
+        let res = token_request(&app, &[("grant_type", "refresh_token"), ("refresh_token", &first_refresh)], basic).await;
+        let second: Value = res.json().await.unwrap();
+        let second_access = second["access_token"].as_str().unwrap().to_string();
+        assert!(active(&app, &client.client_id, &client.secret, &second_access).await);
+        // RFC 7009 §2.1: revoking the spent refresh token takes the live generation along.
+        let res = reqwest::Client::new()
+            .post(app.url("/oauth/revoke"))
+            .basic_auth(&client.client_id, Some(&client.secret))
+            .form(&[("token", first_refresh.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
         assert!(!active(&app, &client.client_id, &client.secret, &second_access).await);
     }
 
@@ -102,17 +150,16 @@ both_backends! {
         }
         assert!(active(&app, &client.client_id, &client.secret, &access).await);
 
-        let first_rows = "UPDATE oauth_access_tokens SET revoked_at = 1 WHERE grant_id = 1 AND revoked_at IS NULL";
+        let statement = with_literals(REVOKE_TOKENS_OF_GRANT, 1);
         match app.backend {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
                 let entries = index_entries(&pool, "oauth_access_tokens_grant_id").await;
                 assert_eq!(entries, 1, "only the chain's first row is in the index of grants");
-                let plan = sqlite_plan(&pool, first_rows).await;
-                assert!(plan.contains("USING INDEX oauth_access_tokens_grant_id"), "{plan}");
-                let plan = sqlite_plan(&pool, &descendants("1")).await;
-                assert!(plan.contains("USING INDEX oauth_access_tokens_family"), "{plan}");
-                assert!(plan.contains("USING INDEX oauth_access_tokens_grant_id"), "{plan}");
+                let plan = sqlite_plan(&pool, &statement).await;
+                assert!(plan.contains("INDEX oauth_access_tokens_grant_id"), "{plan}");
+                assert!(plan.contains("USING INTEGER PRIMARY KEY"), "{plan}");
+                assert!(!plan.contains("SCAN oauth_access_tokens"), "{plan}");
                 pool.close().await;
             }
             Backend::Postgres => {
@@ -122,9 +169,10 @@ both_backends! {
                     .await
                     .unwrap();
                 assert_eq!(named, 1, "only the chain's first row names its code");
-                let plan = postgres_plan(&pool, &descendants("1")).await;
-                assert!(plan.contains("oauth_access_tokens_family"), "{plan}");
+                let plan = postgres_plan(&pool, &statement).await;
                 assert!(plan.contains("oauth_access_tokens_grant_id"), "{plan}");
+                assert!(plan.contains("oauth_access_tokens_pkey"), "{plan}");
+                assert!(!plan.contains("Seq Scan"), "{plan}");
                 pool.close().await;
             }
         }
@@ -139,14 +187,145 @@ both_backends! {
     }
 }
 
-/// `Store::revoke_tokens_of_grant`'s second statement: the rows of the grant's chains.
-fn descendants(grant_id: &str) -> String {
-    format!(
-        "UPDATE oauth_access_tokens SET revoked_at = 1 \
-         WHERE family IN (SELECT family FROM oauth_access_tokens \
-                          WHERE grant_id = {grant_id} AND refresh_token_hash IS NOT NULL) \
-           AND refresh_token_hash IS NOT NULL AND revoked_at IS NULL"
+/// Chains rotated before migration 0023 (rows of one `family`, no links) are linked by it,
+/// and a spent refresh token of such a chain still revokes its newest row.
+#[tokio::test]
+async fn chains_rotated_before_the_links_are_linked_by_the_migration_sqlite() {
+    chains_rotated_before_the_links(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn chains_rotated_before_the_links_are_linked_by_the_migration_postgres() {
+    chains_rotated_before_the_links(Backend::Postgres).await;
+}
+
+async fn chains_rotated_before_the_links(backend: Backend) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database(backend, data_dir.path()).await;
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let all = sqlx::migrate::Migrator::new(std::path::Path::new(&format!(
+        "{}/migrations/{folder}",
+        env!("CARGO_MANIFEST_DIR")
+    )))
+    .await
+    .unwrap();
+    let mut before = sqlx::migrate::Migrator::DEFAULT;
+    before.migrations = all
+        .migrations
+        .iter()
+        .filter(|m| m.version <= 22)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    // Two chains of one family each, interleaved by id: a (1, 3, 5) and b (2, 4), plus a
+    // token without a refresh token (6). Only each chain's newest row is live.
+    // Revoked a minute ago: well within the retention, so the purge on start keeps them.
+    let recently = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let recently = Some(i64::try_from(recently).unwrap() - 60);
+    let family_a = secret::new_family();
+    let family_b = secret::new_family();
+    let refresh: Vec<String> = (0..6)
+        .map(|_| {
+            secret::generate_ordered(secret::REFRESH_TOKEN_PREFIX)
+                .expose()
+                .to_string()
+        })
+        .collect();
+    let rows: [(&[u8], bool, Option<i64>); 6] = [
+        (&family_a, true, recently),
+        (&family_b, true, recently),
+        (&family_a, true, recently),
+        (&family_b, true, None),
+        (&family_a, true, None),
+        (&family_b, false, None),
+    ];
+    let insert = "INSERT INTO oauth_access_tokens (id, token_hash, refresh_token_hash, family, scopes, created_at, expires_at, revoked_at) \
+                  VALUES ($1, $2, $3, $4, 'api', 1, 4102444800, $5)";
+    macro_rules! prepare {
+        ($pool:expr) => {{
+            before.run(&$pool).await.unwrap();
+            for (i, (family, with_refresh, revoked_at)) in rows.iter().enumerate() {
+                let id = i64::try_from(i).unwrap() + 1;
+                let access = secret::generate_ordered(secret::ACCESS_TOKEN_PREFIX);
+                sqlx::query(insert)
+                    .bind(id)
+                    .bind(secret::token_key(access.expose()).to_vec())
+                    .bind(with_refresh.then(|| secret::token_key(&refresh[i]).to_vec()))
+                    .bind(family.to_vec())
+                    .bind(*revoked_at)
+                    .execute(&$pool)
+                    .await
+                    .unwrap();
+            }
+            $pool.close().await;
+        }};
+    }
+    match backend {
+        Backend::Sqlite => {
+            let options: sqlx::sqlite::SqliteConnectOptions = database_url.parse().unwrap();
+            let pool = sqlx::SqlitePool::connect_with(options.create_if_missing(true))
+                .await
+                .unwrap();
+            prepare!(pool);
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+            prepare!(pool);
+        }
+    }
+
+    let app = TestApp::spawn_on(backend, data_dir, database_url.clone()).await;
+    let links = "SELECT successor_id FROM oauth_access_tokens ORDER BY id";
+    let revoked = "SELECT revoked_at IS NOT NULL FROM oauth_access_tokens ORDER BY id";
+    let (successors, now_revoked): (Vec<Option<i64>>, Vec<bool>) = match backend {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&database_url).await.unwrap();
+            let before: Vec<Option<i64>> =
+                sqlx::query_scalar(links).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            // Reuse of chain a's first refresh token, over HTTP.
+            reuse(&app, &refresh[0]).await;
+            let pool = sqlx::SqlitePool::connect(&database_url).await.unwrap();
+            let after: Vec<bool> = sqlx::query_scalar(revoked).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            (before, after)
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+            let before: Vec<Option<i64>> =
+                sqlx::query_scalar(links).fetch_all(&pool).await.unwrap();
+            reuse(&app, &refresh[0]).await;
+            let after: Vec<bool> = sqlx::query_scalar(revoked).fetch_all(&pool).await.unwrap();
+            pool.close().await;
+            (before, after)
+        }
+    };
+    assert_eq!(successors, [Some(3), Some(4), Some(5), None, None, None]);
+    // Chain a's newest row (5) went; chain b's (4) and the lone token (6) did not.
+    assert_eq!(now_revoked, [true, true, true, false, true, false]);
+    app.stop().await;
+}
+
+/// Presents a spent refresh token (of a token without a client) and expects the reuse answer.
+async fn reuse(app: &TestApp, refresh_token: &str) {
+    let res = token_request(
+        app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+        None,
     )
+    .await;
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_grant");
 }
 
 /// Entries in a SQLite index, counted on its leaf pages (`dbstat`).

@@ -51,7 +51,7 @@ pub async fn refresh(
 
     // RFC 9700 §4.14.2: a rotated (or revoked) refresh token presented again is theft.
     if token.revoked_at.is_some() {
-        let revoked = state.store.revoke_token_family(&token.family, now).await?;
+        let revoked = state.store.revoke_token_chain(token.id, now).await?;
         return Err(invalid_grant(&format!(
             "refresh token reused; revoked {revoked} token(s) of its chain"
         )));
@@ -133,7 +133,7 @@ pub async fn refresh(
         None => {
             // Rotated by a concurrent request between our read and our write: a reuse
             // (RFC 9700 §4.14.2).
-            state.store.revoke_token_family(&token.family, now).await?;
+            state.store.revoke_token_chain(token.id, now).await?;
             Err(invalid_grant("refresh token used concurrently"))
         }
     }

@@ -74,6 +74,17 @@ impl From<&NewToken<'_>> for OwnedToken {
 pub(super) struct ClaimSql {
     pub(super) one: &'static str,
     pub(super) many: &'static str,
+    /// Run after the winner's token is inserted, in the same transaction: records the new
+    /// row's id in the claimed row (a rotation's successor link).
+    pub(super) link: Option<LinkSql>,
+}
+
+/// A claim's link in two forms: `one` with `$1` the claimed row and `$2` the new one;
+/// `many` with the arrays of both (one statement for a PostgreSQL batch).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct LinkSql {
+    pub(super) one: &'static str,
+    pub(super) many: &'static str,
 }
 
 /// A conditional UPDATE of row `id`: the token is inserted only when it changed a row.

@@ -20,7 +20,8 @@ use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::{
-    Job, JobResult, MAX_BATCH, OwnedToken, Work, answer, copy_of, fail_all, record_created,
+    ClaimSql, Job, JobResult, MAX_BATCH, OwnedToken, Work, answer, copy_of, fail_all,
+    record_created,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -98,11 +99,11 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
                 claim: Some(claim),
                 token,
             } => {
-                let at = match claims.iter().position(|g| g.sql == claim.sql.many) {
+                let at = match claims.iter().position(|g| g.sql.many == claim.sql.many) {
                     Some(at) => at,
                     None => {
                         claims.push(ClaimGroup {
-                            sql: claim.sql.many,
+                            sql: claim.sql,
                             now: claim.now,
                             jobs: Vec::new(),
                         });
@@ -118,7 +119,7 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     // batch. Each row is claimed once: of several jobs naming the same row, the first wins.
     for group in &claims {
         let ids: Vec<i64> = group.jobs.iter().map(|(_, id, _)| *id).collect();
-        let mut won: Vec<i64> = sqlx::query_scalar(group.sql)
+        let mut won: Vec<i64> = sqlx::query_scalar(group.sql.many)
             .bind(&ids)
             .bind(group.now)
             .fetch_all(&mut *tx)
@@ -134,6 +135,7 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     }
     if !tokens.is_empty() {
         insert_tokens(&mut tx, &tokens, &mut results).await?;
+        link_successors(&mut tx, &claims, &results).await?;
     }
     if !proofs.is_empty() {
         insert_proofs(&mut tx, &proofs, &mut results).await?;
@@ -142,10 +144,40 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     Ok(results)
 }
 
-/// The claims of one kind in a batch: their statement, the latest of their times, and
+/// Records, in one statement per kind of claim that asks for it (`ClaimSql::link`: a
+/// rotation), each winning claim's new row in the claimed row.
+async fn link_successors(
+    tx: &mut sqlx::PgConnection,
+    claims: &[ClaimGroup<'_>],
+    results: &[JobResult],
+) -> StoreResult<()> {
+    for group in claims {
+        let Some(link) = group.sql.link else {
+            continue;
+        };
+        let (claimed, created): (Vec<i64>, Vec<i64>) = group
+            .jobs
+            .iter()
+            .filter_map(|(index, id, _)| match &results[*index] {
+                Some(Ok(Some(new_id))) => Some((*id, *new_id)),
+                _ => None,
+            })
+            .unzip();
+        if !claimed.is_empty() {
+            sqlx::query(link.many)
+                .bind(claimed)
+                .bind(created)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The claims of one kind in a batch: their statements, the latest of their times, and
 /// (job index, row id, token to insert when the claim wins).
 struct ClaimGroup<'a> {
-    sql: &'static str,
+    sql: ClaimSql,
     now: i64,
     jobs: Vec<(usize, i64, &'a OwnedToken)>,
 }

@@ -29,7 +29,9 @@ use rusqlite::{Connection, TransactionBehavior};
 use sqlx::SqlitePool;
 use tokio::sync::mpsc;
 
-use super::{Claim, Job, JobResult, MAX_BATCH, OwnedToken, Work, answer, fail_all, record_created};
+use super::{
+    Claim, ClaimSql, Job, JobResult, MAX_BATCH, OwnedToken, Work, answer, fail_all, record_created,
+};
 use crate::store::reader::store_error;
 use crate::store::{StoreError, StoreResult};
 
@@ -272,8 +274,41 @@ fn commit(conn: &mut Connection, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     for chunk in to_insert.chunks(ROWS_PER_INSERT) {
         insert_rows(&tx, chunk, &mut results);
     }
+    link_successors(&tx, batch, &mut results);
     tx.commit().map_err(store_error)?;
     Ok(results)
+}
+
+/// Records each winning claim's new row in the claimed row when its statement says so
+/// (`ClaimSql::link`: a rotation). Should that fail, the job fails: its claim stays and its
+/// token is never handed out, which fails closed.
+fn link_successors(tx: &rusqlite::Transaction<'_>, batch: &[Job], results: &mut [JobResult]) {
+    for (job, result) in batch.iter().zip(results.iter_mut()) {
+        let Work::Token {
+            claim:
+                Some(Claim {
+                    sql:
+                        ClaimSql {
+                            link: Some(link), ..
+                        },
+                    id: claimed,
+                    ..
+                }),
+            ..
+        } = &job.work
+        else {
+            continue;
+        };
+        let Some(Ok(Some(new_id))) = result else {
+            continue;
+        };
+        let linked = tx
+            .prepare_cached(link.one)
+            .and_then(|mut st| st.execute(rusqlite::named_params! {"$1": claimed, "$2": *new_id}));
+        if let Err(e) = linked {
+            *result = Some(Err(store_error(e)));
+        }
+    }
 }
 
 /// Rows one INSERT carries at most (11 parameters each; SQLite allows 32,766).

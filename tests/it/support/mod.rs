@@ -109,6 +109,16 @@ impl TestApp {
         Self::start(backend, data_dir, database_url, extra_env).await
     }
 
+    /// A server on a database prepared beforehand (`fresh_database` in `data_dir`), which
+    /// it migrates to the current schema on start.
+    pub async fn spawn_on(
+        backend: Backend,
+        data_dir: tempfile::TempDir,
+        database_url: String,
+    ) -> TestApp {
+        Self::start(backend, data_dir, database_url, &[]).await
+    }
+
     /// A second server (node) on this one's database, with its own data directory.
     pub async fn another_node(&self, extra_env: &[(&str, &str)]) -> TestApp {
         let data_dir = tempfile::tempdir().expect("tempdir");
