@@ -110,7 +110,7 @@ impl Store {
                 }
                 let new_id: i64 = bind_new_token!(sqlx::query_scalar(INSERT_TOKEN), token).fetch_one(&mut *tx).await?;
                 if let Some(link) = claim.link {
-                    sqlx::query(link.one).bind(id).bind(new_id).execute(&mut *tx).await?;
+                    sqlx::query(link.after_insert).bind(id).bind(new_id).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(Some(new_id))
@@ -292,9 +292,10 @@ impl Store {
             // The old row's page is already written by its revocation, so the link costs
             // no page of its own (an index of chains did: issue 15).
             link: Some(LinkSql {
-                one: "UPDATE oauth_access_tokens SET successor_id = $2 WHERE id = $1",
-                many: "UPDATE oauth_access_tokens AS t SET successor_id = link.new \
-                       FROM UNNEST($1::int8[], $2::int8[]) AS link(old, new) WHERE t.id = link.old",
+                after_insert: "UPDATE oauth_access_tokens SET successor_id = $2 WHERE id = $1",
+                claim_many: "UPDATE oauth_access_tokens SET revoked_at = $2, \
+                             successor_id = nextval('oauth_access_tokens_id_seq') \
+                             WHERE id = ANY($1) AND revoked_at IS NULL RETURNING id, successor_id",
             }),
         };
         let rotated = self

@@ -79,12 +79,17 @@ pub(super) struct ClaimSql {
     pub(super) link: Option<LinkSql>,
 }
 
-/// A claim's link in two forms: `one` with `$1` the claimed row and `$2` the new one;
-/// `many` with the arrays of both (one statement for a PostgreSQL batch).
+/// How a claim records its winner's new row in the claimed row.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct LinkSql {
-    pub(super) one: &'static str,
-    pub(super) many: &'static str,
+    /// After the insert, `$1` the claimed row and `$2` the new one: on SQLite the claimed
+    /// row's page is already written in this transaction, so this costs no page.
+    pub(super) after_insert: &'static str,
+    /// PostgreSQL: the claim itself, as `ClaimSql::many`, also taking the new row's id from
+    /// the table's sequence and returning `(id, new id)`. An UPDATE of the claimed row
+    /// after the insert would write a second version of it, with new entries in every
+    /// index when its page is full.
+    pub(super) claim_many: &'static str,
 }
 
 /// A conditional UPDATE of row `id`: the token is inserted only when it changed a row.

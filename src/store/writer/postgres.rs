@@ -5,7 +5,10 @@
 //! CPU was the limit (one core busy at 4,000 to 5,800 client-credentials grants/s). Here a
 //! batch is one transaction: one `UPDATE … WHERE id = ANY(…) RETURNING id` per kind of
 //! claim (the ids returned are the winners), one `INSERT … SELECT FROM UNNEST(…)` of all its
-//! token rows, one of all its single-use JWTs, and one commit.
+//! token rows, one of all its single-use JWTs, and one commit. A rotation's claim also takes
+//! its successor's id from the table's sequence and records it in the row it revokes
+//! (`LinkSql::claim_many`); the insert then gives the new row that id, so the revoked row is
+//! written once.
 //!
 //! Up to [`PIPELINE`] batches are in flight at once, each on its own pool connection: while
 //! one waits for its flush, the next forms from whatever queued meanwhile and starts.
@@ -86,6 +89,8 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     let mut results: Vec<JobResult> = batch.iter().map(|_| None).collect();
     let mut tx = pool.begin().await?;
     let mut tokens: Vec<(usize, &OwnedToken)> = Vec::with_capacity(batch.len());
+    // The id each row takes, when its claim chose it (`LinkSql::claim_many`).
+    let mut ids: Vec<Option<i64>> = Vec::with_capacity(batch.len());
     let mut proofs: Vec<(usize, &[u8], i64)> = Vec::new();
     let mut claims: Vec<ClaimGroup<'_>> = Vec::new();
     for (index, job) in batch.iter().enumerate() {
@@ -94,7 +99,10 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
             // The store sends reads to the SQLite writer only; dropped unrun, the read is
             // answered "unavailable".
             Work::Read(_) => results[index] = Some(Ok(None)),
-            Work::Token { claim: None, token } => tokens.push((index, token)),
+            Work::Token { claim: None, token } => {
+                tokens.push((index, token));
+                ids.push(None);
+            }
             Work::Token {
                 claim: Some(claim),
                 token,
@@ -118,60 +126,44 @@ async fn commit(pool: &PgPool, batch: &[Job]) -> StoreResult<Vec<JobResult>> {
     // One statement per kind of claim (code, refresh token, device grant) for the whole
     // batch. Each row is claimed once: of several jobs naming the same row, the first wins.
     for group in &claims {
-        let ids: Vec<i64> = group.jobs.iter().map(|(_, id, _)| *id).collect();
-        let mut won: Vec<i64> = sqlx::query_scalar(group.sql.many)
-            .bind(&ids)
-            .bind(group.now)
-            .fetch_all(&mut *tx)
-            .await?;
+        let claimed: Vec<i64> = group.jobs.iter().map(|(_, id, _)| *id).collect();
+        // (claimed row, the new row's id when the claim chose it)
+        let mut won: Vec<(i64, Option<i64>)> = match group.sql.link {
+            Some(link) => sqlx::query_as::<_, (i64, i64)>(link.claim_many)
+                .bind(&claimed)
+                .bind(group.now)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(id, new_id)| (id, Some(new_id)))
+                .collect(),
+            None => sqlx::query_scalar::<_, i64>(group.sql.many)
+                .bind(&claimed)
+                .bind(group.now)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|id| (id, None))
+                .collect(),
+        };
         for (index, id, token) in &group.jobs {
-            if let Some(at) = won.iter().position(|w| w == id) {
-                won.swap_remove(at);
+            if let Some(at) = won.iter().position(|(w, _)| w == id) {
+                let (_, new_id) = won.swap_remove(at);
                 tokens.push((*index, token));
+                ids.push(new_id);
             } else {
                 results[*index] = Some(Ok(None));
             }
         }
     }
     if !tokens.is_empty() {
-        insert_tokens(&mut tx, &tokens, &mut results).await?;
-        link_successors(&mut tx, &claims, &results).await?;
+        insert_tokens(&mut tx, &tokens, &ids, &mut results).await?;
     }
     if !proofs.is_empty() {
         insert_proofs(&mut tx, &proofs, &mut results).await?;
     }
     tx.commit().await?;
     Ok(results)
-}
-
-/// Records, in one statement per kind of claim that asks for it (`ClaimSql::link`: a
-/// rotation), each winning claim's new row in the claimed row.
-async fn link_successors(
-    tx: &mut sqlx::PgConnection,
-    claims: &[ClaimGroup<'_>],
-    results: &[JobResult],
-) -> StoreResult<()> {
-    for group in claims {
-        let Some(link) = group.sql.link else {
-            continue;
-        };
-        let (claimed, created): (Vec<i64>, Vec<i64>) = group
-            .jobs
-            .iter()
-            .filter_map(|(index, id, _)| match &results[*index] {
-                Some(Ok(Some(new_id))) => Some((*id, *new_id)),
-                _ => None,
-            })
-            .unzip();
-        if !claimed.is_empty() {
-            sqlx::query(link.many)
-                .bind(claimed)
-                .bind(created)
-                .execute(&mut *tx)
-                .await?;
-        }
-    }
-    Ok(())
 }
 
 /// The claims of one kind in a batch: their statements, the latest of their times, and
@@ -182,18 +174,27 @@ struct ClaimGroup<'a> {
     jobs: Vec<(usize, i64, &'a OwnedToken)>,
 }
 
-const INSERT_TOKENS: &str = "INSERT INTO oauth_access_tokens (token_hash, refresh_token_hash, \
+/// A row whose claim chose its id (a rotation's successor) takes it; the others take the
+/// identity column's next value, as its default would.
+const INSERT_TOKENS: &str = "INSERT INTO oauth_access_tokens (id, token_hash, refresh_token_hash, \
      application_id, user_id, grant_id, family, scopes, created_at, expires_at, resources, \
      audience, dpop_jkt) \
-     SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], \
-     $6::bytea[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[]) \
+     SELECT COALESCE(r.id, nextval('oauth_access_tokens_id_seq')), r.token_hash, \
+     r.refresh_token_hash, r.application_id, r.user_id, r.grant_id, r.family, r.scopes, \
+     r.created_at, r.expires_at, r.resources, r.audience, r.dpop_jkt \
+     FROM UNNEST($1::bytea[], $2::bytea[], $3::int8[], $4::int8[], $5::int8[], \
+     $6::bytea[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::text[], \
+     $13::int8[]) AS r(token_hash, refresh_token_hash, application_id, user_id, grant_id, \
+     family, scopes, created_at, expires_at, resources, audience, dpop_jkt, id) \
      RETURNING id, token_hash";
 
-/// All token rows of the batch in one statement (one array per column); each job gets its
-/// new row's id, matched by the unique token hash (RETURNING has no order guarantee).
+/// All token rows of the batch in one statement (one array per column), row `i` with id
+/// `ids[i]` when set; each job gets its new row's id, matched by the unique token hash
+/// (RETURNING has no order guarantee).
 async fn insert_tokens(
     tx: &mut sqlx::PgConnection,
     rows: &[(usize, &OwnedToken)],
+    ids: &[Option<i64>],
     results: &mut [JobResult],
 ) -> StoreResult<()> {
     fn column<'r, T>(rows: &[(usize, &'r OwnedToken)], f: impl Fn(&'r OwnedToken) -> T) -> Vec<T> {
@@ -212,6 +213,7 @@ async fn insert_tokens(
         .bind(column(rows, |t| t.resources.as_deref()))
         .bind(column(rows, |t| t.audience.as_deref()))
         .bind(column(rows, |t| t.dpop_jkt.as_deref()))
+        .bind(ids)
         .fetch_all(tx)
         .await?;
     record_created(rows, created, results);

@@ -303,7 +303,7 @@ fn link_successors(tx: &rusqlite::Transaction<'_>, batch: &[Job], results: &mut 
             continue;
         };
         let linked = tx
-            .prepare_cached(link.one)
+            .prepare_cached(link.after_insert)
             .and_then(|mut st| st.execute(rusqlite::named_params! {"$1": claimed, "$2": *new_id}));
         if let Err(e) = linked {
             *result = Some(Err(store_error(e)));
