@@ -196,6 +196,7 @@ impl Server {
         let wal = tokio::spawn(state.store.clone().keep_wal_small());
         let logouts = tokio::spawn(crate::oidc::backchannel::deliver_forever(state.clone()));
         let mail = tokio::spawn(crate::mail::delivery::deliver_forever(state.clone()));
+        let metrics = tokio::spawn(state.metrics.clone().upkeep_forever());
         tracing::info!(addr = %self.local_addr(), external_url = %state.config.external_url, "doorward is listening");
         let settings = state.config.connections;
         crate::http::connections::serve(
@@ -214,6 +215,7 @@ impl Server {
         wal.abort();
         logouts.abort();
         mail.abort();
+        metrics.abort();
         state.store.close().await;
         tracing::info!("stopped");
         Ok(())

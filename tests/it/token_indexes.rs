@@ -25,6 +25,45 @@ fn with_literals(statement: &str, first: i64) -> String {
         .replace("$2", "1")
 }
 
+/// Checks, on either backend's pool, that `$no_index` counts no index of chains and that the
+/// five client-credentials rows and the chain of three are linked `first → second →
+/// third`; gives the chain's ids.
+macro_rules! checked_chain {
+    ($pool:expr, $no_index:literal) => {{
+        let indexes: i64 = sqlx::query_scalar($no_index)
+            .fetch_one(&$pool)
+            .await
+            .unwrap();
+        assert_eq!(indexes, 0, "no index of chains");
+        let chain: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM oauth_access_tokens WHERE refresh_token_hash IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&$pool)
+        .await
+        .unwrap();
+        let successors: Vec<Option<i64>> =
+            sqlx::query_scalar("SELECT successor_id FROM oauth_access_tokens ORDER BY id")
+                .fetch_all(&$pool)
+                .await
+                .unwrap();
+        assert_eq!(chain.len(), 3);
+        assert_eq!(
+            successors,
+            [
+                None,
+                None,
+                None,
+                None,
+                None,
+                Some(chain[1]),
+                Some(chain[2]),
+                None
+            ]
+        );
+        chain
+    }};
+}
+
 both_backends! {
     async fn a_rotation_links_its_successor_and_reuse_walks_the_chain_by_primary_key(app: TestApp) {
         let client = register(&app, AppSpec::default()).await;
@@ -54,8 +93,6 @@ both_backends! {
         }
         assert!(active(&app, &client.client_id, &client.secret, &access).await);
 
-        let chain_ids = "SELECT id FROM oauth_access_tokens WHERE refresh_token_hash IS NOT NULL ORDER BY id";
-        let links = "SELECT successor_id FROM oauth_access_tokens ORDER BY id";
         match app.backend {
             Backend::Sqlite => {
                 let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
@@ -63,17 +100,7 @@ both_backends! {
                 let page_size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&pool).await.unwrap();
                 assert_eq!(page_size, i64::from(doorward::store::SQLITE_PAGE_SIZE));
                 assert_eq!(page_size, 1024);
-                let indexes: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM sqlite_master WHERE name = 'oauth_access_tokens_family'",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                assert_eq!(indexes, 0, "no index of chains");
-                let chain: Vec<i64> = sqlx::query_scalar(chain_ids).fetch_all(&pool).await.unwrap();
-                let successors: Vec<Option<i64>> = sqlx::query_scalar(links).fetch_all(&pool).await.unwrap();
-                assert_eq!(chain.len(), 3);
-                assert_eq!(successors, [None, None, None, None, None, Some(chain[1]), Some(chain[2]), None]);
+                let chain = checked_chain!(pool, "SELECT count(*) FROM sqlite_master WHERE name = 'oauth_access_tokens_family'");
                 let plan = sqlite_plan(&pool, &with_literals(REVOKE_TOKEN_CHAIN, chain[0])).await;
                 assert!(plan.contains("USING INTEGER PRIMARY KEY"), "{plan}");
                 assert!(!plan.contains("SCAN oauth_access_tokens"), "{plan}");
@@ -81,17 +108,7 @@ both_backends! {
             }
             Backend::Postgres => {
                 let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
-                let indexes: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'oauth_access_tokens_family'",
-                )
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-                assert_eq!(indexes, 0, "no index of chains");
-                let chain: Vec<i64> = sqlx::query_scalar(chain_ids).fetch_all(&pool).await.unwrap();
-                let successors: Vec<Option<i64>> = sqlx::query_scalar(links).fetch_all(&pool).await.unwrap();
-                assert_eq!(chain.len(), 3);
-                assert_eq!(successors, [None, None, None, None, None, Some(chain[1]), Some(chain[2]), None]);
+                let chain = checked_chain!(pool, "SELECT count(*) FROM pg_indexes WHERE indexname = 'oauth_access_tokens_family'");
                 let plan = postgres_plan(&pool, &with_literals(REVOKE_TOKEN_CHAIN, chain[0])).await;
                 assert!(plan.contains("oauth_access_tokens_pkey"), "{plan}");
                 assert!(!plan.contains("Seq Scan"), "{plan}");
