@@ -74,8 +74,8 @@ impl From<&NewToken<'_>> for OwnedToken {
 pub(super) struct ClaimSql {
     pub(super) one: &'static str,
     pub(super) many: &'static str,
-    /// Run after the winner's token is inserted, in the same transaction: records the new
-    /// row's id in the claimed row (a rotation's successor link).
+    /// Records the winner's new row id in the claimed row, in the same transaction (a
+    /// rotation's successor link); how depends on the backend, see [`LinkSql`].
     pub(super) link: Option<LinkSql>,
 }
 

@@ -18,10 +18,9 @@
 //! A commit writes a WAL frame of one page (`store::SQLITE_PAGE_SIZE`) for every page it
 //! touched, and a token touches the same few pages as its neighbours (the right edges of
 //! the table and its indexes): the fewer commits share them, the more bytes each token
-//! costs. So when the last batch
-//! showed that requests arrive together, the writer waits [`COMMIT_DELAY`] for more before
-//! it begins the next one: PostgreSQL's `commit_delay` and `commit_siblings`. A lone
-//! request never waits, and reads are served meanwhile.
+//! costs. So when the last batch showed that requests arrive together, the writer waits
+//! [`COMMIT_DELAY`] for more before it begins the next one: PostgreSQL's `commit_delay` and
+//! `commit_siblings`. A lone request never waits, and reads are served meanwhile.
 
 use std::time::{Duration, Instant};
 
