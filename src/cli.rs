@@ -239,7 +239,7 @@ async fn user_create(config: &Config, json: bool, args: UserCreate) -> anyhow::R
         confirmed: true,
         state: crate::domain::user::STATE_ACTIVE,
     };
-    let hasher = PasswordHasher::new(1);
+    let hasher = PasswordHasher::new(1)?;
     let audit = AuditEvent::about_user(Action::UserCreated, None, 0, &new_user.username)
         .with("by", "command line");
     let user = accounts::create_user(

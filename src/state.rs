@@ -78,7 +78,7 @@ impl AppState {
         master_key: &MasterKey,
     ) -> anyhow::Result<AppState> {
         Ok(AppState(Arc::new(Shared {
-            hasher: PasswordHasher::new(config.password_hash_concurrency),
+            hasher: PasswordHasher::new(config.password_hash_concurrency)?,
             csrf_key: Arc::new(master_key.derive("csrf")),
             consent_key: Arc::new(master_key.derive("consent-binding")),
             totp_key: Arc::new(master_key.derive("totp-encryption")),

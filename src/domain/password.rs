@@ -1,17 +1,16 @@
 //! Password hashing with Argon2id at OWASP's parameters (m = 19 MiB, t = 2, p = 1).
 //!
-//! Each hash costs ~15 ms of a core and 19 MiB of memory, so hashing runs on tokio's blocking
-//! pool (never on the async workers) behind a semaphore, and each permit comes with one
-//! reusable 19 MiB block buffer. A flood of sign-in attempts queues for a permit, and memory
-//! stays at `limit` × 19 MiB: allocating a buffer per hash instead let glibc keep the freed
-//! buffers in its heaps, close to 1 GB under load (docs/performance.md, W6).
+//! Each hash costs ~15 ms of a core and 19 MiB of memory, so hashing runs on a fixed number of
+//! threads of its own (never on the async workers), each with one reusable 19 MiB block
+//! buffer. A flood of sign-in attempts queues for those threads, and memory stays at
+//! `limit` × 19 MiB: allocating a buffer per hash instead let glibc keep the freed buffers in
+//! its heaps, close to 1 GB under load (docs/performance.md, W6).
 
-use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use super::secret::{self, SecretString};
 
@@ -185,54 +184,37 @@ pub fn needs_rehash(stored: &str) -> bool {
     }
 }
 
-/// Block buffers at our parameters' size, created on first use and then reused. Only a
-/// holder of a [`PasswordHasher`] permit takes one, and gives it back before releasing the
-/// permit, so there are never more buffers than permits.
-#[derive(Default)]
-struct BufferPool(Mutex<Vec<Box<[Block]>>>);
+/// One piece of hashing work, run on a hashing thread with that thread's block buffer.
+type HashJob = Box<dyn FnOnce(&mut [Block]) + Send>;
 
-impl BufferPool {
-    fn take(&self) -> Option<Box<[Block]>> {
-        let spare = self.0.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        spare.or_else(|| allocate(params().block_count()))
-    }
-
-    fn give_back(&self, memory: Box<[Block]>) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(memory);
-    }
-
-    fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
-    }
-}
-
-impl fmt::Debug for BufferPool {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BufferPool")
-            .field("buffers", &self.len())
-            .finish()
-    }
-}
-
-/// Runs password hashes on the blocking pool, at most `limit` at a time, each in one of at
-/// most `limit` reused block buffers.
+/// Runs password hashes on `limit` threads of its own, each with one 19 MiB block buffer
+/// that it makes at its first hash and keeps. The threads take their work from one queue,
+/// so a thread that finishes a hash starts the next queued one at once: with hashes handed
+/// out through a semaphore and tokio's blocking pool, every hash began only after the
+/// waiting request's task had been woken on an async worker and had woken a blocking
+/// thread in turn, and the cores idled 4 % of W6 (docs/performance.md, "W6: hashing
+/// threads"). The threads end when the last clone of the hasher is dropped.
 #[derive(Clone, Debug)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
-    buffers: Arc<BufferPool>,
+    jobs: mpsc::Sender<HashJob>,
     imported_checks: Arc<Semaphore>,
 }
 
 impl PasswordHasher {
-    pub fn new(limit: usize) -> PasswordHasher {
-        PasswordHasher {
-            permits: Arc::new(Semaphore::new(limit.max(1))),
-            buffers: Arc::default(),
-            imported_checks: Arc::new(Semaphore::new(1)),
+    /// Starts `limit` (at least one) hashing threads.
+    pub fn new(limit: usize) -> std::io::Result<PasswordHasher> {
+        let (jobs, queue) = mpsc::channel::<HashJob>();
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..limit.max(1) {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name("doorward-hash".into())
+                .spawn(move || hash_jobs(&queue))?;
         }
+        Ok(PasswordHasher {
+            jobs,
+            imported_checks: Arc::new(Semaphore::new(1)),
+        })
     }
 
     pub async fn hash(&self, password: &SecretString) -> Result<String, PasswordError> {
@@ -261,50 +243,63 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
-        on_blocking_pool(&self.imported_checks, work).await
+        let permit = self
+            .imported_checks
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| PasswordError::Hashing)?;
+        // The permit moves into the blocking task, so it is released when the work ends,
+        // even if the request that asked for it was dropped meanwhile.
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|_| PasswordError::Hashing)
     }
 
+    /// Queues `work` for the hashing threads and waits for its result. A request that goes
+    /// away while its work is still queued (a client that hung up) costs no hash.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut [Block]) -> Result<T, PasswordError> + Send + 'static,
     ) -> Result<T, PasswordError> {
-        let buffers = self.buffers.clone();
-        // The buffer goes back inside the permit's time, so no other hash can start, and
-        // allocate a buffer beyond `limit`, while this one still runs.
-        on_blocking_pool(&self.permits, move || {
-            let mut memory = buffers.take().ok_or(PasswordError::Hashing)?;
-            let result = work(&mut memory);
-            buffers.give_back(memory);
-            result
-        })
-        .await?
+        let (answer, result) = oneshot::channel();
+        let job: HashJob = Box::new(move |memory| {
+            if !answer.is_closed() {
+                let _ = answer.send(work(memory));
+            }
+        });
+        self.jobs.send(job).map_err(|_| PasswordError::Hashing)?;
+        result.await.map_err(|_| PasswordError::Hashing)?
     }
 }
 
-/// Runs `work` on tokio's blocking pool under a permit of `permits`. The permit moves into
-/// the blocking task, so it is released when the work ends, even if the request that asked
-/// for it was dropped meanwhile.
-async fn on_blocking_pool<T: Send + 'static>(
-    permits: &Arc<Semaphore>,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, PasswordError> {
-    let permit = permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| PasswordError::Hashing)?;
-    tokio::task::spawn_blocking(move || {
-        let result = work();
-        drop(permit);
-        result
-    })
-    .await
-    .map_err(|_| PasswordError::Hashing)
+/// A hashing thread: runs queued jobs until every sender is gone. Its buffer is made at the
+/// first job; should the memory not be there, the jobs get an empty buffer, in which
+/// Argon2 fails (a hash is an error, a verification a "no") instead of the thread aborting.
+fn hash_jobs(queue: &Mutex<mpsc::Receiver<HashJob>>) {
+    let mut memory: Option<Box<[Block]>> = None;
+    loop {
+        // The lock is held only while waiting for the next job; idle threads queue on it.
+        let job = match queue.lock().unwrap_or_else(PoisonError::into_inner).recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        if memory.is_none() {
+            memory = allocate(params().block_count());
+        }
+        job(memory.as_deref_mut().unwrap_or_default());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use argon2::{CustomizedPasswordHasher as _, PasswordHasher as _};
 
     /// The password [`DUMMY_HASH`] was made from, with the salt `doorward-dummy-salt`.
@@ -456,7 +451,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_accounts_never_verify() {
-        let hasher = PasswordHasher::new(2);
+        let hasher = PasswordHasher::new(2).unwrap();
         assert!(
             !hasher
                 .verify(&SecretString::new(DUMMY_PASSWORD), None)
@@ -473,28 +468,87 @@ mod tests {
         );
     }
 
+    /// Runs `work` on `hasher`'s threads and notes, meanwhile, how many jobs run at once.
+    async fn timed_job(hasher: &PasswordHasher, running: Arc<AtomicUsize>, most: Arc<AtomicUsize>) {
+        hasher
+            .run(move |_| {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                running.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn there_are_never_more_buffers_than_permits() {
-        let hasher = PasswordHasher::new(2);
-        assert_eq!(hasher.buffers.len(), 0, "buffers are made on first use");
-        let pw = SecretString::new("whatever-password");
-        let phc = hasher.hash(&pw).await.unwrap();
-        let tasks: Vec<_> = (0..8)
+    async fn at_most_limit_hashes_run_at_once_each_in_its_threads_one_buffer() {
+        let hasher = PasswordHasher::new(2).unwrap();
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let jobs: Vec<_> = (0..8)
             .map(|_| {
-                let (hasher, pw, phc) = (hasher.clone(), pw.clone(), phc.clone());
-                tokio::spawn(async move { hasher.verify(&pw, Some(&phc)).await })
+                let (hasher, running, most) = (hasher.clone(), running.clone(), most.clone());
+                tokio::spawn(async move { timed_job(&hasher, running, most).await })
             })
             .collect();
-        // Requests dropped mid-hash (clients hanging up) must not free their permit early.
-        for task in &tasks[..4] {
-            task.abort();
+        for job in jobs {
+            job.await.unwrap();
         }
-        for task in tasks {
-            assert!(task.await.unwrap_or(true));
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        // One thread: every job gets the same buffer, of our parameters' size.
+        let single = PasswordHasher::new(1).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(
+                single
+                    .run(|memory| Ok((memory.as_ptr() as usize, memory.len())))
+                    .await
+                    .unwrap(),
+            );
         }
-        // Aborted tasks may leave their hashes running: wait for all permits to return.
-        let all = hasher.permits.acquire_many(2).await.unwrap();
-        drop(all);
-        assert!(hasher.buffers.len() <= 2, "{:?}", hasher.buffers);
+        assert_eq!(seen, vec![seen[0]; 3]);
+        assert_eq!(seen[0].1, params().block_count());
+        let pw = SecretString::new("whatever-password");
+        let phc = single.hash(&pw).await.unwrap();
+        assert!(single.verify(&pw, Some(&phc)).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn work_queued_for_a_request_that_went_away_is_not_run() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let hasher = hasher.clone();
+            tokio::spawn(async move {
+                hasher
+                    .run(move |_| {
+                        held.recv().ok();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        let ran = Arc::new(AtomicUsize::new(0));
+        let abandoned = {
+            let (hasher, ran) = (hasher.clone(), ran.clone());
+            tokio::spawn(async move {
+                hasher
+                    .run(move |_| {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        // Let both be queued, then drop the second request before the thread is free.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        abandoned.abort();
+        assert!(abandoned.await.unwrap_err().is_cancelled());
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        // A later job runs after the abandoned one was taken from the queue.
+        hasher.run(|_| Ok(())).await.unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 0);
     }
 }

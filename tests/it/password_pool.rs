@@ -129,7 +129,7 @@ fn proc_status_kb(field: &str) -> u64 {
 #[ignore = "measurement; run alone"]
 async fn rss_is_bounded_under_concurrent_verifications() {
     let start = proc_status_kb("VmHWM:");
-    let hasher = PasswordHasher::new(2);
+    let hasher = PasswordHasher::new(2).unwrap();
     let password = SecretString::new("measured-password");
     let phc = hasher.hash(&password).await.unwrap();
     let mut times = Vec::new();
