@@ -6,6 +6,7 @@
 //! `limit` × 19 MiB: allocating a buffer per hash instead let glibc keep the freed buffers in
 //! its heaps, close to 1 GB under load (docs/performance.md, W6).
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
@@ -291,7 +292,11 @@ fn hash_jobs(queue: &Mutex<mpsc::Receiver<HashJob>>) {
         if memory.is_none() {
             memory = allocate(params().block_count());
         }
-        job(memory.as_deref_mut().unwrap_or_default());
+        let buffer = memory.as_deref_mut().unwrap_or_default();
+        // A job that panics drops its answer (its request gets `PasswordError::Hashing`)
+        // and must not take the thread with it: with every thread gone, sign-ins would
+        // wait forever. The buffer's contents never matter to the next job.
+        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(buffer)));
     }
 }
 
@@ -512,6 +517,18 @@ mod tests {
         let pw = SecretString::new("whatever-password");
         let phc = single.hash(&pw).await.unwrap();
         assert!(single.verify(&pw, Some(&phc)).await);
+    }
+
+    #[tokio::test]
+    async fn a_job_that_panics_fails_its_request_and_the_thread_goes_on() {
+        let hasher = PasswordHasher::new(1).unwrap();
+        let failed = hasher.run(|_| -> Result<(), PasswordError> { panic!("in a hash") });
+        assert_eq!(failed.await, Err(PasswordError::Hashing));
+        // Without a thread left, this would wait forever.
+        let pw = SecretString::new("whatever-password");
+        let later = tokio::time::timeout(std::time::Duration::from_secs(10), hasher.hash(&pw));
+        let phc = later.await.expect("a hashing thread is left").unwrap();
+        assert!(hasher.verify(&pw, Some(&phc)).await);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
