@@ -16,6 +16,7 @@ mod future_sizes;
 pub mod groups;
 pub mod http;
 pub mod import;
+mod job_threads;
 pub mod logging;
 pub mod mail;
 pub mod oauth;

@@ -6,8 +6,7 @@
 //! `limit` × 19 MiB: allocating a buffer per hash instead let glibc keep the freed buffers in
 //! its heaps, close to 1 GB under load (docs/performance.md, W6).
 
-use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, mpsc};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -204,14 +203,18 @@ pub struct PasswordHasher {
 impl PasswordHasher {
     /// Starts `limit` (at least one) hashing threads.
     pub fn new(limit: usize) -> std::io::Result<PasswordHasher> {
-        let (jobs, queue) = mpsc::channel::<HashJob>();
-        let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..limit.max(1) {
-            let queue = queue.clone();
-            std::thread::Builder::new()
-                .name("doorward-hash".into())
-                .spawn(move || hash_jobs(&queue))?;
-        }
+        let jobs = crate::job_threads::spawn("doorward-hash", limit, || {
+            let mut memory: Option<Box<[Block]>> = None;
+            move |job: HashJob| {
+                // Made at the first job; should the memory not be there, the job gets an
+                // empty buffer, in which Argon2 fails (a hash is an error, a verification a
+                // "no") instead of the thread aborting.
+                if memory.is_none() {
+                    memory = allocate(params().block_count());
+                }
+                job(memory.as_deref_mut().unwrap_or_default());
+            }
+        })?;
         Ok(PasswordHasher {
             jobs,
             imported_checks: Arc::new(Semaphore::new(1)),
@@ -275,28 +278,6 @@ impl PasswordHasher {
         });
         self.jobs.send(job).map_err(|_| PasswordError::Hashing)?;
         result.await.map_err(|_| PasswordError::Hashing)?
-    }
-}
-
-/// A hashing thread: runs queued jobs until every sender is gone. Its buffer is made at the
-/// first job; should the memory not be there, the jobs get an empty buffer, in which
-/// Argon2 fails (a hash is an error, a verification a "no") instead of the thread aborting.
-fn hash_jobs(queue: &Mutex<mpsc::Receiver<HashJob>>) {
-    let mut memory: Option<Box<[Block]>> = None;
-    loop {
-        // The lock is held only while waiting for the next job; idle threads queue on it.
-        let job = match queue.lock().unwrap_or_else(PoisonError::into_inner).recv() {
-            Ok(job) => job,
-            Err(_) => return,
-        };
-        if memory.is_none() {
-            memory = allocate(params().block_count());
-        }
-        let buffer = memory.as_deref_mut().unwrap_or_default();
-        // A job that panics drops its answer (its request gets `PasswordError::Hashing`)
-        // and must not take the thread with it: with every thread gone, sign-ins would
-        // wait forever. The buffer's contents never matter to the next job.
-        let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(buffer)));
     }
 }
 

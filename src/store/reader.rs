@@ -17,10 +17,9 @@
 //! open between reads (the TRUNCATE checkpoint of `wal` waits for readers).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::{Store, StoreError, StoreResult};
 
@@ -34,23 +33,20 @@ pub(super) type Job = Box<dyn FnOnce(Result<&Connection, &StoreError>) -> bool +
 /// The handle the store uses; the threads end when the last handle is dropped.
 #[derive(Debug)]
 pub(super) struct Reader {
-    queue: mpsc::UnboundedSender<Job>,
+    queue: std::sync::mpsc::Sender<Job>,
 }
 
 impl Reader {
     /// Starts the reader threads for the database file at `path`.
     pub(super) fn spawn(path: PathBuf) -> std::io::Result<Reader> {
-        let (queue, jobs) = mpsc::unbounded_channel();
-        let jobs = Arc::new(Mutex::new(jobs));
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(MAX_READERS);
-        for n in 0..threads {
-            let (path, jobs) = (path.clone(), jobs.clone());
-            std::thread::Builder::new()
-                .name(format!("doorward-reader-{n}"))
-                .spawn(move || run(&path, &jobs))?;
-        }
+        let queue = crate::job_threads::spawn("doorward-reader", threads, || {
+            let path = path.clone();
+            let mut conn: Option<Connection> = None;
+            move |job: Job| read_on(&path, &mut conn, job)
+        })?;
         Ok(Reader { queue })
     }
 
@@ -127,31 +123,22 @@ async fn answered<T>(answer: oneshot::Receiver<StoreResult<T>>) -> StoreResult<T
         .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))?
 }
 
-/// One reader thread: takes the next job (the queue is shared; the lock is held only while
-/// waiting for one) and runs it on its connection, opened on first use and again after a
+/// Runs one read on a reader thread's connection, opened on first use and again after a
 /// failure (the file may have been replaced).
-fn run(path: &Path, jobs: &Mutex<mpsc::UnboundedReceiver<Job>>) {
-    let mut conn: Option<Connection> = None;
-    loop {
-        let next = match jobs.lock() {
-            Ok(mut jobs) => jobs.blocking_recv(),
-            Err(_) => return,
-        };
-        let Some(job) = next else { return };
-        if conn.is_none() {
-            match open(path) {
-                Ok(opened) => conn = Some(opened),
-                Err(err) => {
-                    job(Err(&err));
-                    continue;
-                }
+fn read_on(path: &Path, conn: &mut Option<Connection>, job: Job) {
+    if conn.is_none() {
+        match open(path) {
+            Ok(opened) => *conn = Some(opened),
+            Err(err) => {
+                job(Err(&err));
+                return;
             }
         }
-        if let Some(opened) = &conn
-            && job(Ok(opened))
-        {
-            conn = None;
-        }
+    }
+    if let Some(opened) = conn.as_ref()
+        && job(Ok(opened))
+    {
+        *conn = None;
     }
 }
 
