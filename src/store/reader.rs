@@ -14,7 +14,7 @@
 //! The connections are read-only, so they never take the write lock; in WAL mode a read
 //! sees every transaction committed before it starts, so a token the writer has answered
 //! for is found. Each statement is reset when its read ends, so no reader holds the log
-//! open between reads (the TRUNCATE checkpoint of `wal` waits for readers).
+//! open between reads (the RESTART checkpoint of `wal` waits for readers).
 
 use std::path::{Path, PathBuf};
 
