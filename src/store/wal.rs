@@ -97,10 +97,10 @@ fn wal_size(db: &Path) -> u64 {
 mod tests {
     use super::*;
 
-    /// Frames in the log (the second column of `wal_checkpoint`), without copying any.
+    /// Frames in the log: the second column of a PASSIVE checkpoint, which also copies
+    /// what no reader still needs (it never restarts the log; only a writer or a RESTART
+    /// checkpoint does).
     fn frames_in_log(conn: &Connection) -> i64 {
-        // A PASSIVE checkpoint reports the log's length; with everything copied it copies
-        // nothing more.
         conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
             .unwrap()
     }
