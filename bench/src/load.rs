@@ -18,7 +18,7 @@ use axum::http::response::Parts;
 
 pub use crate::client::Body;
 use crate::client::Conn;
-use crate::procfs;
+use crate::{latency, procfs};
 
 /// What the connections send, and what counts as a correct answer.
 pub trait Workload: Send + Sync + 'static {
@@ -87,6 +87,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Latencies of every answered request, in microseconds, sorted.
     pub latencies_us: Vec<u32>,
+    /// The connections that sent them (for the coordinated-omission correction).
+    pub connections: u64,
     /// Correct answers per bucket (when the plan has buckets).
     pub buckets: Vec<u64>,
     /// Server RSS at the end of each bucket, in KiB.
@@ -122,14 +124,25 @@ impl Outcome {
         if s > 0.0 { self.ok as f64 / s } else { 0.0 }
     }
 
-    /// The `q` quantile of latency, in milliseconds.
+    /// The `q` quantile of latency, in milliseconds, over the answers as measured.
     pub fn quantile_ms(&self, q: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let n = self.latencies_us.len();
-        let i = ((q * n as f64).ceil() as usize).clamp(1, n) - 1;
-        f64::from(self.latencies_us[i]) / 1000.0
+        f64::from(latency::quantile_us(&self.latencies_us, q)) / 1000.0
+    }
+
+    /// The `q` quantile of latency, in milliseconds, corrected for coordinated omission as
+    /// `wrk` corrects it (`crate::latency`): what a client arriving at a steady rate would
+    /// have seen, stalls included.
+    pub fn corrected_quantile_ms(&self, q: f64) -> f64 {
+        let e = latency::expected_interval_us(
+            u64::try_from(self.elapsed.as_micros()).unwrap_or(u64::MAX),
+            self.latencies_us.len() as u64,
+            self.connections,
+        );
+        f64::from(latency::corrected_quantile_us(
+            &self.latencies_us,
+            e.unwrap_or(0),
+            q,
+        )) / 1000.0
     }
 
     /// Server CPU time per correct answer, in microseconds.
@@ -299,6 +312,7 @@ pub async fn run(
         server_peak_rss_kb: if peak_is_exact { hwm } else { sampled_peak },
         peak_is_exact,
         bucket_rss_kb,
+        connections: plan.connections as u64,
         ..Outcome::default()
     };
     for c in all {

@@ -16,10 +16,12 @@
 //! backend, in order), `startup` (starting Doorward: ready time, idle RSS), `seed` (the CLI,
 //! the API, sign-in and the code flow), `drive` (recording runs; W1–W5 and the W7 mix),
 //! `password` (the Argon2id rate and W6), `groups` (W8: 10,000 groups and the group claims
-//! of UserInfo and the id_token), `dpop` (W9: DPoP proofs per request), `bulk` (the large table), `db` (direct database
-//! access), `workloads` (each workload's requests and checks), `load` and `client` (the load
-//! generator), `server` (child processes, the hello-world baseline), `procfs` (CPU and
-//! memory from /proc), `report` (the table, the targets, the JSON file).
+//! of UserInfo and the id_token), `dpop` (W9: DPoP proofs per request), `bulk` (the large
+//! table), `db` (direct database access), `workloads` (each workload's requests and
+//! checks), `load` and `client` (the load generator), `latency` (quantiles, raw and
+//! corrected for coordinated omission as `wrk` corrects them), `server` (child processes,
+//! the hello-world baseline), `procfs` (CPU and memory from /proc), `report` (the table,
+//! the targets, the JSON file).
 
 mod backend;
 mod bulk;
@@ -28,6 +30,7 @@ mod db;
 mod dpop;
 mod drive;
 mod groups;
+mod latency;
 mod load;
 mod password;
 mod procfs;

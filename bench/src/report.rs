@@ -145,7 +145,7 @@ impl Measured {
     fn columns(&self) -> String {
         let o = &self.outcome;
         format!(
-            "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10.0} {:>7} {:>8.2} {:>8.2} {:>6} {:>6.0} {:>6.0} {:>6.0} {:>7.1} {:>7} {:>7.0} {:>7} {:>7}",
+            "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10.0} {:>7} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>6.0} {:>6.0} {:>6.0} {:>7.1} {:>7} {:>7.0} {:>7} {:>7}",
             self.backend,
             self.id,
             truncate(&self.label, 48),
@@ -159,6 +159,7 @@ impl Measured {
                 .unwrap_or_else(|| "-".into()),
             o.quantile_ms(0.5),
             o.quantile_ms(0.99),
+            o.corrected_quantile_ms(0.99),
             o.errors,
             o.server_cpu_percent(),
             o.client_cpu_percent(),
@@ -238,6 +239,8 @@ impl Measured {
             "p90_ms": o.quantile_ms(0.90),
             "p99_ms": o.quantile_ms(0.99),
             "max_ms": o.quantile_ms(1.0),
+            "p99_corrected_ms": o.corrected_quantile_ms(0.99),
+            "p99_9_corrected_ms": o.corrected_quantile_ms(0.999),
             "server_cpu_percent": o.server_cpu_percent(),
             "load_generator_cpu_percent": o.client_cpu_percent(),
             "other_cpu_percent": o.other_cpu_percent(),
@@ -294,7 +297,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 pub fn header() -> String {
     format!(
-        "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "{:<8} {:<4} {:<48} {:>5} {:>9} {:>10} {:>7} {:>8} {:>8} {:>8} {:>6} {:>6} {:>6} {:>6} {:>7} {:>7} {:>7} {:>7} {:>7}",
         "backend",
         "id",
         "workload",
@@ -304,6 +307,7 @@ pub fn header() -> String {
         "%ceil",
         "p50 ms",
         "p99 ms",
+        "p99c ms",
         "errors",
         "cpu%",
         "gen%",

@@ -66,12 +66,18 @@ pub fn targets(b: &BackendRun) -> Vec<Target> {
         .filter(|m| ["W1", "W2", "W3", "W4", "W5"].contains(&m.id.as_str()))
         .filter(|m| m.connections == min_conns)
     {
-        let p99 = m.outcome.quantile_ms(0.99);
+        // Judged on both p99s: the answers as measured, and the same corrected for
+        // coordinated omission as `wrk` reports it (`crate::latency`), which counts the
+        // writer's stalls as a client arriving at a steady rate meets them.
+        let (p99, corrected) = (
+            m.outcome.quantile_ms(0.99),
+            m.outcome.corrected_quantile_ms(0.99),
+        );
         t(
             format!("{} p99 at {} conns{}", m.id, m.connections, rows_label(m)),
-            "< 5 ms",
-            format!("{p99:.2} ms"),
-            Some(p99 < 5.0),
+            "< 5 ms, as measured and corrected",
+            format!("{p99:.2} ms; corrected {corrected:.2} ms"),
+            Some(p99 < 5.0 && corrected < 5.0),
         );
     }
     // On SQLite the server process writes the WAL itself (on PostgreSQL the database does).

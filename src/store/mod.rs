@@ -12,6 +12,7 @@ pub mod admin;
 pub mod applications;
 pub mod audit_events;
 pub mod backchannel;
+mod busy;
 mod cache;
 pub mod device;
 pub mod doorkeeper_import;

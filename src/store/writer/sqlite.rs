@@ -205,8 +205,9 @@ fn open(path: &std::path::Path) -> StoreResult<Connection> {
     // The settings of the sqlx write connection (see `Store::connect`); and the statement
     // journal of the multi-row INSERT in memory instead of a temporary file created and
     // unlinked per batch, and a 16 MB page cache for the token indexes.
-    conn.busy_timeout(Duration::from_secs(5))
-        .map_err(store_error)?;
+    // The write lock is waited for in small steps: the checkpoint's RESTART holds it for a
+    // few milliseconds, which SQLite's own handler would round up (`store::busy`).
+    crate::store::busy::wait_in_small_steps(&conn).map_err(store_error)?;
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = {}; \
          PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
