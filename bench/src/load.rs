@@ -93,6 +93,9 @@ pub struct Outcome {
     pub buckets: Vec<u64>,
     /// Server RSS at the end of each bucket, in KiB.
     pub bucket_rss_kb: Vec<u64>,
+    /// CPU time in each bucket (server, generator, machine), to tell a server that slows
+    /// down from a machine that does.
+    pub bucket_cpu: Vec<CpuTimes>,
     /// The first few errors, for diagnosis.
     pub error_samples: Vec<String>,
     /// True when the run ended because the workload's inputs ran out.
@@ -145,6 +148,21 @@ impl Outcome {
         )) / 1000.0
     }
 
+    /// Server CPU time per correct answer in each bucket, in microseconds.
+    pub fn bucket_server_cpu_us(&self) -> Vec<f64> {
+        self.bucket_cpu
+            .iter()
+            .zip(&self.buckets)
+            .map(|(c, n)| {
+                if *n > 0 {
+                    c.server_s * 1e6 / *n as f64
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
     /// Server CPU time per correct answer, in microseconds.
     pub fn server_cpu_us_per_request(&self) -> f64 {
         if self.ok > 0 {
@@ -190,6 +208,42 @@ impl Outcome {
     fn percent(&self, cpu_s: f64) -> f64 {
         let s = self.elapsed.as_secs_f64();
         if s > 0.0 { 100.0 * cpu_s / s } else { 0.0 }
+    }
+}
+
+/// CPU seconds of the server, of the load generator and of the whole machine (busy, and
+/// stolen by the hypervisor): cumulative when read, a bucket's own after [`CpuTimes::since`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuTimes {
+    pub server_s: f64,
+    pub generator_s: f64,
+    pub machine_busy_s: f64,
+    pub steal_s: f64,
+}
+
+impl CpuTimes {
+    pub fn read(server: u32) -> CpuTimes {
+        let (machine_busy_s, steal_s) = procfs::system_cpu_seconds().unwrap_or_default();
+        CpuTimes {
+            server_s: procfs::cpu_seconds(server).unwrap_or(0.0),
+            generator_s: procfs::cpu_seconds(std::process::id()).unwrap_or(0.0),
+            machine_busy_s,
+            steal_s,
+        }
+    }
+
+    pub fn since(&self, earlier: &CpuTimes) -> CpuTimes {
+        CpuTimes {
+            server_s: self.server_s - earlier.server_s,
+            generator_s: self.generator_s - earlier.generator_s,
+            machine_busy_s: self.machine_busy_s - earlier.machine_busy_s,
+            steal_s: self.steal_s - earlier.steal_s,
+        }
+    }
+
+    /// Everything but the server and the generator (for PostgreSQL runs, the database).
+    pub fn other_s(&self) -> f64 {
+        (self.machine_busy_s - self.server_s - self.generator_s).max(0.0)
     }
 }
 
@@ -242,12 +296,15 @@ pub async fn run(
     let t0 = Instant::now();
     let deadline = t0 + plan.duration;
 
-    // The RSS sampler: the peak when VmHWM cannot be reset, and RSS at each bucket's end.
+    // The RSS sampler: the peak when VmHWM cannot be reset, and RSS and CPU times at each
+    // bucket's end.
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
     let bucket = plan.bucket;
     let sampler = tokio::spawn(async move {
         let mut peak = 0u64;
         let mut at_buckets = Vec::new();
+        let mut cpu_at_buckets = Vec::new();
+        let mut cpu_before = CpuTimes::read(server);
         let mut next_bucket = bucket.map(|b| t0 + b);
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         loop {
@@ -259,13 +316,16 @@ pub async fn run(
                         && Instant::now() >= nb
                     {
                         at_buckets.push(rss);
+                        let cpu = CpuTimes::read(server);
+                        cpu_at_buckets.push(cpu.since(&cpu_before));
+                        cpu_before = cpu;
                         next_bucket = Some(nb + b);
                     }
                 }
                 _ = &mut stop_rx => break,
             }
         }
-        (peak, at_buckets)
+        (peak, at_buckets, cpu_at_buckets)
     });
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -292,7 +352,7 @@ pub async fn run(
     let system_after = procfs::system_cpu_seconds().unwrap_or(system_before);
     let hwm = procfs::status_kb(server, "VmHWM").unwrap_or(0);
     let _ = stop_tx.send(());
-    let (sampled_peak, bucket_rss_kb) = sampler.await.unwrap_or_default();
+    let (sampled_peak, bucket_rss_kb, bucket_cpu) = sampler.await.unwrap_or_default();
 
     let mut out = Outcome {
         elapsed: end.saturating_duration_since(t0),
@@ -312,6 +372,7 @@ pub async fn run(
         server_peak_rss_kb: if peak_is_exact { hwm } else { sampled_peak },
         peak_is_exact,
         bucket_rss_kb,
+        bucket_cpu,
         connections: plan.connections as u64,
         ..Outcome::default()
     };
@@ -338,6 +399,7 @@ pub async fn run(
         let whole = (plan.duration.as_secs_f64() / b.as_secs_f64()).round() as usize;
         out.buckets.resize(whole, 0);
         out.bucket_rss_kb.truncate(whole);
+        out.bucket_cpu.truncate(whole);
     }
     Ok(out)
 }

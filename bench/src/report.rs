@@ -281,6 +281,10 @@ impl Measured {
                 "requests": o.buckets,
                 "requests_per_s": o.buckets.iter().map(|n| *n as f64 / width).collect::<Vec<_>>(),
                 "server_rss_mb": o.bucket_rss_kb.iter().map(|k| mb(*k)).collect::<Vec<_>>(),
+                "server_cpu_us_per_request": o.bucket_server_cpu_us(),
+                "load_generator_cpu_percent": o.bucket_cpu.iter().map(|c| 100.0 * c.generator_s / width).collect::<Vec<_>>(),
+                "other_cpu_percent": o.bucket_cpu.iter().map(|c| 100.0 * c.other_s() / width).collect::<Vec<_>>(),
+                "steal_percent": o.bucket_cpu.iter().map(|c| 100.0 * c.steal_s / width).collect::<Vec<_>>(),
             });
         }
         v
@@ -366,12 +370,18 @@ pub fn print_backend_summary(b: &BackendRun) {
             .iter()
             .map(|k| format!("{:.1}", mb(*k)))
             .collect();
+        let cpu: Vec<String> = o
+            .bucket_server_cpu_us()
+            .iter()
+            .map(|us| format!("{us:.1}"))
+            .collect();
         println!(
-            "  {} per {:.1}-second bucket: req/s [{}], server RSS MB [{}]",
+            "  {} per {:.1}-second bucket: req/s [{}], server RSS MB [{}], server CPU µs/request [{}]",
             m.id,
             width,
             rates.join(", "),
-            rss.join(", ")
+            rss.join(", "),
+            cpu.join(", ")
         );
     }
 }
