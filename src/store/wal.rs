@@ -16,13 +16,13 @@
 //! milliseconds if a reader is still inside the log (the next round tries again); past it,
 //! it waits for them (`store::busy`), and `journal_size_limit` trims the file to the limit.
 //!
-//! Writers now wait 3.0 ms per round (median; 5.8 at most) at 27,000 rotations/s. Restarting only past
-//! 64 MB held them 8–12 ms every second or two, as the log's file grew past the limit and
-//! was trimmed back each time, and a TRUNCATE checkpoint held them 49–50 ms: the p99 that
-//! a steady client sees (`wrk`, or the benchmark's corrected p99) fell from 24–31 ms to
-//! 3–4 ms for client credentials and from about 10 ms to under 5 ms for rotations
-//! (docs/performance.md, "WAL checkpoints that do not stall the writer" and "The
-//! benchmark's p99 and wrk's").
+//! Writers now wait 3.0 ms per round (median; 5.8 ms at most) at 27,000 rotations/s.
+//! Restarting only past 64 MB held them 8–12 ms every second or two, as the log's file grew
+//! past the limit and was trimmed back each time, and a TRUNCATE checkpoint held them
+//! 49–50 ms. The p99 that a steady client sees (`wrk`, or the benchmark's corrected p99) is
+//! now 2.5–3.6 ms for client credentials (24–31 ms with TRUNCATE) and 4.1–5.5 ms for
+//! rotations (about 10 ms with the 64 MB restart): docs/performance.md, "WAL checkpoints
+//! that do not stall the writer" and "The benchmark's p99 and wrk's".
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
