@@ -232,12 +232,15 @@ impl CpuTimes {
         }
     }
 
+    /// The times between `earlier` and `self`; none below zero (a figure that could not be
+    /// read, say of a server that has exited, counts as 0).
     pub fn since(&self, earlier: &CpuTimes) -> CpuTimes {
+        let delta = |now: f64, then: f64| (now - then).max(0.0);
         CpuTimes {
-            server_s: self.server_s - earlier.server_s,
-            generator_s: self.generator_s - earlier.generator_s,
-            machine_busy_s: self.machine_busy_s - earlier.machine_busy_s,
-            steal_s: self.steal_s - earlier.steal_s,
+            server_s: delta(self.server_s, earlier.server_s),
+            generator_s: delta(self.generator_s, earlier.generator_s),
+            machine_busy_s: delta(self.machine_busy_s, earlier.machine_busy_s),
+            steal_s: delta(self.steal_s, earlier.steal_s),
         }
     }
 
@@ -288,11 +291,9 @@ pub async fn run(
     }
 
     let peak_is_exact = procfs::reset_peak_rss(server);
-    let cpu_before = procfs::cpu_seconds(server).unwrap_or(0.0);
+    let cpu_before = CpuTimes::read(server);
     let written_before = procfs::written_bytes(server);
     let wal_before = procfs::thread_written_bytes(server, WAL_WRITER);
-    let own_before = procfs::cpu_seconds(std::process::id()).unwrap_or(0.0);
-    let system_before = procfs::system_cpu_seconds().unwrap_or_default();
     let t0 = Instant::now();
     let deadline = t0 + plan.duration;
 
@@ -304,7 +305,7 @@ pub async fn run(
         let mut peak = 0u64;
         let mut at_buckets = Vec::new();
         let mut cpu_at_buckets = Vec::new();
-        let mut cpu_before = CpuTimes::read(server);
+        let mut bucket_start = cpu_before;
         let mut next_bucket = bucket.map(|b| t0 + b);
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         loop {
@@ -317,8 +318,8 @@ pub async fn run(
                     {
                         at_buckets.push(rss);
                         let cpu = CpuTimes::read(server);
-                        cpu_at_buckets.push(cpu.since(&cpu_before));
-                        cpu_before = cpu;
+                        cpu_at_buckets.push(cpu.since(&bucket_start));
+                        bucket_start = cpu;
                         next_bucket = Some(nb + b);
                     }
                 }
@@ -345,30 +346,25 @@ pub async fn run(
         .filter_map(|c| c.finished)
         .max()
         .unwrap_or_else(Instant::now);
-    let cpu_after = procfs::cpu_seconds(server).unwrap_or(cpu_before);
+    let cpu = CpuTimes::read(server).since(&cpu_before);
     let written_after = procfs::written_bytes(server);
     let wal_after = procfs::thread_written_bytes(server, WAL_WRITER);
-    let own_after = procfs::cpu_seconds(std::process::id()).unwrap_or(own_before);
-    let system_after = procfs::system_cpu_seconds().unwrap_or(system_before);
     let hwm = procfs::status_kb(server, "VmHWM").unwrap_or(0);
     let _ = stop_tx.send(());
     let (sampled_peak, bucket_rss_kb, bucket_cpu) = sampler.await.unwrap_or_default();
 
     let mut out = Outcome {
         elapsed: end.saturating_duration_since(t0),
-        server_cpu_s: cpu_after - cpu_before,
+        server_cpu_s: cpu.server_s,
         server_written_bytes: written_before
             .zip(written_after)
             .map(|(before, after)| after.saturating_sub(before)),
         server_wal_bytes: wal_before
             .zip(wal_after)
             .map(|(before, after)| after.saturating_sub(before)),
-        client_cpu_s: own_after - own_before,
-        other_cpu_s: ((system_after.0 - system_before.0)
-            - (cpu_after - cpu_before)
-            - (own_after - own_before))
-            .max(0.0),
-        steal_s: system_after.1 - system_before.1,
+        client_cpu_s: cpu.generator_s,
+        other_cpu_s: cpu.other_s(),
+        steal_s: cpu.steal_s,
         server_peak_rss_kb: if peak_is_exact { hwm } else { sampled_peak },
         peak_is_exact,
         bucket_rss_kb,
