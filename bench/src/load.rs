@@ -100,8 +100,11 @@ pub struct Outcome {
     pub error_samples: Vec<String>,
     /// True when the run ended because the workload's inputs ran out.
     pub exhausted: bool,
-    /// Server CPU time (user + system) over the run, in seconds.
-    pub server_cpu_s: f64,
+    /// CPU times over the run: the server's (user + system), the load generator's (this
+    /// process), everything else on the machine (other processes, the kernel's own threads:
+    /// a run with much of it was disturbed) and the time the hypervisor gave our virtual
+    /// CPUs to someone else.
+    pub cpu: CpuTimes,
     /// Bytes the server wrote (`procfs::written_bytes`) over the run; `None` where `/proc`
     /// does not say.
     pub server_written_bytes: Option<u64>,
@@ -110,13 +113,6 @@ pub struct Outcome {
     pub server_wal_bytes: Option<u64>,
     /// Server peak RSS during the run (VmHWM after resetting it), in KiB.
     pub server_peak_rss_kb: u64,
-    /// CPU time of the load generator (this process) over the run, in seconds.
-    pub client_cpu_s: f64,
-    /// CPU time of everything else on the machine over the run (other processes, the
-    /// kernel's own threads), in seconds: a run with much of it was disturbed.
-    pub other_cpu_s: f64,
-    /// Time the hypervisor gave our virtual CPUs to someone else, in seconds.
-    pub steal_s: f64,
     /// False when the kernel refused to reset VmHWM; the peak is then sampled (every 20 ms).
     pub peak_is_exact: bool,
 }
@@ -166,7 +162,7 @@ impl Outcome {
     /// Server CPU time per correct answer, in microseconds.
     pub fn server_cpu_us_per_request(&self) -> f64 {
         if self.ok > 0 {
-            self.server_cpu_s * 1e6 / self.ok as f64
+            self.cpu.server_s * 1e6 / self.ok as f64
         } else {
             0.0
         }
@@ -188,26 +184,34 @@ impl Outcome {
 
     /// Server CPU as a percentage of one core.
     pub fn server_cpu_percent(&self) -> f64 {
-        self.percent(self.server_cpu_s)
+        self.percent(self.cpu.server_s)
     }
 
     /// Load-generator CPU as a percentage of one core.
     pub fn client_cpu_percent(&self) -> f64 {
-        self.percent(self.client_cpu_s)
+        self.percent(self.cpu.generator_s)
     }
 
     /// CPU of everything else, as a percentage of one core.
     pub fn other_cpu_percent(&self) -> f64 {
-        self.percent(self.other_cpu_s)
+        self.percent(self.cpu.other_s())
     }
 
     pub fn steal_percent(&self) -> f64 {
-        self.percent(self.steal_s)
+        self.percent(self.cpu.steal_s)
     }
 
     fn percent(&self, cpu_s: f64) -> f64 {
-        let s = self.elapsed.as_secs_f64();
-        if s > 0.0 { 100.0 * cpu_s / s } else { 0.0 }
+        percent_of(cpu_s, self.elapsed.as_secs_f64())
+    }
+}
+
+/// `cpu_s` seconds of CPU time in `wall_s` seconds, as a percentage of one core.
+pub fn percent_of(cpu_s: f64, wall_s: f64) -> f64 {
+    if wall_s > 0.0 {
+        100.0 * cpu_s / wall_s
+    } else {
+        0.0
     }
 }
 
@@ -355,16 +359,13 @@ pub async fn run(
 
     let mut out = Outcome {
         elapsed: end.saturating_duration_since(t0),
-        server_cpu_s: cpu.server_s,
+        cpu,
         server_written_bytes: written_before
             .zip(written_after)
             .map(|(before, after)| after.saturating_sub(before)),
         server_wal_bytes: wal_before
             .zip(wal_after)
             .map(|(before, after)| after.saturating_sub(before)),
-        client_cpu_s: cpu.generator_s,
-        other_cpu_s: cpu.other_s(),
-        steal_s: cpu.steal_s,
         server_peak_rss_kb: if peak_is_exact { hwm } else { sampled_peak },
         peak_is_exact,
         bucket_rss_kb,

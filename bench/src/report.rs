@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::backend::BackendRun;
 use crate::db::PgWal;
-use crate::load::Outcome;
+use crate::load::{Outcome, percent_of};
 
 /// One measured run.
 pub struct Measured {
@@ -282,9 +282,9 @@ impl Measured {
                 "requests_per_s": o.buckets.iter().map(|n| *n as f64 / width).collect::<Vec<_>>(),
                 "server_rss_mb": o.bucket_rss_kb.iter().map(|k| mb(*k)).collect::<Vec<_>>(),
                 "server_cpu_us_per_request": o.bucket_server_cpu_us(),
-                "load_generator_cpu_percent": o.bucket_cpu.iter().map(|c| 100.0 * c.generator_s / width).collect::<Vec<_>>(),
-                "other_cpu_percent": o.bucket_cpu.iter().map(|c| 100.0 * c.other_s() / width).collect::<Vec<_>>(),
-                "steal_percent": o.bucket_cpu.iter().map(|c| 100.0 * c.steal_s / width).collect::<Vec<_>>(),
+                "load_generator_cpu_percent": o.bucket_cpu.iter().map(|c| percent_of(c.generator_s, width)).collect::<Vec<_>>(),
+                "other_cpu_percent": o.bucket_cpu.iter().map(|c| percent_of(c.other_s(), width)).collect::<Vec<_>>(),
+                "steal_percent": o.bucket_cpu.iter().map(|c| percent_of(c.steal_s, width)).collect::<Vec<_>>(),
             });
         }
         v

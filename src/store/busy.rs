@@ -34,20 +34,22 @@ pub fn wait_briefly(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 fn retry_briefly(prior: i32) -> bool {
-    if prior >= BRIEF_TRIES {
-        return false;
-    }
-    std::thread::sleep(FINE_STEP);
-    true
+    wait(prior, BRIEF_TRIES, 0)
 }
 
 /// SQLite calls this with the number of earlier calls for the same lock; `false` gives up.
 fn retry(prior: i32) -> bool {
     let coarse_tries = (BUDGET.as_millis() / COARSE_STEP.as_millis()) as i32;
-    if prior >= FINE_TRIES + coarse_tries {
+    wait(prior, FINE_TRIES, coarse_tries)
+}
+
+/// Sleeps for the `prior`-th try: [`FINE_STEP`] for the first `fine_tries`, [`COARSE_STEP`]
+/// for the `coarse_tries` after them; `false` (give up) after all of them.
+fn wait(prior: i32, fine_tries: i32, coarse_tries: i32) -> bool {
+    if prior >= fine_tries + coarse_tries {
         return false;
     }
-    std::thread::sleep(if prior < FINE_TRIES {
+    std::thread::sleep(if prior < fine_tries {
         FINE_STEP
     } else {
         COARSE_STEP

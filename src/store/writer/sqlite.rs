@@ -202,12 +202,12 @@ fn open(path: &std::path::Path) -> StoreResult<Connection> {
     let flags =
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(store_error)?;
-    // The settings of the sqlx write connection (see `Store::connect`); and the statement
-    // journal of the multi-row INSERT in memory instead of a temporary file created and
-    // unlinked per batch, and a 16 MB page cache for the token indexes.
     // The write lock is waited for in small steps: the checkpoint's RESTART holds it for a
     // few milliseconds, which SQLite's own handler would round up (`store::busy`).
     crate::store::busy::wait_in_small_steps(&conn).map_err(store_error)?;
+    // The settings of the sqlx write connection (see `Store::connect`); and the statement
+    // journal of the multi-row INSERT in memory instead of a temporary file created and
+    // unlinked per batch, and a 16 MB page cache for the token indexes.
     conn.execute_batch(&format!(
         "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = {}; \
          PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16000;",
